@@ -1,0 +1,5 @@
+"""``finishscan register ...``"""
+
+import typer
+
+app = typer.Typer(help="register commands", no_args_is_help=True)
