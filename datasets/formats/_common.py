@@ -1,0 +1,257 @@
+"""Helpers shared by the format modules: image discovery and size, atomic writes, copying.
+
+Nothing here knows a label format. Writes go to a temporary sibling and are renamed into
+place, so an interrupted or failed save never leaves a half-written file or directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import struct
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from finishscan.errors import DatasetError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+    "testing": "test",
+}
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def find_images(root: Path) -> list[Path]:
+    """Image files under ``root`` (recursive), sorted; hidden directories are skipped."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"directory not found: {root}")
+    out = []
+    for p in root.rglob("*"):
+        rel = p.relative_to(root).parts
+        if any(part.startswith(".") for part in rel):
+            continue
+        if p.is_file() and is_image(p):
+            out.append(p)
+    return sorted(out)
+
+
+def split_of(path: Path) -> str:
+    """The split an image belongs to, from its nearest parent directory named like one.
+
+    ``split_of(Path("ds/images/val/a.jpg")) == "val"``; ``"train"`` when no parent says.
+    """
+    for part in reversed(Path(path).parent.parts):
+        if part.lower() in SPLIT_ALIASES:
+            return SPLIT_ALIASES[part.lower()]
+    return "train"
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- image size
+def _jpeg_orientation(app1: bytes) -> int:
+    """EXIF orientation (1-8) from an APP1 payload, 1 when absent or malformed."""
+    if not app1.startswith(b"Exif\x00\x00"):
+        return 1
+    tiff = app1[6:]
+    try:
+        endian = {b"II": "<", b"MM": ">"}[tiff[:2]]
+        (ifd,) = struct.unpack(endian + "I", tiff[4:8])
+        (count,) = struct.unpack(endian + "H", tiff[ifd : ifd + 2])
+        for i in range(count):
+            entry = tiff[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
+            tag, _type, _n = struct.unpack(endian + "HHI", entry[:8])
+            if tag == 0x0112:
+                (value,) = struct.unpack(endian + "H", entry[8:10])
+                return value if 1 <= value <= 8 else 1
+    except (KeyError, struct.error):
+        return 1
+    return 1
+
+
+def _jpeg_size(f) -> tuple[int, int] | None:
+    f.seek(2)
+    orientation = 1
+    while True:
+        marker = f.read(2)
+        if len(marker) < 2 or marker[0] != 0xFF:
+            return None
+        code = marker[1]
+        if code in (0xD8, 0x01) or 0xD0 <= code <= 0xD7:
+            continue
+        seg_len_b = f.read(2)
+        if len(seg_len_b) < 2:
+            return None
+        (seg_len,) = struct.unpack(">H", seg_len_b)
+        if code == 0xE1:
+            orientation = _jpeg_orientation(f.read(seg_len - 2))
+            continue
+        if code in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            data = f.read(5)
+            if len(data) < 5:
+                return None
+            h, w = struct.unpack(">HH", data[1:5])
+            return (h, w) if orientation >= 5 else (w, h)
+        f.seek(seg_len - 2, os.SEEK_CUR)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` of an image as ``cv2.imread`` shows it (EXIF orientation applied).
+
+    Reads only the header for PNG and JPEG; decodes other formats. Raises DatasetError
+    when the file is missing or not a readable image.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(26)
+            if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+                w, h = struct.unpack(">II", head[16:24])
+                if w > 0 and h > 0:
+                    return int(w), int(h)
+            if head[:2] == b"\xff\xd8":
+                wh = _jpeg_size(f)
+                if wh and wh[0] > 0 and wh[1] > 0:
+                    return wh
+    except FileNotFoundError as e:
+        raise DatasetError(f"image not found: {path}") from e
+    except OSError as e:
+        raise DatasetError(f"cannot read image {path}: {e.strerror}") from e
+    img = read_image(path)
+    return int(img.shape[1]), int(img.shape[0])
+
+
+def read_image(path: Path, flags: int | None = None):
+    """Decode an image with OpenCV (BGR uint8 by default); DatasetError when unreadable."""
+    import cv2
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"image not found: {path}")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR if flags is None else flags) if data.size else None
+    if img is None:
+        raise DatasetError(f"unreadable image: {path}")
+    return img
+
+
+# --------------------------------------------------------------------------- atomic writes
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same directory and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(out: Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary directory that becomes ``out`` when the block succeeds.
+
+    ``out`` must not exist or be empty, unless ``overwrite`` (then it is replaced whole).
+    On any exception the temporary directory is removed and ``out`` is untouched.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DatasetError(f"output {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise DatasetError(f"output directory {out} is not empty; choose a new one")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def place_file(src: Path, dst: Path, *, link: bool = True) -> None:
+    """Hard-link ``src`` to ``dst`` when ``link`` and possible, else copy it."""
+    src, dst = Path(src), Path(dst)
+    if not src.is_file():
+        raise DatasetError(f"image not found: {src}")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if link:
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            pass
+    shutil.copy2(src, dst)
+
+
+def unique_names(paths: Iterable[Path], key: Callable[[Path], str] = lambda p: "") -> list[str]:
+    """A file name per path, unique within each ``key`` bucket (e.g. split).
+
+    A name that repeats gets ``_<8 hex of its source path>`` before the suffix, so the
+    result is deterministic: ``unique_names([Path("a/x.jpg"), Path("b/x.jpg")])`` →
+    ``["x_<h1>.jpg", "x_<h2>.jpg"]``.
+    """
+    paths = [Path(p) for p in paths]
+    counts: dict[tuple[str, str], int] = {}
+    for p in paths:
+        k = (key(p), p.name.lower())
+        counts[k] = counts.get(k, 0) + 1
+    out = []
+    for p in paths:
+        if counts[(key(p), p.name.lower())] > 1:
+            tag = hashlib.sha1(str(p).encode()).hexdigest()[:8]
+            out.append(f"{p.stem}_{tag}{p.suffix}")
+        else:
+            out.append(p.name)
+    return out
+
+
+def read_text(path: Path, what: str) -> str:
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise DatasetError(f"{what} not found: {path}") from e
+    except IsADirectoryError as e:
+        raise DatasetError(f"{what} {path} is a directory, expected a file") from e
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"{what} {path} is not UTF-8 text") from e
+
+
+def default_names(names: list[str] | None) -> list[str]:
+    """``names`` or, when None, the default taxonomy from configs/classes.yaml."""
+    if names is not None:
+        return list(names)
+    from finishscan.classes import class_names
+
+    return class_names()
