@@ -1,0 +1,118 @@
+"""Offline training over ultralytics: ``train_model(data=..., recipe=..., out=...)``.
+
+The run folder receives ultralytics' own outputs (``weights/{best,last}.pt``, ``results.csv``
+with one row per epoch, plots) plus ``recipe.yaml``, ``data.yaml`` (absolute paths) and
+``command.txt`` so a run can be reproduced and resumed.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from finishscan.errors import ConfigError, ModelError
+from training.augment import build_pipeline
+from training.data import read_data_yaml, write_data_yaml
+from training.offline import prepare_offline, resolve_model_source
+from training.recipe import Recipe
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    best: Path
+    last: Path
+    epochs_done: int
+
+
+def _epochs_done(run_dir: Path) -> int:
+    csv = run_dir / "results.csv"
+    if not csv.exists():
+        return 0
+    return max(0, len(csv.read_text().strip().splitlines()) - 1)
+
+
+def train_model(
+    *,
+    data: str | Path,
+    out: str | Path,
+    recipe: Recipe,
+    resume: bool = False,
+    command: list[str] | None = None,
+) -> TrainResult:
+    """Train ``recipe.model`` on ``data`` into the run folder ``out`` (CPU, no network).
+
+    Example: ``train_model(data="synth/data.yaml", out="runs/a", recipe=load_recipe("tiny"))``.
+    ``resume=True`` continues from ``out/weights/last.pt`` with the arguments stored in it.
+    """
+    run_dir = Path(out).expanduser().resolve()
+    last = run_dir / "weights" / "last.pt"
+    prepare_offline()
+    from ultralytics import YOLO
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "command.txt").write_text(shlex.join(command or sys.argv) + "\n")
+    if resume:
+        if not last.exists():
+            raise ModelError(f"nothing to resume: {last} does not exist")
+        try:
+            YOLO(str(last)).train(resume=True, device="cpu", workers=recipe.workers)
+        except AssertionError as e:  # ultralytics: "... training to N epochs is finished"
+            raise ModelError(f"cannot resume {last}: {e}") from e
+        return _result(run_dir)
+
+    spec = read_data_yaml(data)
+    if "train" not in spec.splits or "val" not in spec.splits:
+        raise ConfigError(f"{data} needs both 'train' and 'val' splits")
+    for split in ("train", "val"):
+        if not spec.images(split):
+            raise ConfigError(f"{data}: the {split!r} split has no images")
+    data_yaml = write_data_yaml(
+        run_dir / "data.yaml",
+        names=spec.names,
+        splits={k: v if len(v) > 1 else v[0] for k, v in spec.splits.items()},
+    )
+    (run_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe.model_dump(), sort_keys=False))
+    source = resolve_model_source(recipe.model)
+    model = YOLO(source, task="detect")
+    model.train(
+        data=str(data_yaml),
+        project=str(run_dir.parent),
+        name=run_dir.name,
+        exist_ok=True,
+        device="cpu",
+        amp=False,
+        plots=True,
+        val=True,
+        verbose=True,
+        augmentations=build_pipeline(recipe.albumentations) or None,
+        **recipe.ultralytics_args(),
+    )
+    return _result(run_dir)
+
+
+def _result(run_dir: Path) -> TrainResult:
+    weights = run_dir / "weights"
+    best, last = weights / "best.pt", weights / "last.pt"
+    if not best.exists() and last.exists():
+        best = last
+    if not best.exists():
+        raise ModelError(f"training produced no weights in {weights}")
+    return TrainResult(run_dir, best, last, _epochs_done(run_dir))
+
+
+def strip_weights(src: Path, dst: Path) -> Path:
+    """Copy a checkpoint without optimizer state (small, fine-tunable: ``--model dst``)."""
+    import shutil
+
+    prepare_offline()
+    from ultralytics.utils.torch_utils import strip_optimizer
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+    strip_optimizer(str(dst))
+    return dst
