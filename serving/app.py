@@ -1,0 +1,188 @@
+"""The HTTP service: ``create_app(settings)`` builds a FastAPI app; nothing is opened at import.
+
+The model and the register are opened in the lifespan (when the server starts), shared by
+every request, and closed at shutdown. Tests pass fakes (``detector=``, ``register=``) or
+override the dependencies in ``serving.deps``.
+
+    app = create_app(Settings(db="sqlite:///register.db"))
+    uvicorn.run(app, host="127.0.0.1", port=8000)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from finishscan import __version__
+from finishscan.errors import (
+    ConfigError,
+    FinishscanError,
+    ImageError,
+    ModelError,
+    NotFoundError,
+    PermissionDenied,
+    RegisterError,
+    TransitionError,
+)
+from serving.deps import Services
+from serving.inference import DetectorLike, InferenceRunner
+from serving.metrics import Metrics, MetricsMiddleware
+from serving.routes import defects, detect, health, photos, projects, units, warnings
+from serving.settings import Settings
+from serving.uploads import BodySizeLimitMiddleware
+
+__all__ = ["create_app", "load_detector", "open_register_from"]
+
+log = logging.getLogger("finishscan.serving")
+
+DESCRIPTION = """Detect finishing defects in inspection photos and keep the per-unit defect register.
+
+Every `/v1` route needs `Authorization: Bearer <KEY>`; errors are JSON `{"detail": ...}`."""
+
+
+def load_detector(settings: Settings) -> DetectorLike:
+    """The ONNX detector named by ``settings.model`` (raises ``ModelError``)."""
+    from detector import Detector
+
+    return Detector(settings.model, threads=settings.threads, conf=settings.conf, iou=settings.iou)
+
+
+def open_register_from(settings: Settings) -> Any:
+    """The register at ``settings.db`` (raises ``RegisterError``/``ConfigError``)."""
+    from register import open_register
+
+    return open_register(settings.db, photo_root=settings.photo_root, rules_path=settings.rules)
+
+
+def _error(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ImageError)
+    async def image_error(_: Request, e: ImageError) -> JSONResponse:
+        return _error(413 if e.too_large else 422, str(e))
+
+    @app.exception_handler(NotFoundError)
+    async def not_found(_: Request, e: NotFoundError) -> JSONResponse:
+        return _error(404, str(e))
+
+    @app.exception_handler(TransitionError)
+    async def transition(_: Request, e: TransitionError) -> JSONResponse:
+        return _error(409, str(e))
+
+    @app.exception_handler(PermissionDenied)
+    async def denied(_: Request, e: PermissionDenied) -> JSONResponse:
+        return _error(403, str(e))
+
+    @app.exception_handler(RegisterError)
+    async def register_error(_: Request, e: RegisterError) -> JSONResponse:
+        return _error(409, str(e))
+
+    @app.exception_handler(ModelError)
+    async def model_error(_: Request, e: ModelError) -> JSONResponse:
+        log.error("model error: %s", e)
+        return _error(503, str(e))
+
+    @app.exception_handler(ConfigError)
+    async def config_error(_: Request, e: ConfigError) -> JSONResponse:
+        log.error("configuration error: %s", e)
+        return _error(500, str(e))
+
+    @app.exception_handler(FinishscanError)
+    async def other_error(_: Request, e: FinishscanError) -> JSONResponse:
+        return _error(400, str(e))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, e: HTTPException) -> JSONResponse:
+        return _error(e.status_code, e.detail, getattr(e, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, e: RequestValidationError) -> JSONResponse:
+        errors = [
+            {k: v for k, v in err.items() if k in ("loc", "msg", "type")} for err in e.errors()
+        ]
+        return _error(422, errors)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, e: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=e)
+        return _error(500, "internal error; the service logged it")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    detector: DetectorLike | None = None,
+    register: Any | None = None,
+) -> FastAPI:
+    """A new app; ``detector``/``register`` replace what ``settings`` would open (tests)."""
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        det = detector or await anyio.to_thread.run_sync(load_detector, settings)
+        reg = register or await anyio.to_thread.run_sync(open_register_from, settings)
+        info = getattr(det, "info", None)
+        runner = InferenceRunner(
+            det,
+            metrics=metrics,
+            concurrency=settings.inference_concurrency,
+            batch_max=settings.batch_max,
+            batch_wait_ms=settings.batch_wait_ms,
+        )
+        secret = settings.url_secret.encode() if settings.url_secret else secrets.token_bytes(32)
+        async with runner:
+            app.state.services = Services(
+                settings=settings,
+                detector=det,
+                runner=runner,
+                register=reg,
+                metrics=metrics,
+                url_secret=secret,
+                model_name=str(getattr(info, "name", "") or ""),
+                model_version=str(getattr(info, "version", "") or ""),
+            )
+            try:
+                yield
+            finally:
+                app.state.services = None
+                if register is None:
+                    close = getattr(reg, "close", None) or getattr(reg, "dispose", None)
+                    if callable(close):
+                        close()
+
+    app = FastAPI(
+        title="finishscan",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.services = None
+    _install_error_handlers(app)
+    for module in (health, detect, projects, units, defects, warnings, photos):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes + 65536)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

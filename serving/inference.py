@@ -1,0 +1,144 @@
+"""Inference off the event loop: one shared detector, a bounded worker pool, optional
+micro-batching of concurrent requests.
+
+``InferenceRunner.detect(image, tile)`` is awaited by the routes; it runs
+``detector.detect`` in a worker thread (at most ``concurrency`` at once, since each ONNX
+Runtime call already uses every intra-op thread). With ``batch_max > 1`` photos that are
+not tiled are queued, and a collector sends up to ``batch_max`` of them, gathered for at
+most ``batch_wait_ms``, to ``detector.batch`` in one call.
+
+    runner = InferenceRunner(detector, metrics=Metrics(), batch_max=4)
+    async with runner:
+        dets = await runner.detect(image, "auto")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any, Protocol
+
+import anyio
+import anyio.to_thread
+import numpy as np
+
+from serving.metrics import Metrics
+
+__all__ = ["DetectorLike", "InferenceRunner"]
+
+
+class DetectorLike(Protocol):
+    """What the service needs of ``detector.Detector`` (tests pass a fake with these)."""
+
+    names: list[str]
+
+    def detect(self, image: np.ndarray, tile: str = "auto") -> Any: ...
+
+    def batch(self, images: list[np.ndarray]) -> list[Any]: ...
+
+
+def _will_tile(detector: Any, image: np.ndarray, tile: str) -> bool:
+    """Whether ``detector.detect(image, tile=tile)`` would slice the photo (then it is not batched)."""
+    if tile == "on":
+        return True
+    if tile == "off":
+        return False
+    decide = getattr(detector, "will_tile", None)
+    if callable(decide):
+        return bool(decide(image))
+    return True  # unknown policy: keep "auto" on the detector's own path
+
+
+class InferenceRunner:
+    """Runs a shared detector for many concurrent requests (see module doc)."""
+
+    def __init__(
+        self,
+        detector: DetectorLike,
+        *,
+        metrics: Metrics,
+        concurrency: int = 1,
+        batch_max: int = 1,
+        batch_wait_ms: float = 5.0,
+    ) -> None:
+        self.detector = detector
+        self.metrics = metrics
+        self.batch_max = batch_max
+        self.batch_wait = batch_wait_ms / 1000.0
+        self._limiter = anyio.CapacityLimiter(concurrency)
+        self._queue: asyncio.Queue[tuple[np.ndarray, asyncio.Future[Any]]] | None = None
+        self._collector: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> InferenceRunner:
+        if self.batch_max > 1:
+            self._queue = asyncio.Queue()
+            self._collector = asyncio.create_task(self._collect(), name="finishscan-batcher")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._collector is not None:
+            self._collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._collector
+            self._collector = None
+
+    async def detect(self, image: np.ndarray, tile: str = "auto") -> Any:
+        """Detections of one RGB uint8 photo, computed in a worker thread."""
+        if self._queue is not None and not _will_tile(self.detector, image, tile):
+            fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            await self._queue.put((image, fut))
+            return await fut
+        return await anyio.to_thread.run_sync(self._detect_one, image, tile, limiter=self._limiter)
+
+    def _detect_one(self, image: np.ndarray, tile: str) -> Any:
+        start = time.perf_counter()
+        dets = self.detector.detect(image, tile=tile)
+        self.metrics.inference.labels("tiled" if tile == "on" else "single").observe(
+            time.perf_counter() - start
+        )
+        self.metrics.batch_size.observe(1)
+        return dets
+
+    def _detect_batch(self, images: list[np.ndarray]) -> list[Any]:
+        start = time.perf_counter()
+        out = list(self.detector.batch(images))
+        self.metrics.inference.labels("batch").observe(time.perf_counter() - start)
+        self.metrics.batch_size.observe(len(images))
+        return out
+
+    async def _collect(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await queue.get()]
+            deadline = loop.time() + self.batch_wait
+            while len(batch) < self.batch_max:
+                try:
+                    batch.append(queue.get_nowait())
+                    continue
+                except asyncio.QueueEmpty:
+                    pass
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(queue.get(), remaining))
+                except TimeoutError:
+                    break
+            live = [(img, fut) for img, fut in batch if not fut.done()]
+            if not live:
+                continue
+            try:
+                results = await anyio.to_thread.run_sync(
+                    self._detect_batch, [img for img, _ in live], limiter=self._limiter
+                )
+            except Exception as e:  # the detector failed: every waiting request gets the error
+                for _, fut in live:
+                    if not fut.done():
+                        fut.set_exception(e)
+                continue
+            for (_, fut), dets in zip(live, results, strict=True):
+                if not fut.done():
+                    fut.set_result(dets)

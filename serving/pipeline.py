@@ -1,0 +1,64 @@
+"""Upload → bytes (limited, sniffed) → RGB image (pixel limit) → detections, off the event loop.
+
+Shared by ``POST /v1/detect`` and the unit photo upload, so both refuse the same inputs the
+same way and neither touches the register before the photo was read and analysed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+import numpy as np
+from fastapi import UploadFile
+
+from serving.deps import Services
+from serving.uploads import read_limited
+
+__all__ = ["Analysed", "analyse_upload", "detection_record"]
+
+
+@dataclass
+class Analysed:
+    data: bytes
+    image: np.ndarray
+    detections: Any
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+
+async def analyse_upload(file: UploadFile, tile: str, services: Services) -> Analysed:
+    """Read, decode and detect one uploaded photo; HTTP/Image errors propagate as 4xx."""
+    from detector import decode_image
+
+    data = await read_limited(file, services.settings.max_upload_bytes)
+    image = await anyio.to_thread.run_sync(
+        lambda: decode_image(data, max_pixels=services.settings.max_pixels)
+    )
+    dets = await services.runner.detect(image, tile)
+    return Analysed(data=data, image=image, detections=dets)
+
+
+def detection_record(a: Analysed, services: Services, image_name: str) -> dict[str, Any]:
+    """The detection JSON object of INTERFACE.md for an analysed upload."""
+    from detector import to_record
+
+    info = getattr(services.detector, "info", None)
+    record = to_record(
+        a.detections,
+        services.detector.names,
+        image=image_name,
+        width=a.width,
+        height=a.height,
+        model=info,
+    )
+    for d in record["defects"]:
+        services.metrics.detections.labels(d["label"]).inc()
+    return record

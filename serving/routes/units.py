@@ -1,0 +1,220 @@
+"""A project's units: photo upload (detect + record + warnings in one transaction), the unit
+list (worst first), one unit's summary, its defects and its HTML report."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+import anyio.to_thread
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
+from fastapi.responses import HTMLResponse
+
+from finishscan.errors import NotFoundError
+from serving.deps import ApiKeyDep, ProjectDep, RegisterDep, ServicesDep, UnitCode, sign_photo
+from serving.pipeline import analyse_upload, detection_record
+from serving.routes.detect import ERRORS, TileForm, TileQuery, pick_tile
+from serving.schemas import (
+    DefectPublic,
+    PhotoDefectPublic,
+    PhotoUploadPublic,
+    UnitStatusPublic,
+    UnitSummaryPublic,
+)
+
+router = APIRouter(prefix="/v1/projects/{project}/units", tags=["units"])
+
+Stage = Literal["construction", "acceptance", "owner_visit", "warranty"]
+LEVEL_RANK = {"none": 0, "amber": 1, "red": 2}
+PHOTO_LINK_TTL_S = 7 * 24 * 3600
+
+
+def photo_url(photo_id: int, *, boxes: bool = True) -> str:
+    return f"/v1/photos/{photo_id}.jpg" + ("?boxes=1" if boxes else "")
+
+
+def defect_public(d: Any) -> DefectPublic:
+    return DefectPublic(
+        id=d.id,
+        unit=d.unit,
+        photo_id=d.photo_id,
+        photo_url=photo_url(d.photo_id),
+        label=d.label,
+        confidence=d.confidence if d.confidence is not None else 1.0,
+        box=list(d.box),
+        status=d.status,
+        tier=d.tier,
+        deadline=d.deadline,
+        source=d.source,
+        created_at=d.created_at,
+    )
+
+
+@router.post(
+    "/{unit}/photos",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PhotoUploadPublic,
+    responses={
+        **ERRORS,
+        200: {
+            "description": "these bytes were already stored for this unit",
+            "model": PhotoUploadPublic,
+        },
+        403: {"description": "another project's key"},
+        404: {"description": "no such project"},
+    },
+)
+async def upload_photo(
+    project: ProjectDep,
+    unit: UnitCode,
+    key: ApiKeyDep,
+    services: ServicesDep,
+    response: Response,
+    file: Annotated[UploadFile, File(description="the photo (JPEG, PNG, WebP, BMP, TIFF)")],
+    room: Annotated[str | None, Form(max_length=64)] = None,
+    stage: Annotated[Stage | None, Form()] = None,
+    tile_query: TileQuery = None,
+    tile_form: TileForm = None,
+) -> Any:
+    """Detect defects in the photo and record photo, defects and warnings in one transaction.
+
+    201 for a new photo; 200 with the same ``photo_id`` and no new defects when the same
+    bytes were already uploaded for this unit. A failed request writes nothing.
+    """
+    from register import DetectedDefect, record_photo, unit_summary
+
+    tile = pick_tile(tile_query, tile_form, services.settings.default_tile)
+    analysed = await analyse_upload(file, tile, services)
+    record = detection_record(analysed, services, file.filename or "upload")
+    defects = [
+        DetectedDefect(d["label"], d["confidence"], tuple(d["box"])) for d in record["defects"]
+    ]
+    register = services.register
+
+    def write() -> tuple[Any, str]:
+        with register.session() as session:
+            try:
+                before = unit_summary(session=session, project=project, unit=unit).warning
+            except NotFoundError:  # a unit not seen yet has no warning
+                before = "none"
+            recorded = record_photo(
+                session=session,
+                store=register.store,
+                rules=register.rules,
+                project=project,
+                unit=unit,
+                data=analysed.data,
+                width=analysed.width,
+                height=analysed.height,
+                defects=defects,
+                model_name=record["model"]["name"],
+                model_version=record["model"]["version"],
+                room=room,
+                stage=stage,
+            )
+        return recorded, before
+
+    recorded, before = await anyio.to_thread.run_sync(write)
+    metrics = services.metrics
+    metrics.photos.labels("created" if recorded.created else "known").inc()
+    after = recorded.unit.warning
+    if LEVEL_RANK[after] > LEVEL_RANK[before]:
+        metrics.warnings_raised.labels(after).inc()
+    if not recorded.created:
+        response.status_code = status.HTTP_200_OK
+    return PhotoUploadPublic(
+        photo_id=recorded.photo_id,
+        created=recorded.created,
+        width=analysed.width,
+        height=analysed.height,
+        defects=[
+            PhotoDefectPublic(
+                id=d.id,
+                label=d.label,
+                confidence=d.confidence if d.confidence is not None else 1.0,
+                box=list(d.box),
+                status=d.status,
+            )
+            for d in recorded.defects
+        ],
+        unit=UnitStatusPublic(
+            unit=recorded.unit.unit,
+            open_defects=recorded.unit.open_defects,
+            warning=recorded.unit.warning,
+        ),
+        model=record["model"],
+    )
+
+
+@router.get("", response_model=list[UnitStatusPublic])
+def list_units(project: ProjectDep, register: RegisterDep) -> Any:
+    """The project's units, worst first (red, amber, none; then most open defects)."""
+    from register import list_units as units_of
+
+    with register.session() as session:
+        items = units_of(session=session, project=project)
+    rows = [
+        UnitStatusPublic(unit=u.unit, open_defects=u.open_defects, warning=u.warning) for u in items
+    ]
+    rows.sort(key=lambda u: (-LEVEL_RANK[u.warning], -u.open_defects, u.unit))
+    return rows
+
+
+@router.get(
+    "/{unit}", response_model=UnitSummaryPublic, responses={404: {"description": "no such unit"}}
+)
+def get_unit(project: ProjectDep, unit: UnitCode, register: RegisterDep) -> Any:
+    """``{"unit", "open_defects", "defects_by_label", "warning"}`` (open defects per label)."""
+    from register import unit_summary
+
+    with register.session() as session:
+        s = unit_summary(session=session, project=project, unit=unit)
+    return UnitSummaryPublic(
+        unit=s.unit,
+        open_defects=s.open_defects,
+        defects_by_label=dict(s.defects_by_label),
+        warning=s.warning,
+    )
+
+
+@router.get(
+    "/{unit}/defects",
+    response_model=list[DefectPublic],
+    responses={404: {"description": "no such unit"}},
+)
+def list_defects(project: ProjectDep, unit: UnitCode, register: RegisterDep) -> Any:
+    """The unit's defects with status, tier, deadline and a link to the annotated photo."""
+    from register import unit_defects
+
+    with register.session() as session:
+        items = unit_defects(session=session, project=project, unit=unit)
+    return [defect_public(d) for d in items]
+
+
+@router.get(
+    "/{unit}/report",
+    response_class=HTMLResponse,
+    responses={404: {"description": "no such unit"}},
+)
+def unit_report(
+    request: Request, project: ProjectDep, unit: UnitCode, services: ServicesDep
+) -> HTMLResponse:
+    """The unit's file as one HTML page: defect list and annotated photos.
+
+    Photo links are signed for a week, so the page opens in a browser without a key.
+    """
+    from register import unit_report_html
+
+    expires = int(time.time()) + PHOTO_LINK_TTL_S
+    secret = services.url_secret
+
+    def href(photo_id: int) -> str:
+        sig = sign_photo(secret, int(photo_id), expires)
+        return f"{photo_url(int(photo_id))}&max_side=1600&exp={expires}&sig={sig}"
+
+    register = services.register
+    with register.session() as session:
+        html = unit_report_html(
+            session=session, store=register.store, project=project, unit=unit, photo_href=href
+        )
+    return HTMLResponse(html)

@@ -1,0 +1,129 @@
+"""Request (Create/Update) and response (Public) bodies of the HTTP API.
+
+Shapes follow INTERFACE.md; responses may carry more fields than it lists, never fewer.
+
+    >>> DefectUpdate(status="verified").status
+    'verified'
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["open", "rectifying", "rectified", "verified", "rejected"]
+WarningLevel = Literal["none", "amber", "red"]
+Role = Literal["inspector", "supervisor", "admin"]
+
+_CODE = r"^[A-Za-z0-9._-]+$"
+
+
+class ModelPublic(BaseModel):
+    name: str
+    version: str
+
+
+class BoxDefect(BaseModel):
+    label: str
+    confidence: float
+    box: list[float] = Field(min_length=4, max_length=4, description="[x0, y0, x1, y1] pixels")
+
+
+class DetectionPublic(BaseModel):
+    """The detection object (same as one element of ``finishscan detect --json``)."""
+
+    image: str
+    width: int
+    height: int
+    defects: list[BoxDefect]
+    model: ModelPublic
+
+
+class ProjectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=1, max_length=64, pattern=_CODE)
+    name: str | None = Field(None, max_length=200)
+
+
+class ProjectPublic(BaseModel):
+    code: str
+    name: str
+
+
+class UnitStatusPublic(BaseModel):
+    unit: str
+    open_defects: int
+    warning: WarningLevel
+
+
+class PhotoDefectPublic(BoxDefect):
+    id: int
+    status: Status
+
+
+class PhotoUploadPublic(BaseModel):
+    photo_id: int
+    created: bool = Field(description="False when these bytes were already stored for this unit")
+    width: int
+    height: int
+    defects: list[PhotoDefectPublic]
+    unit: UnitStatusPublic
+    model: ModelPublic
+
+
+class UnitSummaryPublic(UnitStatusPublic):
+    defects_by_label: dict[str, int]
+
+
+class DefectPublic(BoxDefect):
+    id: int
+    unit: str
+    photo_id: int
+    photo_url: str
+    status: Status
+    tier: str | None = None
+    deadline: datetime | None = None
+    room: str | None = None
+    source: str | None = None
+    created_at: datetime | None = None
+
+
+class HistoryPublic(BaseModel):
+    at: datetime
+    actor: str
+    from_status: Status | None
+    to_status: Status
+    note: str | None = None
+
+
+class DefectDetailPublic(DefectPublic):
+    project: str
+    history: list[HistoryPublic] = []
+
+
+class DefectUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Status
+    note: str | None = Field(None, max_length=2000)
+
+
+class WarningPublic(BaseModel):
+    unit: str | None
+    level: Literal["amber", "red"]
+    rule: str
+    raised_at: datetime
+    detail: str = ""
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Role
+
+
+class KeyCreatedPublic(BaseModel):
+    key: str = Field(description="the key itself; shown only in this response")
+    prefix: str
+    role: Role
+    project: str | None
