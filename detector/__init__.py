@@ -1,1 +1,32 @@
-__all__: list[str] = []
+"""finishscan's ONNX detector: numpy + OpenCV + ONNX Runtime only (no torch).
+
+>>> from detector import Detector, load_image, to_record          # doctest: +SKIP
+>>> det = Detector("models/finishscan-placeholder.onnx")            # doctest: +SKIP
+>>> d = det.detect(load_image("wall.jpg"), tile="auto")             # doctest: +SKIP
+"""
+
+from detector.draw import draw_detections
+from detector.image import DEFAULT_MAX_PIXELS, decode_image, image_header, load_image
+from detector.model import Detector, TileMode, session_options
+from detector.record import error_record, to_record
+from detector.tiling import merge_slices, should_tile, slice_grid, tiled_detect
+from detector.types import Detections, ModelInfo
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "Detections",
+    "Detector",
+    "ModelInfo",
+    "TileMode",
+    "decode_image",
+    "draw_detections",
+    "error_record",
+    "image_header",
+    "load_image",
+    "merge_slices",
+    "session_options",
+    "should_tile",
+    "slice_grid",
+    "tiled_detect",
+    "to_record",
+]

@@ -1,0 +1,242 @@
+"""``Detector``: a YOLO ONNX model behind ONNX Runtime, stateless per call.
+
+Preprocessing and decoding are ultralytics' (see :mod:`detector.geometry`): for a model with
+dynamic height/width and ``rect=True`` a photo (or a batch of same-size photos) is letterboxed to
+the minimum stride-32 rectangle around the resized photo, as ``YOLO(onnx).predict`` does; photos
+of different sizes are letterboxed to the full ``imgsz`` square.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import onnxruntime as ort
+
+from detector.geometry import (
+    decode_classic,
+    decode_end2end,
+    letterbox,
+    letterbox_params,
+    scale_boxes,
+)
+from detector.tiling import should_tile, tiled_detect
+from detector.types import Detections, ModelInfo
+from finishscan.errors import ImageError, ModelError
+
+TileMode = Literal["auto", "on", "off"]
+
+
+def session_options(threads: int | None) -> ort.SessionOptions:
+    """ORT settings used by every Detector: full graph optimisation, sequential execution,
+    ``threads`` intra-op threads (None: all cores), one inter-op thread."""
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.intra_op_num_threads = threads if threads else (os.cpu_count() or 1)
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return opts
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:12]
+
+
+def _parse_names(raw: str | None, nc: int | None) -> list[str]:
+    if raw:
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError) as e:
+            raise ModelError(
+                f"the model's 'names' metadata is not a dict or list: {raw[:80]}"
+            ) from e
+        if isinstance(value, dict):
+            return [str(value[k]) for k in sorted(value)]
+        if isinstance(value, (list, tuple)):
+            return [str(v) for v in value]
+        raise ModelError(f"the model's 'names' metadata is not a dict or list: {raw[:80]}")
+    if nc is None:
+        raise ModelError("the model has no 'names' metadata and no static class count")
+    return [f"class{i}" for i in range(nc)]
+
+
+def _parse_imgsz(raw: str | None, input_shape: list) -> tuple[int, int]:
+    if raw:
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError) as e:
+            raise ModelError(f"the model's 'imgsz' metadata is not a size: {raw[:80]}") from e
+        if isinstance(value, int):
+            return value, value
+        if isinstance(value, (list, tuple)) and len(value) == 2:
+            return int(value[0]), int(value[1])
+        raise ModelError(f"the model's 'imgsz' metadata is not a size: {raw[:80]}")
+    h, w = input_shape[2], input_shape[3]
+    if isinstance(h, int) and isinstance(w, int):
+        return h, w
+    return 640, 640
+
+
+class Detector:
+    """A YOLO detection model (ONNX) loaded once; calls are stateless and thread-safe.
+
+    >>> det = Detector(default_model_path())                    # doctest: +SKIP
+    >>> det(load_image("wall.jpg")).xyxy                        # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        threads: int | None = None,
+        conf: float = 0.25,
+        iou: float = 0.7,
+        max_det: int = 300,
+        rect: bool = True,
+        max_batch: int = 16,
+        tile_overlap: float = 0.2,
+    ) -> None:
+        path = Path(model)
+        if not path.exists():
+            raise ModelError(f"model file not found: {path}")
+        if not path.is_file():
+            raise ModelError(f"model path is not a file: {path}")
+        if path.stat().st_size == 0:
+            raise ModelError(f"model file is empty: {path}")
+        if not (0 <= conf <= 1 and 0 <= iou <= 1):
+            raise ValueError(f"conf and iou must be in [0, 1], got {conf} and {iou}")
+        try:
+            self.session = ort.InferenceSession(
+                str(path), session_options(threads), providers=["CPUExecutionProvider"]
+            )
+        except Exception as e:  # ORT raises its own non-hierarchical exception types
+            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            raise ModelError(f"model file {path} is not a loadable ONNX model ({first})") from e
+        self.path = path
+        self.conf, self.iou, self.max_det = conf, iou, max_det
+        self.max_batch, self.tile_overlap = max_batch, tile_overlap
+
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[1] != 3:
+            raise ModelError(f"model {path} does not take one (batch, 3, h, w) image input")
+        if "float" not in inputs[0].type or "16" in inputs[0].type:
+            raise ModelError(
+                f"model {path} takes {inputs[0].type}, only float32 input is supported"
+            )
+        if not outputs or len(outputs[0].shape) != 3:
+            raise ModelError(f"model {path} is not a YOLO detection model (its output is not 3-D)")
+        meta = dict(self.session.get_modelmeta().custom_metadata_map)
+        in_shape, out_shape = list(inputs[0].shape), list(outputs[0].shape)
+        self.input_name, self.output_name = inputs[0].name, outputs[0].name
+        self.dynamic_batch = not isinstance(in_shape[0], int)
+        self.dynamic_hw = not (isinstance(in_shape[2], int) and isinstance(in_shape[3], int))
+        self.rect = rect and self.dynamic_hw
+        self.stride = int(meta.get("stride", 32))
+        self.end2end = meta.get("end2end", "").lower() == "true" or (
+            out_shape[2] == 6 and not meta.get("names")
+        )
+        if meta.get("task") not in (None, "detect"):
+            raise ModelError(f"model {path} is a '{meta['task']}' model, not a detection model")
+        nc = out_shape[1] - 4 if isinstance(out_shape[1], int) and not self.end2end else None
+        self.names = _parse_names(meta.get("names"), nc)
+        if (
+            not self.end2end
+            and isinstance(out_shape[1], int)
+            and out_shape[1] != 4 + len(self.names)
+        ):
+            if out_shape[2] == 6:
+                self.end2end = True
+            else:
+                raise ModelError(
+                    f"model {path} outputs {out_shape[1]} channels per box but names "
+                    f"{len(self.names)} classes (4 + classes expected)"
+                )
+        self.imgsz = _parse_imgsz(meta.get("imgsz"), in_shape)
+        self.info = ModelInfo(
+            name=meta.get("model_name") or path.stem,
+            version=meta.get("model_version") or _file_digest(path),
+            names=list(self.names),
+            imgsz=self.imgsz,
+            metadata=meta,
+        )
+
+    def __repr__(self) -> str:
+        return f"Detector({str(self.path)!r}, imgsz={self.imgsz}, classes={len(self.names)})"
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        """Detections on the whole RGB uint8 (H, W, 3) ``image``, boxes in its pixels."""
+        return self.batch([image])[0]
+
+    def batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Detections for each image; one ``session.run`` per ``max_batch`` images when the
+        model has a dynamic batch axis, else one per image."""
+        if not images:
+            return []
+        for im in images:
+            _check_image(im)
+        shapes = {im.shape[:2] for im in images}
+        auto = self.rect and len(shapes) == 1
+        params = [
+            letterbox_params(im.shape[:2], self.imgsz, auto=auto, stride=self.stride)
+            for im in images
+        ]
+        step = self.max_batch if self.dynamic_batch else 1
+        results: list[Detections] = []
+        for start in range(0, len(images), step):
+            chunk = range(start, min(start + step, len(images)))
+            blob = np.stack([letterbox(images[i], params[i]) for i in chunk])
+            blob = blob.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1 / 255)
+            (out,) = self.session.run([self.output_name], {self.input_name: blob})
+            for k, i in enumerate(chunk):
+                results.append(self._decode(out[k], params[i].input_shape, images[i].shape[:2]))
+        return results
+
+    def _decode(
+        self, out: np.ndarray, input_shape: tuple[int, int], shape: tuple[int, int]
+    ) -> Detections:
+        if self.end2end:
+            d = decode_end2end(out, conf=self.conf, max_det=self.max_det)
+        else:
+            d = decode_classic(out, conf=self.conf, iou=self.iou, max_det=self.max_det)
+        return Detections(scale_boxes(d.xyxy, input_shape, shape), d.confidence, d.class_id)
+
+    def detect(self, image: np.ndarray, *, tile: TileMode = "auto") -> Detections:
+        """Detections on a photo of any size. ``tile="auto"`` tiles when the long side is more
+        than twice the model's input (see :func:`detector.tiling.should_tile`); tiles are
+        model-sized slices overlapping by ``tile_overlap``, sent as one batch together with the
+        whole photo, and merged across slice borders."""
+        if tile not in ("auto", "on", "off"):
+            raise ValueError(f"tile must be 'auto', 'on' or 'off', got {tile!r}")
+        _check_image(image)
+        if tile == "off" or (tile == "auto" and not should_tile(image.shape[:2], self.imgsz)):
+            return self(image)
+        return tiled_detect(
+            image, self.batch, self.imgsz, overlap=self.tile_overlap, whole=True, max_det=None
+        )
+
+
+def _check_image(image: np.ndarray) -> None:
+    if (
+        not isinstance(image, np.ndarray)
+        or image.dtype != np.uint8
+        or image.ndim != 3
+        or image.shape[2] != 3
+    ):
+        desc = (
+            f"{image.dtype} {image.shape}"
+            if isinstance(image, np.ndarray)
+            else type(image).__name__
+        )
+        raise ImageError(f"expected an RGB uint8 image of shape (H, W, 3), got {desc}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ImageError("the image is empty (0 pixels)")
