@@ -1,0 +1,142 @@
+"""The model card: what a model is, what it was trained on, how well it does, where it fails.
+
+It travels twice: as JSON in the ONNX ``metadata_props`` (key ``finishscan_card``, plus
+``name`` / ``version`` keys) and as ``models/<name>.md`` beside the ONNX file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+CARD_KEY = "finishscan_card"
+
+
+@dataclass
+class ModelCard:
+    """``ModelCard(name="finishscan-yolo11n-320", version="1", classes=[...])``."""
+
+    name: str
+    version: str
+    classes: list[str]
+    imgsz: int = 320
+    architecture: str = ""
+    created: str = field(
+        default_factory=lambda: dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    )
+    training_data: str = ""
+    data_sha256: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    command: str = ""
+    generalisation: str = ""
+    limits: str = ""
+    notes: str = ""
+    precision: str = "fp32"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelCard:
+        doc = json.loads(text)
+        return cls(**{k: v for k, v in doc.items() if k in cls.__dataclass_fields__})
+
+    def metadata(self) -> dict[str, str]:
+        """The ONNX ``metadata_props`` entries this card adds."""
+        return {
+            CARD_KEY: self.to_json(),
+            "name": self.name,
+            "version": self.version,
+            "finishscan_precision": self.precision,
+        }
+
+    def to_markdown(self) -> str:
+        m = self.metrics or {}
+        lines = [
+            f"# {self.name}",
+            "",
+            f"- version: {self.version}",
+            f"- created: {self.created}",
+            f"- architecture: {self.architecture}",
+            f"- precision: {self.precision}",
+            f"- input: {self.imgsz}×{self.imgsz} letterboxed RGB, dynamic batch; "
+            f"photos larger than the input are tiled at this scale (`--tile auto`)",
+            f"- classes ({len(self.classes)}): {', '.join(self.classes)}",
+            "",
+            "## Training data",
+            "",
+            self.training_data or "(not recorded)",
+            "",
+            f"sha256 of the training images and labels: `{self.data_sha256 or 'n/a'}`",
+            "",
+        ]
+        if self.command:
+            lines += ["## How it was trained", "", "```bash", self.command.strip(), "```", ""]
+        lines += ["## Metrics", ""]
+        if m:
+            if "data" in m:
+                lines += [
+                    f"Measured by `finishscan evaluate` on {m['data']} ({m.get('images', '?')} images).",
+                    "",
+                ]
+            lines += [
+                "| metric | value |",
+                "| --- | --- |",
+                *(
+                    f"| {k} | {_fmt(m[k])} |"
+                    for k in ("map50", "map50_95", "precision", "recall")
+                    if k in m
+                ),
+                "",
+            ]
+            per = m.get("per_class") or {}
+            if per:
+                lines += ["| class | AP50 | precision | recall |", "| --- | --- | --- | --- |"]
+                lines += [
+                    f"| {c} | {_fmt(v.get('ap50'))} | {_fmt(v.get('precision'))} | {_fmt(v.get('recall'))} |"
+                    for c, v in per.items()
+                ]
+                lines.append("")
+        else:
+            lines += ["(not measured)", ""]
+        for title, text in (
+            ("Generalisation to real photos", self.generalisation),
+            ("Limits", self.limits),
+            ("Notes", self.notes),
+        ):
+            if text:
+                lines += [f"## {title}", "", text.strip(), ""]
+        return "\n".join(lines).rstrip() + "\n"
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def read_card(model: str | Path) -> ModelCard | None:
+    """The card stored in an ONNX file's metadata, or None."""
+    import onnx
+
+    m = onnx.load(str(model), load_external_data=False)
+    props = {p.key: p.value for p in m.metadata_props}
+    return ModelCard.from_json(props[CARD_KEY]) if CARD_KEY in props else None
+
+
+def write_card(model: str | Path, card: ModelCard, *, markdown: Path | None = None) -> Path:
+    """Store ``card`` in the ONNX metadata (replacing keys it sets) and write the markdown beside it."""
+    import onnx
+
+    path = Path(model)
+    m = onnx.load(str(path))
+    props = {p.key: p.value for p in m.metadata_props}
+    props.update(card.metadata())
+    del m.metadata_props[:]
+    for k, v in props.items():
+        m.metadata_props.add(key=k, value=v)
+    onnx.save(m, str(path))
+    md = markdown or path.with_suffix(".md")
+    md.write_text(card.to_markdown())
+    return md

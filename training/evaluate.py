@@ -1,0 +1,176 @@
+"""Evaluate an ONNX model through the project's own ``detector.Detector`` (what ships is measured).
+
+``evaluate_model`` runs the detector at a low confidence (0.001) over one split of a YOLO
+dataset, matches predictions to labels per image and returns an :class:`EvalResult`, whose
+``to_json()`` is the ``finishscan evaluate --json`` document.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from finishscan.errors import ModelError
+from training.data import load_labels, read_data_yaml
+from training.metrics import (
+    IOU_THRESHOLDS,
+    ClassMetrics,
+    ap_per_class,
+    box_iou,
+    confusion_matrix,
+    match_predictions,
+)
+
+EVAL_CONF = 0.001
+EVAL_IOU = 0.7
+
+
+@dataclass
+class EvalResult:
+    names: list[str]
+    metrics: ClassMetrics
+    confusion: np.ndarray
+    images: int
+    model: dict[str, str] = field(default_factory=dict)
+    data: str = ""
+    split: str = "val"
+    tile: str = "off"
+    seconds_per_image: float = 0.0
+
+    def per_class(self) -> dict[str, dict[str, Any]]:
+        """Every class of the model; classes with no labels in the split get ``None`` metrics."""
+        m = self.metrics
+        out: dict[str, dict[str, Any]] = {}
+        for cid, name in enumerate(self.names):
+            rows = np.nonzero(m.classes == cid)[0]
+            if not len(rows):
+                out[name] = {
+                    "ap50": None,
+                    "ap50_95": None,
+                    "precision": None,
+                    "recall": None,
+                    "labels": 0,
+                }
+                continue
+            r = rows[0]
+            out[name] = {
+                "ap50": round(float(m.ap[r, 0]), 4),
+                "ap50_95": round(float(m.ap[r].mean()), 4),
+                "precision": round(float(m.precision[r]), 4),
+                "recall": round(float(m.recall[r]), 4),
+                "labels": int(m.n_labels[r]),
+            }
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.metrics
+        return {
+            "map50": round(m.map50, 4),
+            "map50_95": round(m.map50_95, 4),
+            "precision": round(float(m.precision.mean()) if len(m.precision) else 0.0, 4),
+            "recall": round(float(m.recall.mean()) if len(m.recall) else 0.0, 4),
+            "per_class": self.per_class(),
+            "images": self.images,
+            "model": self.model,
+            "data": self.data,
+            "split": self.split,
+            "tile": self.tile,
+            "conf_threshold_max_f1": round(m.conf_threshold, 3),
+            "seconds_per_image": round(self.seconds_per_image, 4),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def accumulate(
+    records: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]], nc: int
+) -> tuple[ClassMetrics, np.ndarray]:
+    """Metrics from per-image ``(pred_xyxy, pred_conf, pred_cls, true_xyxy, true_cls)`` records."""
+    tps, confs, pcls, tcls = [], [], [], []
+    cm = np.zeros((nc + 1, nc + 1), dtype=np.int64)
+    for pb, pconf, pc, tb, tc in records:
+        order = np.argsort(-np.asarray(pconf), kind="stable")
+        pb, pconf, pc = (
+            np.asarray(pb).reshape(-1, 4)[order],
+            np.asarray(pconf)[order],
+            np.asarray(pc)[order],
+        )
+        tps.append(match_predictions(pc, tc, box_iou(tb, pb), IOU_THRESHOLDS))
+        confs.append(pconf)
+        pcls.append(pc)
+        tcls.append(tc)
+        cm += confusion_matrix(pb, pconf, pc, tb, tc, nc)
+    tp = np.concatenate(tps) if tps else np.zeros((0, len(IOU_THRESHOLDS)), bool)
+    metrics = ap_per_class(
+        tp,
+        np.concatenate(confs) if confs else np.zeros(0),
+        np.concatenate(pcls) if pcls else np.zeros(0, int),
+        np.concatenate(tcls) if tcls else np.zeros(0, int),
+    )
+    return metrics, cm
+
+
+def evaluate_model(
+    model: str | Path,
+    data: str | Path,
+    *,
+    split: str = "val",
+    tile: str = "off",
+    threads: int | None = None,
+    limit: int | None = None,
+) -> EvalResult:
+    """Metrics of ``model`` (ONNX) on ``split`` of ``data`` (YOLO data YAML) via ``detector``.
+
+    Example: ``evaluate_model("models/m.onnx", "synth/data.yaml").to_dict()["map50"]``.
+    """
+    import time
+
+    from detector import Detector, load_image
+
+    spec = read_data_yaml(data)
+    images = spec.images(split)[:limit] if limit else spec.images(split)
+    if not images:
+        raise ModelError(f"no images in the {split!r} split of {data}")
+    det = Detector(str(model), threads=threads, conf=EVAL_CONF, iou=EVAL_IOU)
+    names = list(det.names)
+    if len(names) < len(spec.names) or names[: len(spec.names)] != spec.names:
+        raise ModelError(f"the model's classes {names} do not match the dataset's {spec.names}")
+    records = []
+    t0 = time.perf_counter()
+    for path in images:
+        rgb = load_image(path)
+        h, w = rgb.shape[:2]
+        d = det.detect(rgb, tile=tile)
+        tc, tb = load_labels(path, (w, h))
+        records.append(
+            (
+                d.xyxy.astype(np.float64),
+                d.confidence.astype(np.float64),
+                d.class_id.astype(int),
+                tb,
+                tc,
+            )
+        )
+    seconds = (time.perf_counter() - t0) / len(images)
+    metrics, cm = accumulate(records, len(names))
+    info = getattr(det, "info", None)
+    model_info = {
+        "name": getattr(info, "name", Path(model).stem),
+        "version": getattr(info, "version", ""),
+    }
+    return EvalResult(
+        names=names,
+        metrics=metrics,
+        confusion=cm,
+        images=len(images),
+        model=model_info,
+        data=str(data),
+        split=split,
+        tile=tile,
+        seconds_per_image=seconds,
+    )
