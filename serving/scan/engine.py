@@ -1,0 +1,322 @@
+"""The scan loop: plan → skip what is recorded → detect in workers → record in batches.
+
+Crash safety: a photo is skipped only when the register already holds it for this model
+version (checked by content hash before detection); each batch of photos is written in ONE
+transaction, and its JSON Lines are appended (fsynced) just before that commit, so a run
+killed at any moment and started again ends with the register (and output file) of one
+uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from finishscan.errors import ConfigError
+from serving.scan.discover import Plan, plan_from_layout, plan_from_manifest
+from serving.scan.items import ScanItem
+from serving.scan.jsonl import JsonlLog, read_jsonl
+from serving.scan.layout import Layout
+from serving.scan.manifest import read_manifest
+from serving.scan.progress import ScanProgress
+from serving.scan.sink import Finished, RegisterSink
+from serving.scan.summary import ScanSummary
+from serving.scan.work import (
+    DetectorSpec,
+    PhotoDetector,
+    Spec,
+    model_path,
+    safe_detect,
+    threads_per_worker,
+)
+
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """Everything ``finishscan scan`` takes; the CLI builds one and calls :func:`run_scan`."""
+
+    root: Path
+    manifest: Path | None = None
+    layout: str | None = None
+    db: str | None = None
+    model: str | None = None
+    workers: int = 1
+    tile: str = "auto"
+    conf: float = 0.25
+    engine: str = "local"
+    address: str | None = None
+    json_out: Path | None = None
+    batch_size: int = 8
+    select: int = 0
+    tasks: Path | None = None
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        if (self.manifest is None) == (self.layout is None):
+            raise ConfigError("give either --manifest CSV or --layout TEMPLATE (exactly one)")
+        if self.workers < 1:
+            raise ConfigError(f"--workers must be at least 1, got {self.workers}")
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"--engine must be local or ray, got {self.engine!r}")
+        if self.tile not in ("auto", "on", "off"):
+            raise ConfigError(f"--tile must be auto, on or off, got {self.tile!r}")
+        if not 0 <= self.conf <= 1:
+            raise ConfigError(f"--conf must be between 0 and 1, got {self.conf}")
+        if self.select < 0:
+            raise ConfigError(f"--select must be 0 or more, got {self.select}")
+        if self.select and self.tasks is None:
+            raise ConfigError("--select N needs --tasks OUT.json to write the labelling tasks to")
+
+
+def make_plan(options: ScanOptions) -> Plan:
+    """The photos to visit, from the manifest or the layout."""
+    root = Path(options.root)
+    if not root.is_dir():
+        raise ConfigError(f"scan folder not found: {root}")
+    if options.manifest is not None:
+        return plan_from_manifest(root, read_manifest(options.manifest))
+    assert options.layout is not None
+    return plan_from_layout(root, Layout.parse(options.layout))
+
+
+def run_scan(options: ScanOptions, *, spec: Spec | None = None) -> ScanSummary:
+    """Scan ``options.root`` into the register and return what happened.
+
+    ``spec`` (default: the ONNX detector from ``options.model``) is the seam tests use to run
+    the engines with a fake detector.
+    """
+    options.check()
+    plan = make_plan(options)
+    if spec is None:
+        spec = DetectorSpec(model=model_path(options.model), conf=options.conf, tile=options.tile)
+    model_name, model_version = spec.info()
+    summary = ScanSummary(
+        planned=len(plan.items),
+        unlisted=plan.unlisted,
+        engine=options.engine,
+        workers=options.workers,
+        model={"name": model_name, "version": model_version},
+    )
+    sink = RegisterSink(options.db, model_name=model_name, model_version=model_version)
+    jsonl = JsonlLog(options.json_out) if options.json_out else None
+    projects = sorted({item.project for item in plan.items})
+    start = time.perf_counter()
+    try:
+        before = sink.active_warnings(projects)
+        with ScanProgress(len(plan.items), enabled=options.progress) as progress:
+            recorder = Recorder(sink, jsonl, summary, options.batch_size, progress)
+            pending = prepare(plan.items, Path(options.root), sink, recorder)
+            if options.engine == "ray":
+                from serving.scan.ray_engine import detect_ray
+
+                detect_ray(
+                    pending,
+                    recorder,
+                    spec=spec,
+                    workers=options.workers,
+                    address=options.address,
+                    batch_size=options.batch_size,
+                )
+            else:
+                detect_local(pending, recorder, spec=spec, workers=options.workers)
+            recorder.flush()
+        after = sink.active_warnings(projects)
+    finally:
+        summary.seconds = time.perf_counter() - start
+        if jsonl is not None:
+            jsonl.close()
+        sink.close()
+    summary.warnings_raised = [_warning_dict(w) for w in sorted(after - before)]
+    summary.warnings_cleared = [_warning_dict(w) for w in sorted(before - after)]
+    if options.select:
+        from serving.scan.select import write_tasks
+
+        assert options.tasks is not None
+        # the output file spans resumed runs; without one, this run's photos
+        records = read_jsonl(options.json_out) if options.json_out else recorder.results
+        summary.selected = write_tasks(records, options.tasks, n=options.select)
+        summary.tasks_path = str(options.tasks)
+    return summary
+
+
+def _warning_dict(w: tuple[str, str, str, str]) -> dict[str, str]:
+    return dict(zip(("project", "unit", "level", "rule"), w, strict=True))
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A photo that must go through the detector."""
+
+    item: ScanItem
+    sha256: str
+    data: bytes
+    path: Path
+
+
+class Recorder:
+    """Collects finished photos, writes them in batches (JSON Lines first, then one register
+    transaction per batch) and keeps the summary and progress up to date."""
+
+    def __init__(
+        self,
+        sink: RegisterSink,
+        jsonl: JsonlLog | None,
+        summary: ScanSummary,
+        batch_size: int,
+        progress: ScanProgress,
+    ) -> None:
+        self.sink, self.jsonl, self.summary = sink, jsonl, summary
+        self.batch_size, self.progress = batch_size, progress
+        self.batch: list[Finished] = []
+        self.results: list[dict[str, Any]] = []  # this run's records (for --select)
+
+    def skipped(self, *, duplicate: bool = False) -> None:
+        if duplicate:
+            self.summary.duplicates += 1
+        else:
+            self.summary.skipped += 1
+        self.progress.advance()
+
+    def unreadable(self, item: ScanItem, reason: str, sha256: str | None = None) -> None:
+        self.summary.unreadable.append((item.rel, reason))
+        self.progress.log(f"unreadable, skipped: {item.rel}: {reason}")
+        if self.jsonl is not None:
+            self.jsonl.write([self._record(item, sha256, {"error": reason})])
+        self.progress.advance()
+
+    def done(self, f: Finished) -> None:
+        if "error" in f.outcome:
+            self.unreadable(f.item, str(f.outcome["error"]), f.sha256)
+            return
+        self.batch.append(f)
+        self.progress.advance()
+        if len(self.batch) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        batch, self.batch = self.batch, []
+        records = [self._record(f.item, f.sha256, f.outcome) for f in batch]
+        if self.jsonl is not None:
+            self.jsonl.write(records)  # before the commit: a recorded photo always has its line
+        recorded = self.sink.record(batch)
+        for f, rec, res in zip(batch, records, recorded, strict=True):
+            self.summary.scanned += 1
+            self.summary.new_photos += int(bool(getattr(res, "created", True)))
+            self.summary.defects_by_label.update(d["label"] for d in f.outcome["defects"])
+            self.results.append(rec)
+
+    def _record(
+        self, item: ScanItem, sha256: str | None, outcome: dict[str, Any]
+    ) -> dict[str, Any]:
+        rec: dict[str, Any] = {"image": item.rel}
+        if "error" in outcome:
+            rec["error"] = outcome["error"]
+        else:
+            rec.update(width=outcome["width"], height=outcome["height"], defects=outcome["defects"])
+        rec["model"] = self.summary.model
+        rec.update(project=item.project, unit=item.unit, **item.meta())
+        if sha256 is not None:
+            rec["sha256"] = sha256
+        return rec
+
+
+def prepare(
+    items: list[ScanItem], root: Path, sink: RegisterSink, recorder: Recorder
+) -> Iterator[Pending]:
+    """Read, hash and filter: yields only photos not yet recorded for this model version.
+
+    Missing or unreadable files go to ``recorder.unreadable``; the same bytes twice for the
+    same unit in one run are counted as duplicates and detected once.
+    """
+    seen: set[tuple[str, str, str]] = set()
+    for item in items:
+        try:
+            data = item.path(root).read_bytes()
+        except FileNotFoundError:
+            recorder.unreadable(item, "file not found")
+            continue
+        except OSError as e:
+            recorder.unreadable(item, f"cannot read the file ({e.strerror or e})")
+            continue
+        sha = hashlib.sha256(data).hexdigest()
+        key = (sha, item.project, item.unit)
+        if key in seen:
+            recorder.skipped(duplicate=True)
+            continue
+        seen.add(key)
+        if sink.is_recorded(sha, item.project, item.unit):
+            recorder.skipped()
+            continue
+        yield Pending(item, sha, data, item.path(root))
+
+
+# ---- the local engine: worker processes, each with its own ONNX session -------------------
+
+_WORKER: PhotoDetector | None = None  # set once per worker process by _init_worker
+
+
+def _init_worker(spec: Spec, threads: int) -> None:
+    global _WORKER
+    _WORKER = spec.build(threads)
+
+
+def _detect_in_worker(data: bytes) -> dict[str, Any]:
+    assert _WORKER is not None, "worker not initialised"
+    return safe_detect(_WORKER, data)
+
+
+def detect_local(
+    pending: Iterator[Pending], recorder: Recorder, *, spec: Spec, workers: int
+) -> None:
+    """Run the detector on every pending photo: in this process for one worker, else in
+    ``workers`` spawned processes (threads per process = cores // workers)."""
+    threads = threads_per_worker(workers)
+    if workers == 1:
+        run = spec.build(threads)
+        for p in pending:
+            recorder.done(Finished(p.item, p.sha256, p.data, safe_detect(run, p.data)))
+        return
+    ctx = multiprocessing.get_context("spawn")
+    window = 2 * workers
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(spec, threads)
+    ) as pool:
+        inflight: dict[Future[dict[str, Any]], Pending] = {}
+        try:
+            _fill(pool, pending, inflight, window)
+            while inflight:
+                finished, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    p = inflight.pop(fut)
+                    recorder.done(Finished(p.item, p.sha256, p.data, fut.result()))
+                _fill(pool, pending, inflight, window)
+        except BaseException:
+            for fut in inflight:
+                fut.cancel()
+            raise
+
+
+def _fill(
+    pool: ProcessPoolExecutor,
+    pending: Iterator[Pending],
+    inflight: dict[Future[dict[str, Any]], Pending],
+    window: int,
+) -> None:
+    while len(inflight) < window:
+        p = next(pending, None)
+        if p is None:
+            return
+        inflight[pool.submit(_detect_in_worker, p.data)] = p

@@ -1,0 +1,138 @@
+"""The register side of a scan: the skip check before detection and batched, atomic writes.
+
+Only the process that owns a :class:`RegisterSink` writes to the register; workers detect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+from finishscan.errors import NotFoundError
+from serving.scan.items import ScanItem
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A photo the detector has seen: its bytes, content hash and the worker's outcome."""
+
+    item: ScanItem
+    sha256: str
+    data: bytes
+    outcome: dict[str, Any]
+
+
+class RegisterSink:
+    """Wraps an open register for one model version.
+
+    ``sink.is_recorded(sha, "P1", "101")`` before detecting; ``sink.record(batch)`` writes a
+    batch of photos with their defects in ONE transaction (all or nothing).
+    """
+
+    def __init__(self, url: str | None, *, model_name: str, model_version: str) -> None:
+        self._register_mod = _register_api()
+        self.register = self._register_mod.open_register(url)
+        self.model_name = model_name
+        self.model_version = model_version
+
+    def is_recorded(self, sha256: str, project: str, unit: str) -> bool:
+        with self.register.session() as s:
+            return bool(
+                self._register_mod.is_recorded(
+                    session=s,
+                    sha256=sha256,
+                    project=project,
+                    unit=unit,
+                    model_version=self.model_version,
+                )
+            )
+
+    def record(self, batch: Sequence[Finished]) -> list[Any]:
+        """Record every photo of ``batch`` in one transaction; returns the PhotoRecorded list."""
+        reg = self._register_mod
+        out = []
+        with self.register.session() as s:
+            for f in batch:
+                item, outcome = f.item, f.outcome
+                defects = [
+                    reg.DetectedDefect(
+                        label=d["label"], confidence=float(d["confidence"]), box=tuple(d["box"])
+                    )
+                    for d in outcome["defects"]
+                ]
+                out.append(
+                    reg.record_photo(
+                        session=s,
+                        store=self.register.store,
+                        rules=self.register.rules,
+                        project=item.project,
+                        unit=item.unit,
+                        data=f.data,
+                        width=int(outcome["width"]),
+                        height=int(outcome["height"]),
+                        defects=defects,
+                        model_name=self.model_name,
+                        model_version=self.model_version,
+                        building=item.building,
+                        room=item.room,
+                        stage=item.stage,
+                        taken_at=parse_taken_at(item.taken_at),
+                    )
+                )
+        return out
+
+    def active_warnings(self, projects: Sequence[str]) -> set[tuple[str, str, str, str]]:
+        """(project, unit, level, rule) of every active warning in ``projects``."""
+        found: set[tuple[str, str, str, str]] = set()
+        for project in projects:
+            try:
+                with self.register.session() as s:
+                    ws = self._register_mod.active_warnings(session=s, project=project)
+            except NotFoundError:
+                continue
+            for w in ws:
+                found.add((project, *_warning_fields(w)))
+        return found
+
+    def close(self) -> None:
+        self.register.dispose()
+
+
+def _warning_fields(w: Any) -> tuple[str, str, str]:
+    return (str(w.unit or "(project)"), str(w.level), str(w.rule))
+
+
+def _register_api() -> SimpleNamespace:
+    """The register functions the scan uses, from the package's public API when exported
+    there, else from their modules."""
+    import register
+
+    names = ("open_register", "record_photo", "is_recorded", "active_warnings", "DetectedDefect")
+    if all(hasattr(register, n) for n in names):
+        return SimpleNamespace(**{n: getattr(register, n) for n in names})
+    from register.db import open_register
+    from register.repository import active_warnings, is_recorded, record_photo
+    from register.schemas import DetectedDefect
+
+    return SimpleNamespace(
+        open_register=open_register,
+        record_photo=record_photo,
+        is_recorded=is_recorded,
+        active_warnings=active_warnings,
+        DetectedDefect=DetectedDefect,
+    )
+
+
+def parse_taken_at(value: str | None) -> dt.datetime | None:
+    """An ISO 8601 manifest value as an aware datetime (UTC when no offset is given).
+
+    >>> parse_taken_at("2024-05-01")
+    datetime.datetime(2024, 5, 1, 0, 0, tzinfo=datetime.timezone.utc)
+    """
+    if not value:
+        return None
+    t = dt.datetime.fromisoformat(value)
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
