@@ -1,7 +1,7 @@
 """The model card: what a model is, what it was trained on, how well it does, where it fails.
 
 It travels twice: as JSON in the ONNX ``metadata_props`` (key ``finishscan_card``, plus
-``name`` / ``version`` keys) and as ``models/<name>.md`` beside the ONNX file.
+``model_name`` / ``model_version``, which the detector reports) and as ``models/<name>.md`` beside the ONNX file.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ class ModelCard:
         """The ONNX ``metadata_props`` entries this card adds."""
         return {
             CARD_KEY: self.to_json(),
-            "name": self.name,
-            "version": self.version,
+            "model_name": self.name,  # what detector.ModelInfo reports with every detection
+            "model_version": self.version,
             "finishscan_precision": self.precision,
         }
 

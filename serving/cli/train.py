@@ -1,24 +1,155 @@
-"""``finishscan train/export/evaluate/retrain/select`` (owned by the training work).
+"""``finishscan train/export/evaluate/retrain/select`` (training work).
 
-Imports ``training`` lazily inside each command: the runtime install has no torch.
+Imports ``training`` lazily inside each command: the runtime install has no torch, and
+``finishscan --help`` must not pay for importing it.
 """
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
-
-def train() -> None:
-    """Train (not yet implemented)."""
-    raise typer.Exit(3)
+from finishscan.errors import ConfigError
 
 
-def export() -> None:
-    """Export (not yet implemented)."""
-    raise typer.Exit(3)
+def _need_training() -> None:
+    try:
+        import torch  # noqa: F401
+        import ultralytics  # noqa: F401
+    except ImportError as e:
+        raise ConfigError(
+            f"this command needs the training extra ({e.name} is not installed): "
+            'pip install -e ".[train]"'
+        ) from e
 
 
-def evaluate() -> None:
-    """Evaluate (not yet implemented)."""
-    raise typer.Exit(3)
+def train(
+    data: Annotated[Path, typer.Option(help="YOLO data YAML (train and val splits).")],
+    out: Annotated[Path, typer.Option(help="Run folder: weights, results.csv, plots.")],
+    model: Annotated[
+        str | None,
+        typer.Option(help="Architecture YAML (yolo11n.yaml, yolo26n.yaml) or local .pt weights."),
+    ] = None,
+    recipe: Annotated[
+        str, typer.Option(help="Recipe YAML or a name in configs/train/.")
+    ] = "default",
+    epochs: Annotated[int | None, typer.Option(min=1)] = None,
+    imgsz: Annotated[int | None, typer.Option(min=32)] = None,
+    batch: Annotated[int | None, typer.Option(min=1)] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    workers: Annotated[int | None, typer.Option(min=0)] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from RUN_DIR/weights/last.pt.")] = False,
+) -> None:
+    """Train a detector offline (no downloads); best weights land in OUT/weights/best.pt."""
+    _need_training()
+    from training.recipe import load_recipe
+    from training.train import train_model
+
+    r = load_recipe(recipe)
+    overrides = {
+        k: v
+        for k, v in {
+            "model": model,
+            "epochs": epochs,
+            "imgsz": imgsz,
+            "batch": batch,
+            "seed": seed,
+            "workers": workers,
+        }.items()
+        if v is not None
+    }
+    if overrides:
+        r = r.model_validate({**r.model_dump(), **overrides})
+    res = train_model(
+        data=data, out=out, recipe=r, resume=resume, command=["finishscan", *sys.argv[1:]]
+    )
+    typer.echo(f"trained {res.epochs_done} epochs; best weights: {res.best}")
+
+
+def export(
+    weights: Annotated[Path, typer.Argument(help="Trained .pt weights.")],
+    out: Annotated[Path, typer.Option(help="Target .onnx file; the card goes beside it as .md.")],
+    imgsz: Annotated[
+        int | None, typer.Option(min=32, help="Input size (default: the training size).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Model name in the card (default: file stem).")
+    ] = None,
+    version: Annotated[str, typer.Option(help="Model version in the card.")] = "1",
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Data YAML: describe/hash its train split and evaluate on --split."),
+    ] = None,
+    split: Annotated[
+        str, typer.Option(help="Split of --data to measure the card's metrics on.")
+    ] = "val",
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Also write a static INT8 model (needs --calib).")
+    ] = False,
+    calib: Annotated[
+        Path | None, typer.Option(help="Folder of calibration photos for --int8.")
+    ] = None,
+) -> None:
+    """Export weights to ONNX (dynamic batch) with a model card; optionally INT8 with its accuracy change."""
+    _need_training()
+    from training.pipeline import export_with_card
+
+    if int8 and calib is None:
+        raise ConfigError("--int8 needs --calib DIR (photos to calibrate the quantization on)")
+    report = export_with_card(
+        weights,
+        out,
+        imgsz=imgsz,
+        name=name,
+        version=version,
+        data=data,
+        split=split,
+        int8_calib=calib if int8 else None,
+    )
+    typer.echo(report)
+
+
+def evaluate(
+    model: Annotated[Path, typer.Option(help="ONNX model to measure.")],
+    data: Annotated[Path, typer.Option(help="YOLO data YAML.")],
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "val",
+    tile: Annotated[str, typer.Option(help="Tiled inference: on, off or auto.")] = "off",
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the metrics JSON here.")
+    ] = None,
+    plots: Annotated[
+        Path | None, typer.Option(help="Write PR curves and confusion matrix PNGs here.")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(min=1)] = None,
+) -> None:
+    """mAP50, mAP50-95, precision, recall and per-class AP of an ONNX model via the project's detector."""
+    if tile not in ("on", "off", "auto"):
+        raise ConfigError(f"--tile must be on, off or auto, not {tile!r}")
+    from training.evaluate import evaluate_model
+
+    result = evaluate_model(model, data, split=split, tile=tile, threads=threads)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(result.to_json() + "\n")
+    if plots:
+        from training.plots import write_plots
+
+        write_plots(result, plots)
+    d = result.to_dict()
+    lines = [
+        f"{result.images} images  mAP50 {d['map50']:.3f}  mAP50-95 {d['map50_95']:.3f}  "
+        f"P {d['precision']:.3f}  R {d['recall']:.3f}",
+        *(
+            f"  {name:<14} AP50 {v['ap50']:.3f}  P {v['precision']:.3f}  R {v['recall']:.3f}  ({v['labels']} labels)"
+            if v["ap50"] is not None
+            else f"  {name:<14} no labels in this split"
+            for name, v in d["per_class"].items()
+        ),
+    ]
+    typer.echo("\n".join(lines), err=json_out is None and False)
 
 
 def retrain() -> None:
