@@ -1,5 +1,241 @@
-"""``finishscan register ...``"""
+"""``finishscan register ...``: the per-unit defect register from the command line."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="register commands", no_args_is_help=True)
+import register as reg_api
+from finishscan.errors import RegisterError
+
+app = typer.Typer(
+    help="The per-unit defect register: units, reports, exports, workflow.", no_args_is_help=True
+)
+
+Db = Annotated[
+    str | None,
+    typer.Option("--db", help="database URL (default: $FINISHSCAN_DB, else the embedded SQLite)"),
+]
+Project = Annotated[str, typer.Option("--project", "-p", help="project code")]
+Rules = Annotated[
+    Path | None, typer.Option("--rules", help="warning rules YAML (default configs/warnings.yaml)")
+]
+
+
+def _open(db: str | None, rules: Path | None = None) -> reg_api.Register:
+    return reg_api.open_register(db, rules_path=rules)
+
+
+@app.command("projects")
+def projects(db: Db = None) -> None:
+    """List projects: code, name."""
+    r = _open(db)
+    try:
+        with r.session() as s:
+            for p in reg_api.list_projects(session=s):
+                typer.echo(f"{p.code}\t{p.name}")
+    finally:
+        r.dispose()
+
+
+@app.command("create-project")
+def create_project(
+    code: Annotated[str, typer.Argument(help="project code")],
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    db: Db = None,
+) -> None:
+    """Create a project (error if it exists)."""
+    r = _open(db)
+    try:
+        with r.session() as s:
+            p = reg_api.create_project(session=s, code=code, name=name)
+    finally:
+        r.dispose()
+    typer.echo(f"project {p.code} created")
+
+
+@app.command("units")
+def units(
+    project: Project, db: Db = None, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """A project's units, worst first: unit, open defects, warning."""
+    r = _open(db)
+    try:
+        with r.session() as s:
+            rows = reg_api.list_units(session=s, project=project)
+    finally:
+        r.dispose()
+    if as_json:
+        typer.echo(json.dumps([u.model_dump() for u in rows], indent=2))
+        return
+    for u in rows:
+        typer.echo(f"{u.unit}\t{u.open_defects}\t{u.warning}")
+
+
+@app.command("defects")
+def defects(
+    project: Project,
+    unit: Annotated[str, typer.Option("--unit", "-u", help="unit code")],
+    db: Db = None,
+) -> None:
+    """A unit's defects as JSON lines (id, label, status, tier, deadline, …)."""
+    r = _open(db)
+    try:
+        with r.session() as s:
+            rows = reg_api.unit_defects(session=s, project=project, unit=unit)
+    finally:
+        r.dispose()
+    for d in rows:
+        typer.echo(d.model_dump_json(exclude={"history"}))
+
+
+@app.command("report")
+def report(
+    project: Project,
+    unit: Annotated[str, typer.Option("--unit", "-u", help="unit code")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write")],
+    db: Db = None,
+) -> None:
+    """Write the unit's file: HTML with annotated photos, defects with history, warnings."""
+    r = _open(db)
+    try:
+        with r.session() as s:
+            html = reg_api.unit_report_html(session=s, store=r.store, project=project, unit=unit)
+    finally:
+        r.dispose()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    typer.echo(f"wrote {out}")
+
+
+@app.command("export")
+def export(
+    project: Project,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv or json")] = "csv",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="file (default stdout)")] = None,
+    db: Db = None,
+    rules: Rules = None,
+) -> None:
+    """Export a project's defects as CSV (one row per defect) or JSON (with summary and warnings)."""
+    r = _open(db, rules)
+    try:
+        with r.session() as s:
+            text = reg_api.export_project(session=s, project=project, fmt=fmt, rules=r.rules)
+    finally:
+        r.dispose()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
+
+
+def _date(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        d = datetime.fromisoformat(value)
+    except ValueError as e:
+        raise RegisterError(
+            f"not an ISO date: {value!r} (e.g. 2026-12-31 or 2026-12-31T18:00)"
+        ) from e
+    return d if d.tzinfo else d.replace(tzinfo=UTC)
+
+
+@app.command("status")
+def status(
+    defect_id: Annotated[int, typer.Argument(help="defect id")],
+    new_status: Annotated[
+        str, typer.Argument(help="open, rectifying, rectified, verified or rejected")
+    ],
+    actor: Annotated[str, typer.Option("--actor", help="who makes the change")],
+    note: Annotated[str | None, typer.Option("--note")] = None,
+    tier: Annotated[str | None, typer.Option("--tier", help="minor, general or complex")] = None,
+    deadline: Annotated[
+        str | None, typer.Option("--deadline", help="ISO date; required for complex")
+    ] = None,
+    assignee: Annotated[str | None, typer.Option("--assignee")] = None,
+    db: Db = None,
+    rules: Rules = None,
+) -> None:
+    """Move a defect along the workflow (illegal transitions are refused)."""
+    r = _open(db, rules)
+    try:
+        with r.session() as s:
+            d = reg_api.change_status(
+                session=s,
+                rules=r.rules,
+                defect_id=defect_id,
+                status=new_status,
+                actor=actor,
+                note=note,
+                tier=tier,
+                deadline=_date(deadline),
+                assignee=assignee,
+            )
+    finally:
+        r.dispose()
+    dl = f", deadline {d.deadline:%Y-%m-%d %H:%M}" if d.deadline else ""
+    typer.echo(f"defect {d.id}: {d.status} ({d.tier}{dl})")
+
+
+@app.command("warnings")
+def warnings(
+    project: Project,
+    db: Db = None,
+    rules: Rules = None,
+    history: Annotated[bool, typer.Option("--history", help="also cleared warnings")] = False,
+) -> None:
+    """Re-evaluate (overdue appears as time passes) and list the project's warnings."""
+    r = _open(db, rules)
+    try:
+        with r.session() as s:
+            reg_api.refresh_warnings(session=s, rules=r.rules, project=project)
+        with r.session() as s:
+            rows = (
+                reg_api.warning_history(session=s, project=project)
+                if history
+                else reg_api.active_warnings(session=s, project=project)
+            )
+    finally:
+        r.dispose()
+    for w in rows:
+        cleared = f"\tcleared {w.cleared_at:%Y-%m-%d %H:%M}" if w.cleared_at else ""
+        typer.echo(
+            f"{w.level}\t{w.unit or '(project)'}\t{w.rule}\t{w.detail}\t{w.raised_at:%Y-%m-%d %H:%M}{cleared}"
+        )
+
+
+@app.command("risk")
+def risk(
+    db: Db = None, rules: Rules = None, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """Projects ranked for differentiated supervision, riskiest first."""
+    r = _open(db, rules)
+    try:
+        with r.session() as s:
+            rows = reg_api.project_risk(session=s, rules=r.rules)
+    finally:
+        r.dispose()
+    if as_json:
+        typer.echo(json.dumps([x.model_dump() for x in rows], indent=2))
+        return
+    for x in rows:
+        rate = f"{x.rectification_rate:.0%}" if x.rectification_rate is not None else "-"
+        typer.echo(
+            f"{x.project}\t{x.supervision}\tscore {x.score:.2f}\tunits {x.units}\topen {x.open_defects}"
+            f"\toverdue {x.overdue}\trectified {rate}\twarnings {x.red_warnings} red, {x.amber_warnings} amber"
+        )
+
+
+@app.command("migrate")
+def migrate(db: Db = None) -> None:
+    """Create or upgrade the register's schema (opening it does this too)."""
+    r = _open(db)
+    r.dispose()
+    typer.echo("register schema is up to date")

@@ -1,0 +1,180 @@
+"""Opening the register: engine (SQLite WAL or PostgreSQL via psycopg 3), migrations, sessions.
+
+    reg = open_register("sqlite:///register.db")     # or None → FINISHSCAN_DB, else embedded SQLite
+    with reg.session() as s:                         # one transaction: commit, or rollback on error
+        ensure_project(session=s, code="P1")
+    reg.dispose()
+
+Every SQLite transaction starts with ``BEGIN IMMEDIATE`` (writers queue on the busy timeout
+instead of failing half-way); on PostgreSQL writers lock the project row (``FOR UPDATE``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from finishscan.errors import ConfigError, RegisterError
+from finishscan.paths import data_dir, default_db_url
+from register.rules import Rules, load_rules
+from register.store import PhotoStore
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_S = 60.0
+_MIGRATE_LOCK_KEY = 0x66_69_6E_69  # pg advisory lock id ("fini")
+_migrate_mutex = threading.Lock()
+
+
+def normalize_url(url: str) -> str:
+    """``postgresql://`` / ``postgres://`` → ``postgresql+psycopg://`` (psycopg 3); others unchanged."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get WAL, a busy timeout and BEGIN IMMEDIATE."""
+    try:
+        u = make_url(normalize_url(url))
+    except ArgumentError as e:
+        raise ConfigError(f"not a database URL: {url!r}") from e
+    if u.get_backend_name() == "sqlite":
+        db = u.database or ""
+        if db and db != ":memory:" and not db.startswith("file:"):
+            Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(u, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if u.get_backend_name() == "postgresql":
+        return create_engine(u, pool_pre_ping=True)
+    raise ConfigError(
+        f"unsupported database {u.get_backend_name()!r}: use sqlite:/// or postgresql://"
+    )
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` with Alembic; idempotent and safe to run concurrently."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with _migrate_mutex, engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATE_LOCK_KEY})
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+class Register:
+    """An open register: ``session()``, the photo ``store`` and the warning ``rules``."""
+
+    def __init__(self, engine: Engine, store: PhotoStore, rules: Rules, url: str) -> None:
+        self.engine = engine
+        self.store = store
+        self.rules = rules
+        self.url = url
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back on any exception.
+
+        Database failures surface as RegisterError (finishscan errors pass through unchanged).
+        """
+        s = self._sessions()
+        try:
+            yield s
+            s.commit()
+        except SQLAlchemyError as e:
+            s.rollback()
+            raise RegisterError(f"register database error: {_one_line(e)}") from e
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    def ping(self) -> None:
+        """RegisterError unless the database answers (for readiness checks)."""
+        try:
+            with self.engine.connect() as c:
+                c.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError as e:
+            raise RegisterError(f"register database unreachable: {_one_line(e)}") from e
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _one_line(e: Exception) -> str:
+    if isinstance(e, DBAPIError) and e.orig is not None:
+        return str(e.orig).strip().splitlines()[0]
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def open_register(
+    url: str | None = None,
+    *,
+    photo_root: Path | None = None,
+    rules_path: Path | None = None,
+    rules: Rules | None = None,
+) -> Register:
+    """Open (creating and migrating to head) the register at ``url``.
+
+    ``url``: None → ``$FINISHSCAN_DB``, else ``sqlite:///<data_dir>/register.db``.
+    ``photo_root``: default ``<db dir>/photos`` for SQLite files, else ``<data_dir>/photos``.
+    ``rules`` (already built) wins over ``rules_path`` (default ``configs/warnings.yaml``).
+    """
+    url = url or default_db_url()
+    rules = rules if rules is not None else load_rules(rules_path)
+    engine = make_engine(url)
+    try:
+        migrate(engine)
+    except SQLAlchemyError as e:
+        engine.dispose()
+        raise RegisterError(f"cannot open the register at {_safe(url)}: {_one_line(e)}") from e
+    if photo_root is None:
+        u = engine.url
+        if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+            photo_root = Path(u.database).expanduser().resolve().parent / "photos"
+        else:
+            photo_root = data_dir() / "photos"
+    return Register(engine, PhotoStore(Path(photo_root)), rules, url)
+
+
+def _safe(url: str) -> str:
+    try:
+        return make_url(normalize_url(url)).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<bad url>"

@@ -1,0 +1,77 @@
+"""Content-addressed photo store: ``<root>/ab/cd/abcd…`` named by the bytes' sha256.
+
+store = PhotoStore(Path("/data/photos"))
+sha = store.put(b"...jpeg bytes...")   # atomic: temp file + rename; idempotent
+store.read(sha)                        # RegisterError if missing or corrupt
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from finishscan.errors import RegisterError
+
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class PhotoStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @staticmethod
+    def relpath(sha: str) -> str:
+        """Where a photo lives relative to the root (what the register stores)."""
+        if not _SHA.match(sha):
+            raise RegisterError(f"not a sha256 hex digest: {sha!r}")
+        return f"{sha[:2]}/{sha[2:4]}/{sha}"
+
+    def path(self, sha: str) -> Path:
+        return self.root / self.relpath(sha)
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` (if not already there, intact) and return its sha256."""
+        sha = sha256_hex(data)
+        dst = self.path(sha)
+        if dst.exists() and dst.stat().st_size == len(data):
+            return sha
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=".tmp-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, dst)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return sha
+
+    def read(self, sha: str) -> bytes:
+        """The stored bytes; RegisterError when the file is missing or its hash does not match."""
+        p = self.path(sha)
+        try:
+            data = p.read_bytes()
+        except FileNotFoundError as e:
+            raise RegisterError(f"stored photo {sha[:12]} is missing from {self.root}") from e
+        except OSError as e:
+            raise RegisterError(f"stored photo {sha[:12]} cannot be read: {e}") from e
+        if sha256_hex(data) != sha:
+            raise RegisterError(f"stored photo {sha[:12]} is corrupt (its sha256 does not match)")
+        return data
+
+    def check(self, sha: str) -> str | None:
+        """``None`` if intact, else a one-line reason (missing / corrupt)."""
+        try:
+            self.read(sha)
+        except RegisterError as e:
+            return str(e)
+        return None
