@@ -44,9 +44,11 @@ def _will_tile(detector: Any, image: np.ndarray, tile: str) -> bool:
         return True
     if tile == "off":
         return False
-    decide = getattr(detector, "will_tile", None)
-    if callable(decide):
-        return bool(decide(image))
+    imgsz = getattr(detector, "imgsz", None)
+    if imgsz is not None:
+        from detector import should_tile
+
+        return should_tile(image.shape[:2], tuple(imgsz))
     return True  # unknown policy: keep "auto" on the detector's own path
 
 

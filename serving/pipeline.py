@@ -16,7 +16,7 @@ from fastapi import UploadFile
 from serving.deps import Services
 from serving.uploads import read_limited
 
-__all__ = ["Analysed", "analyse_upload", "detection_record"]
+__all__ = ["Analysed", "analyse_bytes", "analyse_upload", "detection_record"]
 
 
 @dataclass
@@ -36,9 +36,14 @@ class Analysed:
 
 async def analyse_upload(file: UploadFile, tile: str, services: Services) -> Analysed:
     """Read, decode and detect one uploaded photo; HTTP/Image errors propagate as 4xx."""
+    data = await read_limited(file, services.settings.max_upload_bytes)
+    return await analyse_bytes(data, tile, services)
+
+
+async def analyse_bytes(data: bytes, tile: str, services: Services) -> Analysed:
+    """Decode (pixel limit) and detect already-read photo bytes."""
     from detector import decode_image
 
-    data = await read_limited(file, services.settings.max_upload_bytes)
     image = await anyio.to_thread.run_sync(
         lambda: decode_image(data, max_pixels=services.settings.max_pixels)
     )

@@ -19,10 +19,14 @@ async def healthz() -> dict[str, str]:
 
 def _register_reachable(register: object) -> str | None:
     try:
-        with register.session() as session:  # type: ignore[attr-defined]
-            session.execute(text("SELECT 1"))
+        ping = getattr(register, "ping", None)
+        if callable(ping):
+            ping()
+        else:
+            with register.session() as session:  # type: ignore[attr-defined]
+                session.execute(text("SELECT 1"))
     except Exception as e:  # any failure means "not ready", with the reason
-        return f"register unreachable: {type(e).__name__}"
+        return f"register unreachable: {e}"
     return None
 
 

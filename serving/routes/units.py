@@ -3,6 +3,7 @@ list (worst first), one unit's summary, its defects and its HTML report."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Annotated, Any, Literal
 
@@ -11,8 +12,16 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
 from fastapi.responses import HTMLResponse
 
 from finishscan.errors import NotFoundError
-from serving.deps import ApiKeyDep, ProjectDep, RegisterDep, ServicesDep, UnitCode, sign_photo
-from serving.pipeline import analyse_upload, detection_record
+from serving.deps import (
+    ApiKeyDep,
+    ProjectDep,
+    RegisterDep,
+    ServicesDep,
+    UnitCode,
+    actor_of,
+    sign_photo,
+)
+from serving.pipeline import analyse_bytes, detection_record
 from serving.routes.detect import ERRORS, TileForm, TileQuery, pick_tile
 from serving.schemas import (
     DefectPublic,
@@ -21,6 +30,7 @@ from serving.schemas import (
     UnitStatusPublic,
     UnitSummaryPublic,
 )
+from serving.uploads import read_limited
 
 router = APIRouter(prefix="/v1/projects/{project}/units", tags=["units"])
 
@@ -81,15 +91,39 @@ async def upload_photo(
     201 for a new photo; 200 with the same ``photo_id`` and no new defects when the same
     bytes were already uploaded for this unit. A failed request writes nothing.
     """
-    from register import DetectedDefect, record_photo, unit_summary
+    from detector import image_header
+    from register import DetectedDefect, is_recorded, record_photo, unit_summary
 
-    tile = pick_tile(tile_query, tile_form, services.settings.default_tile)
-    analysed = await analyse_upload(file, tile, services)
-    record = detection_record(analysed, services, file.filename or "upload")
-    defects = [
-        DetectedDefect(d["label"], d["confidence"], tuple(d["box"])) for d in record["defects"]
-    ]
-    register = services.register
+    settings, register = services.settings, services.register
+    tile = pick_tile(tile_query, tile_form, settings.default_tile)
+    data = await read_limited(file, settings.max_upload_bytes)
+    sha = hashlib.sha256(data).hexdigest()
+    model = {"name": services.model_name, "version": services.model_version}
+
+    def known() -> bool:
+        with register.session() as session:
+            return is_recorded(
+                session=session,
+                sha256=sha,
+                project=project,
+                unit=unit,
+                model_version=model["version"],
+            )
+
+    if await anyio.to_thread.run_sync(known):
+        # the same bytes were already analysed by this model for this unit: no inference,
+        # the register hands back the stored photo and its defects
+        _fmt, width, height = image_header(data)
+        defects: list[Any] = []
+    else:
+        analysed = await analyse_bytes(data, tile, services)
+        record = detection_record(analysed, services, file.filename or "upload")
+        model = record["model"]
+        width, height = analysed.width, analysed.height
+        defects = [
+            DetectedDefect(d["label"], d["confidence"], tuple(d["box"])) for d in record["defects"]
+        ]
+    actor = actor_of(key)
 
     def write() -> tuple[Any, str]:
         with register.session() as session:
@@ -103,14 +137,15 @@ async def upload_photo(
                 rules=register.rules,
                 project=project,
                 unit=unit,
-                data=analysed.data,
-                width=analysed.width,
-                height=analysed.height,
+                data=data,
+                width=width,
+                height=height,
                 defects=defects,
-                model_name=record["model"]["name"],
-                model_version=record["model"]["version"],
+                model_name=model["name"],
+                model_version=model["version"],
                 room=room,
                 stage=stage,
+                inspector=actor,
             )
         return recorded, before
 
@@ -125,8 +160,8 @@ async def upload_photo(
     return PhotoUploadPublic(
         photo_id=recorded.photo_id,
         created=recorded.created,
-        width=analysed.width,
-        height=analysed.height,
+        width=width,
+        height=height,
         defects=[
             PhotoDefectPublic(
                 id=d.id,
@@ -142,7 +177,7 @@ async def upload_photo(
             open_defects=recorded.unit.open_defects,
             warning=recorded.unit.warning,
         ),
-        model=record["model"],
+        model=model,
     )
 
 
