@@ -1,0 +1,74 @@
+"""Recipes: the shipped ones validate; mistakes give a ConfigError naming the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from finishscan.errors import ConfigError
+from training.recipe import RECIPES, load_recipe
+
+pytest.importorskip("albumentations")
+
+
+@pytest.mark.parametrize("path", sorted(RECIPES.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_recipes_validate_and_build(path):
+    from training.augment import build_pipeline
+
+    r = load_recipe(path)
+    assert build_pipeline(r.albumentations) or not r.albumentations
+    assert r.ultralytics_args()["imgsz"] == r.imgsz
+
+
+def test_default_pipeline_covers_photographic_realism():
+    from training.augment import build_pipeline
+
+    def names(ts):
+        out = []
+        for t in ts:
+            out.append(type(t).__name__)
+            out += names(getattr(t, "transforms", []))
+        return out
+
+    got = set(names(build_pipeline(load_recipe("default").albumentations)))
+    for needed in (
+        "MotionBlur",
+        "GaussNoise",
+        "ImageCompression",
+        "RandomBrightnessContrast",
+        "RandomShadow",
+        "Perspective",
+    ):
+        assert needed in got
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("imgsz: 100\n", "multiple of 32"),
+        ("epochs: 0\n", "epochs"),
+        ("bogus: 1\n", "bogus"),
+        (
+            "albumentations:\n  - {transform: NoSuchBlur}\n",
+            "unknown albumentations transform 'NoSuchBlur'",
+        ),
+        (
+            "albumentations:\n  - {transform: GaussNoise, params: {bogus: 1}}\n",
+            "bad parameters for GaussNoise",
+        ),
+        ("albumentations:\n  - {transform: GaussNoise, p: 1.5}\n", "p"),
+        ("augment: {fliplr: 2}\n", "fliplr"),
+        ("[1, 2\n", "not valid YAML"),
+    ],
+)
+def test_bad_recipes_are_config_errors(tmp_path: Path, text, message):
+    p = tmp_path / "r.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        load_recipe(p)
+
+
+def test_missing_recipe():
+    with pytest.raises(ConfigError, match="not found"):
+        load_recipe("no-such-recipe")
