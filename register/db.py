@@ -75,8 +75,10 @@ def make_engine(url: str) -> Engine:
     )
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` with Alembic; idempotent and safe to run concurrently."""
+def migrate(engine: Engine, revision: str = "head", *, downgrade: bool = False) -> None:
+    """Upgrade (or with ``downgrade=True`` downgrade, e.g. to ``"base"``) the schema to
+    ``revision`` with Alembic, in one transaction; idempotent and safe to run concurrently
+    (a PostgreSQL advisory lock / SQLite ``BEGIN IMMEDIATE`` serializes migrators)."""
     from alembic import command
     from alembic.config import Config
 
@@ -86,7 +88,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATE_LOCK_KEY})
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+        (command.downgrade if downgrade else command.upgrade)(cfg, revision)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -140,10 +140,8 @@ def _insert_ignore(session: Session, model: type, values: dict, keys: list[str])
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    res = session.execute(
-        insert(model).values(**values).on_conflict_do_nothing(index_elements=keys)
-    )
-    return bool(res.rowcount)  # type: ignore[attr-defined]
+    stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=keys)
+    return session.execute(stmt.returning(model.id)).first() is not None  # type: ignore[attr-defined]
 
 
 def _project(session: Session, code: str, *, lock: bool = False) -> Project:
