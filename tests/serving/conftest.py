@@ -7,6 +7,7 @@ are deterministic and each test picks what the "model" sees.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import warnings
 from collections.abc import Callable
@@ -95,15 +96,28 @@ def fake_detector() -> FakeDetector:
 LIMITS = {"max_upload_bytes": 300_000, "max_pixels": 2_000_000}
 
 
-@pytest.fixture
-def register_db(tmp_path):
-    """A fresh register with projects P1 and P2."""
+@pytest.fixture(scope="session")
+def register_template(tmp_path_factory):
+    """A migrated SQLite register with projects P1 and P2, copied for each test (fast)."""
     from register import ensure_project, open_register
 
-    reg = open_register(f"sqlite:///{tmp_path / 'register.db'}", photo_root=tmp_path / "photos")
+    path = tmp_path_factory.mktemp("template") / "register.db"
+    reg = open_register(f"sqlite:///{path}", photo_root=path.parent / "photos")
     with reg.session() as s:
         ensure_project(session=s, code="P1", name="Riverside phase 1")
         ensure_project(session=s, code="P2", name="Hillview")
+    reg.dispose()  # the last connection closing checkpoints the WAL into the file
+    assert not path.with_name("register.db-wal").exists()
+    return path
+
+
+@pytest.fixture
+def register_db(tmp_path, register_template):
+    """A fresh register with projects P1 and P2."""
+    from register import open_register
+
+    shutil.copy(register_template, tmp_path / "register.db")
+    reg = open_register(f"sqlite:///{tmp_path / 'register.db'}", photo_root=tmp_path / "photos")
     yield reg
     reg.dispose()
 
