@@ -16,6 +16,18 @@ from finishscan.errors import ModelError
 from finishscan.paths import data_dir
 
 FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
+INTEGRATIONS = (
+    "raytune",
+    "mlflow",
+    "wandb",
+    "comet",
+    "clearml",
+    "neptune",
+    "dvc",
+    "tensorboard",
+    "hub",
+    "platform",
+)
 
 
 def _bundled_font() -> Path:
@@ -50,8 +62,11 @@ def prepare_offline(config_dir: Path | None = None) -> Path:
     from ultralytics.utils import SETTINGS, USER_CONFIG_DIR
 
     install_fonts(Path(USER_CONFIG_DIR))  # where check_font() looks first
-    if SETTINGS.get("sync", False):
-        SETTINGS.update(sync=False)
+    # no telemetry and no third-party loggers (ray tune, mlflow, wandb, ...): they phone home or
+    # warn outside their own runners
+    off = {k: False for k in ("sync", *INTEGRATIONS) if k in SETTINGS and SETTINGS[k]}
+    if off:
+        SETTINGS.update(off)
     return Path(USER_CONFIG_DIR)
 
 

@@ -152,11 +152,119 @@ def evaluate(
     typer.echo("\n".join(lines), err=json_out is None and False)
 
 
-def retrain() -> None:
-    """Retrain (not yet implemented)."""
-    raise typer.Exit(3)
+def retrain(
+    base: Annotated[
+        Path, typer.Option(help="Current model (.onnx with its .pt beside it, or .pt).")
+    ],
+    new_data: Annotated[Path, typer.Option(help="Newly labelled photos (folder or export file).")],
+    replay: Annotated[Path, typer.Option(help="Data YAML of the earlier training data.")],
+    out: Annotated[Path, typer.Option(help="Run folder (comparison.md, new.onnx, train/).")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="yolo, coco, voc, labelstudio, cvat or masks.")
+    ] = "yolo",
+    replay_fraction: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of the earlier training images replayed.")
+    ] = 0.3,
+    margin: Annotated[
+        float, typer.Option(min=0.0, help="Largest AP50 drop allowed on any class.")
+    ] = 0.02,
+    epochs: Annotated[int, typer.Option(min=1)] = 10,
+    holdout: Annotated[
+        float, typer.Option(min=0.0, max=0.9, help="Share of new photos held out.")
+    ] = 0.2,
+    seed: Annotated[int, typer.Option()] = 0,
+    recipe: Annotated[str, typer.Option(help="Fine-tuning recipe.")] = "finetune",
+    models_dir: Annotated[
+        Path | None, typer.Option(help="Where to promote (default: the project's models/).")
+    ] = None,
+) -> None:
+    """Fine-tune with new photos + replay; promote into models/ only if not worse (see comparison.md)."""
+    _need_training()
+    from finishscan.paths import MODELS
+    from training.retrain import retrain as run_retrain
+
+    res = run_retrain(
+        base=base,
+        new_data=new_data,
+        fmt=fmt,
+        replay=replay,
+        out=out,
+        replay_fraction=replay_fraction,
+        margin=margin,
+        epochs=epochs,
+        holdout_fraction=holdout,
+        seed=seed,
+        recipe=recipe,
+        models_dir=models_dir or MODELS,
+    )
+    typer.echo(res.table)
+    typer.echo(
+        f"promoted to {res.promoted_to}"
+        if res.promoted
+        else f"kept the current model; candidate at {res.new_model}"
+    )
 
 
-def select() -> None:
-    """Active-learning selection (not yet implemented)."""
-    raise typer.Exit(3)
+def select(
+    model: Annotated[
+        Path | None, typer.Option(help="ONNX model (default: the shipped one).")
+    ] = None,
+    scan: Annotated[
+        Path | None, typer.Option(help="Detections JSON/JSONL of a scan or detect run.")
+    ] = None,
+    images: Annotated[
+        Path | None, typer.Option(help="Folder of photos to run the model on (whole and tiled).")
+    ] = None,
+    n: Annotated[int, typer.Option(min=1, help="How many photos to pick.")] = 50,
+    out: Annotated[Path, typer.Option(help="Label Studio tasks JSON to write.")] = Path(
+        "tasks.json"
+    ),
+    threshold: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Working confidence threshold.")
+    ] = 0.25,
+    url_prefix: Annotated[
+        str, typer.Option(help="Prefix of image URLs in the tasks.")
+    ] = "/data/local-files/?d=",
+) -> None:
+    """Pick the photos most worth labelling and write them as pre-annotated Label Studio tasks."""
+    from finishscan.paths import default_model_path
+    from training.select import detect_pool, read_scan, select_records, to_label_studio
+
+    if (scan is None) == (images is None):
+        raise ConfigError("give exactly one of --scan FILE or --images DIR")
+    root = None
+    if scan is not None:
+        records = read_scan(scan)
+        names = _names_of(records, model)
+    else:
+        from detector.run import expand_paths
+
+        root = images
+        m = model or default_model_path()
+        records = detect_pool([Path(p) for p in expand_paths([str(images)])], m)
+        from detector import Detector
+
+        names = list(Detector(str(m)).names)
+    chosen = select_records(records, n, threshold=threshold)
+    tasks = to_label_studio(
+        chosen, names=names, threshold=threshold, url_prefix=url_prefix, root=root
+    )
+    from datasets.formats.labelstudio import save_tasks
+
+    save_tasks(tasks, out)
+    typer.echo(f"wrote {len(tasks)} tasks (of {len(records)} photos) to {out}")
+
+
+def _names_of(records: list[dict], model: Path | None) -> list[str]:
+    if model is not None:
+        from detector import Detector
+
+        return list(Detector(str(model)).names)
+    from finishscan.classes import class_names
+
+    names = class_names()
+    for r in records:
+        for d in (r.get("defects") or []) + (r.get("tiled_defects") or []):
+            if d["label"] not in names:
+                names.append(d["label"])
+    return names

@@ -1,0 +1,117 @@
+"""Retraining: the promotion rule (table), the split/replay helpers, and a tiny real run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from training.retrain import comparison_table, holdout_split, promotion_decision, replay_sample
+
+HERE = Path(__file__).parent
+
+
+def ev(map50, **per):
+    return {
+        "map50": map50,
+        "per_class": {k: {"ap50": v, "labels": 1 if v is not None else 0} for k, v in per.items()},
+    }
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "margin", "promote"),
+    [
+        (ev(0.5, crack=0.5), ev(0.6, crack=0.6), 0.02, True),
+        (ev(0.5, crack=0.5), ev(0.5, crack=0.5), 0.02, True),  # equal is "not worse"
+        (ev(0.5, crack=0.5), ev(0.49, crack=0.6), 0.02, False),  # overall worse
+        (
+            ev(0.5, crack=0.5, stain=0.5),
+            ev(0.6, crack=0.9, stain=0.47),
+            0.02,
+            False,
+        ),  # stain fell 0.03
+        (
+            ev(0.5, crack=0.5, stain=0.5),
+            ev(0.6, crack=0.9, stain=0.485),
+            0.02,
+            True,
+        ),  # within margin
+        (
+            ev(0.5, crack=0.5, stain=None),
+            ev(0.6, crack=0.6, stain=None),
+            0.0,
+            True,
+        ),  # unlabelled class not judged
+    ],
+)
+def test_promotion_rule(old, new, margin, promote):
+    decision = promotion_decision(old, new, margin=margin)
+    assert decision.promote is promote
+    assert bool(decision.reasons) is not promote
+
+
+def test_comparison_table_lists_classes_and_verdict():
+    old, new = ev(0.5, crack=0.5, stain=0.5), ev(0.6, crack=0.9, stain=0.47)
+    t = comparison_table(old, new, promotion_decision(old, new))
+    assert "| AP50 stain (1 labels) | 0.5000 | 0.4700 | -0.0300 |" in t
+    assert "not promoted" in t and "stain AP50 fell" in t
+
+
+def test_holdout_split_is_stable_and_roughly_sized():
+    keys = [f"unit-{i}" for i in range(2000)]
+    a = [holdout_split(k, 0.2, 7) for k in keys]
+    assert a == [holdout_split(k, 0.2, 7) for k in keys]
+    assert 0.17 < a.count("val") / len(a) < 0.23
+    assert a != [holdout_split(k, 0.2, 8) for k in keys]
+
+
+def test_replay_sample_is_seeded():
+    imgs = [Path(f"{i}.jpg") for i in range(100)]
+    s = replay_sample(imgs, 0.3, 1)
+    assert len(s) == 30 and s == replay_sample(imgs, 0.3, 1) and s != replay_sample(imgs, 0.3, 2)
+    assert replay_sample(imgs, 0.0, 1) == []
+
+
+@pytest.mark.train
+@pytest.mark.slow
+def test_tiny_retrain_compares_and_promotes_by_the_rule(tmp_path):
+    pytest.importorskip("ultralytics")
+    sys.path.insert(0, str(HERE))
+    from tinydata import write_tiny_dataset
+
+    from training.recipe import load_recipe
+    from training.retrain import retrain
+    from training.train import train_model
+
+    old_data = write_tiny_dataset(tmp_path / "old", n_train=8, n_val=4, size=64, seed=1)
+    new_data = write_tiny_dataset(tmp_path / "new", n_train=10, n_val=0, size=64, seed=2)
+    base = train_model(data=old_data, out=tmp_path / "base", recipe=load_recipe("tiny")).best
+    models = tmp_path / "models"
+    res = retrain(
+        base=base,
+        new_data=new_data.parent,
+        fmt="yolo",
+        replay=old_data,
+        out=tmp_path / "r",
+        replay_fraction=0.5,
+        margin=0.02,
+        epochs=1,
+        holdout_fraction=0.3,
+        recipe="tiny",
+        models_dir=models,
+    )
+    table = (tmp_path / "r" / "comparison.md").read_text()
+    assert "| map50 |" in table
+    assert res.promoted is promotion_decision(res.old, res.new).promote
+    assert len((tmp_path / "r" / "train.txt").read_text().splitlines()) >= 4 + 1  # replay + new
+    held = (tmp_path / "r" / "holdout.txt").read_text().splitlines()
+    assert sum("/old/" in h for h in held) == 4  # the earlier val split is part of the held-out set
+    if res.promoted:
+        assert (models / "DEFAULT").read_text().strip() == res.promoted_to.name
+        assert (
+            res.promoted_to.with_suffix(".pt").exists()
+            and res.promoted_to.with_suffix(".md").exists()
+        )
+    else:
+        assert not models.exists() or not (models / "DEFAULT").exists()

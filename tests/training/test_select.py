@@ -1,0 +1,141 @@
+"""Active-learning selection: score tables, ranking, Label Studio tasks, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from training.select import (
+    Weights,
+    class_frequencies,
+    disagreement,
+    rarity,
+    read_scan,
+    select_records,
+    to_label_studio,
+    uncertainty,
+)
+
+BIN = Path(sys.executable).parent
+
+
+def d(label="crack", conf=0.9, box=(0, 0, 10, 10)):
+    return {"label": label, "confidence": conf, "box": list(box)}
+
+
+@pytest.mark.parametrize(
+    ("confs", "threshold", "band", "expected"),
+    [
+        ([], 0.25, 0.2, 0.0),
+        ([0.25], 0.25, 0.2, 1.0),
+        ([0.15], 0.25, 0.2, 0.5),
+        ([0.9, 0.3], 0.25, 0.2, 0.75),  # the most hesitant box counts
+        ([0.05], 0.25, 0.2, 0.0),
+        ([0.5], 0.5, 0.1, 1.0),
+    ],
+)
+def test_uncertainty_table(confs, threshold, band, expected):
+    assert uncertainty(confs, threshold=threshold, band=band) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ([d()], [d()], 0.0),
+        ([d()], [], 1.0),
+        ([], [], 0.0),
+        ([d()], [d(label="stain")], 1.0),  # same place, different label: no match
+        ([d(), d(box=(50, 50, 60, 60))], [d()], 1 - 2 * 1 / 3),  # F1 = 2/3
+        ([d()], [d(box=(0, 0, 10, 30))], 1.0),  # IoU 1/3 < 0.5
+    ],
+)
+def test_disagreement_table(a, b, expected):
+    assert disagreement(a, b) == pytest.approx(expected)
+
+
+def test_rarity_and_frequencies():
+    records = [{"defects": [d(), d(), d(conf=0.1, label="stain")]}, {"defects": [d(label="stain")]}]
+    freq = class_frequencies(records)
+    assert freq == pytest.approx({"crack": 2 / 3, "stain": 1 / 3})  # the 0.1 box is below threshold
+    assert rarity([d(label="stain")], freq) == pytest.approx(2 / 3)
+    assert rarity([d(), d(label="stain")], freq) == pytest.approx(2 / 3)
+    assert rarity([d(conf=0.1, label="stain")], freq) == 0.0
+
+
+def _pool():
+    return [
+        {"image": "sure.jpg", "width": 100, "height": 100, "defects": [d(conf=0.95)]},
+        {"image": "hesitant.jpg", "width": 100, "height": 100, "defects": [d(conf=0.26)]},
+        {
+            "image": "disagree.jpg",
+            "width": 100,
+            "height": 100,
+            "defects": [d(conf=0.9)],
+            "tiled_defects": [d(conf=0.9, box=(40, 40, 90, 90))],
+        },
+        {"image": "broken.jpg", "error": "not an image"},
+        {"image": "empty.jpg", "width": 100, "height": 100, "defects": []},
+    ]
+
+
+def test_selection_ranks_hesitant_and_disagreeing_first():
+    chosen = select_records(_pool(), 2, weights=Weights(rarity=0.0))
+    assert [c.record["image"] for c in chosen] == ["disagree.jpg", "hesitant.jpg"]
+    assert chosen[0].disagreement == 1.0 and chosen[1].uncertainty == pytest.approx(0.95)
+
+
+def test_label_studio_tasks_carry_preannotations(tmp_path):
+    chosen = select_records(_pool(), 3)
+    tasks = to_label_studio(chosen, names=["crack", "stain"], url_prefix="/data/local-files/?d=")
+    assert len(tasks) == 3
+    t = next(t for t in tasks if t["data"]["image"].endswith("hesitant.jpg"))
+    (res,) = t["predictions"][0]["result"]
+    assert res["value"]["rectanglelabels"] == ["crack"]
+    assert res["value"]["x"] == pytest.approx(0) and res["value"]["width"] == pytest.approx(
+        10
+    )  # percent of 100 px
+    assert t["data"]["selection"]["uncertainty"] == pytest.approx(0.95)
+
+
+def test_read_scan_jsonl_and_list(tmp_path):
+    pool = _pool()
+    (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r) for r in pool) + "\n")
+    (tmp_path / "b.json").write_text(json.dumps(pool))
+    assert read_scan(tmp_path / "a.jsonl") == read_scan(tmp_path / "b.json") == pool
+
+
+def test_select_cli_from_scan(tmp_path):
+    (tmp_path / "scan.jsonl").write_text("\n".join(json.dumps(r) for r in _pool()))
+    out = tmp_path / "tasks.json"
+    p = subprocess.run(
+        [
+            str(BIN / "finishscan"),
+            "select",
+            "--scan",
+            str(tmp_path / "scan.jsonl"),
+            "--n",
+            "2",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    tasks = json.loads(out.read_text())
+    assert len(tasks) == 2 and all("predictions" in t for t in tasks)
+
+
+def test_select_cli_needs_one_source(tmp_path):
+    p = subprocess.run(
+        [str(BIN / "finishscan"), "select", "--out", str(tmp_path / "t.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 1 and "exactly one of" in p.stderr and "Traceback" not in p.stderr

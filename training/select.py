@@ -1,0 +1,230 @@
+"""Active learning: which photos are most worth labelling next (torch-free, pure functions).
+
+Input records are detection objects as ``finishscan detect --json`` / ``scan --json`` write
+them (``{"image", "width", "height", "defects": [{"label", "confidence", "box"}]}``),
+optionally with ``"tiled_defects"`` from a tiled run of the same photo. A photo scores high when
+
+- **uncertain**: a box's confidence is close to the working threshold (the model hesitates),
+- **disagreement**: the whole-photo and tiled runs see different defects,
+- **rare**: it shows a class the pool rarely shows (labels for it are scarce).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Record = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Weights:
+    uncertainty: float = 1.0
+    disagreement: float = 1.0
+    rarity: float = 0.5
+
+
+@dataclass(frozen=True)
+class Scored:
+    record: Record
+    score: float
+    uncertainty: float
+    disagreement: float
+    rarity: float
+
+    def why(self) -> dict[str, float]:
+        return {
+            "score": round(self.score, 4),
+            "uncertainty": round(self.uncertainty, 4),
+            "disagreement": round(self.disagreement, 4),
+            "rarity": round(self.rarity, 4),
+        }
+
+
+def uncertainty(
+    confidences: Sequence[float], *, threshold: float = 0.25, band: float = 0.2
+) -> float:
+    """1 for a box exactly at ``threshold``, falling linearly to 0 at ``threshold ± band``; max over boxes.
+
+    >>> uncertainty([0.25]), uncertainty([0.15], band=0.2), uncertainty([0.9]), uncertainty([])
+    (1.0, 0.5, 0.0, 0.0)
+    """
+    if not len(confidences):
+        return 0.0
+    c = np.asarray(confidences, np.float64)
+    return float(np.clip(1.0 - np.abs(c - threshold) / band, 0.0, 1.0).max())
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(2)
+    union = (a[:, 2:] - a[:, :2]).prod(1)[:, None] + (b[:, 2:] - b[:, :2]).prod(1)[None] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def disagreement(a: Sequence[Record], b: Sequence[Record], *, iou: float = 0.5) -> float:
+    """1 − F1 of a greedy same-label matching between two runs' defects (0 when both are empty).
+
+    >>> d = {"label": "crack", "box": [0, 0, 10, 10], "confidence": 0.9}
+    >>> disagreement([d], [d]), disagreement([d], []), disagreement([], [])
+    (0.0, 1.0, 0.0)
+    """
+    if not a and not b:
+        return 0.0
+    if not a or not b:
+        return 1.0
+    ba = np.array([d["box"] for d in a], np.float64)
+    bb = np.array([d["box"] for d in b], np.float64)
+    same = np.array([[da["label"] == db["label"] for db in b] for da in a])
+    m = _iou(ba, bb) * same
+    used_a, used_b, matched = set(), set(), 0
+    for flat in np.argsort(-m, axis=None, kind="stable"):
+        i, j = divmod(int(flat), len(b))
+        if m[i, j] < iou:
+            break
+        if i not in used_a and j not in used_b:
+            used_a.add(i)
+            used_b.add(j)
+            matched += 1
+    return 1.0 - 2.0 * matched / (len(a) + len(b))
+
+
+def class_frequencies(records: Iterable[Record], *, threshold: float = 0.25) -> dict[str, float]:
+    """Share of each label among all boxes at or above ``threshold`` in the pool."""
+    counts: Counter[str] = Counter()
+    for r in records:
+        for d in r.get("defects") or []:
+            if d["confidence"] >= threshold:
+                counts[d["label"]] += 1
+    total = sum(counts.values())
+    return {k: v / total for k, v in counts.items()} if total else {}
+
+
+def rarity(
+    defects: Sequence[Record], freq: Mapping[str, float], *, threshold: float = 0.25
+) -> float:
+    """``1 − share`` of the rarest label the photo shows (0 without boxes).
+
+    >>> rarity([{"label": "stain", "confidence": 0.5}], {"crack": 0.9, "stain": 0.1})
+    0.9
+    """
+    shares = [freq.get(d["label"], 0.0) for d in defects if d["confidence"] >= threshold]
+    return float(1.0 - min(shares)) if shares else 0.0
+
+
+def score_records(
+    records: Sequence[Record],
+    *,
+    threshold: float = 0.25,
+    band: float = 0.2,
+    weights: Weights = Weights(),
+) -> list[Scored]:
+    """Score every readable record (records with an ``"error"`` are skipped)."""
+    ok = [r for r in records if not r.get("error")]
+    freq = class_frequencies(ok, threshold=threshold)
+    out = []
+    for r in ok:
+        defects = list(r.get("defects") or [])
+        u = uncertainty([d["confidence"] for d in defects], threshold=threshold, band=band)
+        if "tiled_defects" in r:
+            keep = [d for d in defects if d["confidence"] >= threshold]
+            tiled = [d for d in r["tiled_defects"] if d["confidence"] >= threshold]
+            dis = disagreement(keep, tiled)
+        else:
+            dis = 0.0
+        rar = rarity(defects, freq, threshold=threshold)
+        total = weights.uncertainty * u + weights.disagreement * dis + weights.rarity * rar
+        out.append(Scored(r, total, u, dis, rar))
+    return out
+
+
+def select_records(
+    records: Sequence[Record],
+    n: int,
+    *,
+    threshold: float = 0.25,
+    band: float = 0.2,
+    weights: Weights = Weights(),
+) -> list[Scored]:
+    """The ``n`` highest-scoring photos, ties broken by image path (deterministic)."""
+    scored = score_records(records, threshold=threshold, band=band, weights=weights)
+    scored.sort(key=lambda s: (-s.score, str(s.record.get("image"))))
+    return scored[:n]
+
+
+def read_scan(path: str | Path) -> list[dict[str, Any]]:
+    """Detection records from a JSON list or a JSONL file (one object per line)."""
+    text = Path(path).read_text()
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        return list(json.loads(stripped))
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def to_label_studio(
+    selected: Sequence[Scored],
+    *,
+    names: list[str],
+    threshold: float = 0.25,
+    url_prefix: str = "/data/local-files/?d=",
+    root: Path | None = None,
+) -> list[dict[str, Any]]:
+    """Label Studio tasks with the model's boxes (≥ ``threshold``) as pre-annotations.
+
+    Image URLs are ``url_prefix`` + the path relative to ``root`` (as given when no root).
+    Each task's ``data.selection`` says why it was picked.
+    """
+    from datasets.formats.labelstudio import to_tasks
+
+    def url(p: Path) -> str:
+        if root is not None:
+            try:
+                p = Path(p).resolve().relative_to(Path(root).resolve())
+            except ValueError:
+                pass
+        return f"{url_prefix}{p.as_posix()}"
+
+    preds = [
+        {
+            **s.record,
+            "defects": [d for d in s.record.get("defects") or [] if d["confidence"] >= threshold],
+        }
+        for s in selected
+    ]
+    tasks = to_tasks(preds, url, names=names)
+    for task, s in zip(tasks, selected, strict=True):
+        task["data"]["selection"] = s.why()
+    return tasks
+
+
+def detect_pool(
+    images: Sequence[Path], model: str | Path, *, conf: float = 0.05
+) -> list[dict[str, Any]]:
+    """Run the detector on each photo twice (whole and tiled) into selection records.
+
+    Low ``conf`` keeps the hesitant boxes the uncertainty score needs.
+    """
+    from detector import Detector, load_image, to_record
+    from finishscan.errors import ImageError
+
+    det = Detector(str(model), conf=conf)
+    out: list[dict[str, Any]] = []
+    for p in images:
+        try:
+            rgb = load_image(p)
+        except ImageError as e:
+            out.append({"image": str(p), "error": str(e)})
+            continue
+        h, w = rgb.shape[:2]
+        common = {"image": str(p), "width": w, "height": h, "model": det.info}
+        whole = to_record(det.detect(rgb, tile="off"), det.names, **common)
+        tiled = to_record(det.detect(rgb, tile="on"), det.names, **common)
+        out.append({**whole, "tiled_defects": tiled["defects"]})
+    return out
