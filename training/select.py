@@ -11,6 +11,7 @@ optionally with ``"tiled_defects"`` from a tiled run of the same photo. A photo 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -185,10 +186,8 @@ def to_label_studio(
 
     def url(p: Path) -> str:
         if root is not None:
-            try:
+            with contextlib.suppress(ValueError):
                 p = Path(p).resolve().relative_to(Path(root).resolve())
-            except ValueError:
-                pass
         return f"{url_prefix}{p.as_posix()}"
 
     preds = [
