@@ -13,7 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from datasets.formats import coco, cvat, labelstudio, masks, voc, yolo
-from datasets.formats._common import atomic_dir, place_file, split_of, unique_names
+from datasets.formats._common import (
+    SPLIT_ALIASES,
+    atomic_dir,
+    place_file,
+    split_of,
+    unique_names,
+)
 from datasets.tools.merge import remap
 from datasets.types import Dataset, LabeledImage
 from finishscan.errors import DatasetError
@@ -105,7 +111,7 @@ def read(
         ds = labelstudio.load(src, images, names=names)
     elif fmt == "cvat":
         ds = cvat.load(src, images, names=names)
-        subsets = {k: v for k, v in cvat.subsets(src).items() if v in ("train", "val", "test")}
+        subsets = {k: SPLIT_ALIASES[v] for k, v in cvat.subsets(src).items() if v in SPLIT_ALIASES}
         split_fn = lambda im: subsets.get(Path(im.path).name) or split_of(im.path)  # noqa: E731
     elif fmt == "masks":
         ds = masks.load(

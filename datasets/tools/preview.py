@@ -63,7 +63,7 @@ def draw_tile(image: np.ndarray, im: LabeledImage, names: list[str], size: int) 
         color = PALETTE[b.class_id % len(PALETTE)]
         p0 = (ox + round(b.x0 * sx), oy + round(b.y0 * sy))
         p1 = (ox + round(b.x1 * sx) - 1, oy + round(b.y1 * sy) - 1)
-        cv2.rectangle(tile, p0, p1, color, 2 if size >= 320 else 1, cv2.LINE_AA)
+        cv2.rectangle(tile, p0, p1, color, 2 if size >= 320 else 1, cv2.LINE_8)
         label = names[b.class_id] if 0 <= b.class_id < len(names) else str(b.class_id)
         _text_box(tile, label, (p0[0], max(p0[1], 12)), color)
     _text_box(tile, Path(im.path).name[-40:], (0, size), (32, 32, 32))
