@@ -40,7 +40,8 @@ def draw_detections(image: np.ndarray, detections: Detections, names: Sequence[s
         name = names[cid] if 0 <= cid < len(names) else f"class{cid}"
         text = f"{name} {float(detections.confidence[k]):.2f}"
         (tw, th), base = cv2.getTextSize(text, font, scale, max(1, thick - 1))
-        ty = y0 - th - base - 2 if y0 - th - base - 2 >= 0 else min(y1, h - th - base - 2)
+        tag_h = th + base + 2
+        ty = y0 - tag_h if y0 - tag_h >= 0 else max(0, min(y0, h - tag_h))  # above, else inside
         tx = min(max(x0, 0), max(w - tw - 2, 0))
         cv2.rectangle(out, (tx, ty), (tx + tw + 2, ty + th + base + 2), color, -1)
         luminance = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]

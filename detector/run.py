@@ -9,16 +9,27 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
 from detector.draw import draw_detections
 from detector.image import DEFAULT_MAX_PIXELS, load_image
-from detector.model import Detector, TileMode
+from detector.model import TileMode
 from detector.record import error_record, to_record
+from detector.types import Detections, ModelInfo
 from finishscan.errors import ImageError
+
+
+class PhotoDetector(Protocol):
+    """What :func:`detect_paths` needs: a :class:`detector.Detector` (or a fake in tests)."""
+
+    names: list[str]
+    info: ModelInfo
+
+    def detect(self, image: np.ndarray, *, tile: TileMode = "auto") -> Detections: ...
+
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -71,7 +82,7 @@ def annotated_name(path: str, used: set[str]) -> str:
 
 def detect_paths(
     paths: Sequence[str | Path],
-    detector: Detector,
+    detector: PhotoDetector,
     *,
     tile: TileMode = "auto",
     annotate_dir: Path | None = None,
