@@ -20,10 +20,24 @@ def _touch(root: Path, *rels: str) -> None:
 
 
 def test_discover_recursive_by_suffix(tmp_path: Path) -> None:
-    _touch(tmp_path, "P1/101/a.jpg", "P1/101/b.PNG", "P1/101/deep/c.jpeg", "P1/notes.txt",
-           "P1/.hidden/d.jpg", "P1/101/.e.jpg", "z.tiff", "y.webp")
+    _touch(
+        tmp_path,
+        "P1/101/a.jpg",
+        "P1/101/b.PNG",
+        "P1/101/deep/c.jpeg",
+        "P1/notes.txt",
+        "P1/.hidden/d.jpg",
+        "P1/101/.e.jpg",
+        "z.tiff",
+        "y.webp",
+    )
     assert discover_images(tmp_path) == [
-        "P1/101/a.jpg", "P1/101/b.PNG", "P1/101/deep/c.jpeg", "y.webp", "z.tiff"]
+        "P1/101/a.jpg",
+        "P1/101/b.PNG",
+        "P1/101/deep/c.jpeg",
+        "y.webp",
+        "z.tiff",
+    ]
 
 
 def test_discover_missing_folder(tmp_path: Path) -> None:
@@ -35,11 +49,15 @@ def test_manifest_folder_rows_expand_and_unlisted_are_reported(tmp_path: Path) -
     _touch(tmp_path, "P1/101/a.jpg", "P1/101/k/b.jpg", "P1/102/c.jpg", "other/d.jpg")
     rows = parse_manifest(
         "path,project,unit,room\nP1/101/,P1,101,\nP1/102/c.jpg,P1,102,bath\nP1/101/a.jpg,P1,101,\n"
-        "missing.jpg,P1,103,\n")
+        "missing.jpg,P1,103,\n"
+    )
     plan = plan_from_manifest(tmp_path, rows)
     assert [(i.rel, i.unit, i.room) for i in plan.items] == [
-        ("P1/101/a.jpg", "101", None), ("P1/101/k/b.jpg", "101", None),
-        ("P1/102/c.jpg", "102", "bath"), ("missing.jpg", "103", None)]
+        ("P1/101/a.jpg", "101", None),
+        ("P1/101/k/b.jpg", "101", None),
+        ("P1/102/c.jpg", "102", "bath"),
+        ("missing.jpg", "103", None),
+    ]
     assert plan.unlisted == ["other/d.jpg"]
 
 
@@ -47,23 +65,44 @@ def test_layout_plan(tmp_path: Path) -> None:
     _touch(tmp_path, "P1/101/a.jpg", "P1/b.jpg", "P2/7/x/c.jpg")
     plan = plan_from_layout(tmp_path, Layout.parse("{project}/{unit}/..."))
     assert [(i.rel, i.project, i.unit) for i in plan.items] == [
-        ("P1/101/a.jpg", "P1", "101"), ("P2/7/x/c.jpg", "P2", "7")]
+        ("P1/101/a.jpg", "P1", "101"),
+        ("P2/7/x/c.jpg", "P2", "7"),
+    ]
     assert plan.unlisted == ["P1/b.jpg"]
 
 
 def test_jsonl_recovers_a_torn_line_and_never_duplicates(tmp_path: Path) -> None:
     out = tmp_path / "o.jsonl"
     with JsonlLog(out) as log:
-        assert log.write([{"image": "a", "project": "P", "unit": "1"},
-                          {"image": "b", "project": "P", "unit": "1"}]) == 2
+        assert (
+            log.write(
+                [
+                    {"image": "a", "project": "P", "unit": "1"},
+                    {"image": "b", "project": "P", "unit": "1"},
+                ]
+            )
+            == 2
+        )
     with out.open("a") as fh:  # a kill in the middle of a write
         fh.write('{"image": "c", "proj')
     with JsonlLog(out) as log:
         assert out.read_text().endswith('"unit": "1"}\n')
-        assert log.write([{"image": "a", "project": "P", "unit": "1"},
-                          {"image": "c", "project": "P", "unit": "1"},
-                          {"image": "a", "project": "P", "unit": "2"}]) == 2
-    assert [(r["image"], r["unit"]) for r in read_jsonl(out)] == [("a", "1"), ("b", "1"), ("c", "1"), ("a", "2")]
+        assert (
+            log.write(
+                [
+                    {"image": "a", "project": "P", "unit": "1"},
+                    {"image": "c", "project": "P", "unit": "1"},
+                    {"image": "a", "project": "P", "unit": "2"},
+                ]
+            )
+            == 2
+        )
+    assert [(r["image"], r["unit"]) for r in read_jsonl(out)] == [
+        ("a", "1"),
+        ("b", "1"),
+        ("c", "1"),
+        ("a", "2"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -76,12 +115,26 @@ def test_ambiguity(confs: list[float], score: float) -> None:
 
 def test_rank_and_task() -> None:
     def rec(image: str, *confs: float) -> dict:
-        return {"image": image, "project": "P", "unit": "1", "width": 200, "height": 100,
-                "defects": [{"label": "crack", "confidence": c, "box": [20, 10, 70, 60]} for c in confs],
-                "model": {"name": "m", "version": "1"}, "sha256": "ab"}
+        return {
+            "image": image,
+            "project": "P",
+            "unit": "1",
+            "width": 200,
+            "height": 100,
+            "defects": [
+                {"label": "crack", "confidence": c, "box": [20, 10, 70, 60]} for c in confs
+            ],
+            "model": {"name": "m", "version": "1"},
+            "sha256": "ab",
+        }
 
-    records = [rec("sure.jpg", 0.95), rec("none.jpg"), rec("unsure.jpg", 0.9, 0.55),
-               {"image": "bad.jpg", "project": "P", "unit": "1", "error": "empty"}, rec("also.jpg", 0.45)]
+    records = [
+        rec("sure.jpg", 0.95),
+        rec("none.jpg"),
+        rec("unsure.jpg", 0.9, 0.55),
+        {"image": "bad.jpg", "project": "P", "unit": "1", "error": "empty"},
+        rec("also.jpg", 0.45),
+    ]
     assert [r["image"] for r in rank(records)] == ["unsure.jpg", "also.jpg", "sure.jpg", "none.jpg"]
     task = to_task(rec("a.jpg", 0.6))
     value = task["predictions"][0]["result"][0]["value"]

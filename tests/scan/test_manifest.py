@@ -11,18 +11,40 @@ from serving.scan.manifest import normalize_rel, parse_manifest
     [
         ("path,project,unit\na.jpg,P1,101\n", [("a.jpg", "P1", "101", {})]),
         # header case and spaces, BOM, blank lines, column order
-        ("\ufeff Unit , PATH ,project\n\n 3-2-1701 , ./x/a.jpg , P1 \n",
-         [("x/a.jpg", "P1", "3-2-1701", {})]),
-        ("path,project,unit,building,room,stage,taken_at\nb\\c.png,P,1,B3,kitchen,acceptance,2024-05-01\n",
-         [("b/c.png", "P", "1", {"building": "B3", "room": "kitchen", "stage": "acceptance",
-                                 "taken_at": "2024-05-01"})]),
+        (
+            "\ufeff Unit , PATH ,project\n\n 3-2-1701 , ./x/a.jpg , P1 \n",
+            [("x/a.jpg", "P1", "3-2-1701", {})],
+        ),
+        (
+            "path,project,unit,building,room,stage,taken_at\nb\\c.png,P,1,B3,kitchen,acceptance,2024-05-01\n",
+            [
+                (
+                    "b/c.png",
+                    "P",
+                    "1",
+                    {
+                        "building": "B3",
+                        "room": "kitchen",
+                        "stage": "acceptance",
+                        "taken_at": "2024-05-01",
+                    },
+                )
+            ],
+        ),
         # optional cells may be empty or missing at the end of the row
-        ("path,project,unit,room,stage\na.jpg,P,1,,\nb.jpg,P,1\n",
-         [("a.jpg", "P", "1", {}), ("b.jpg", "P", "1", {})]),
+        (
+            "path,project,unit,room,stage\na.jpg,P,1,,\nb.jpg,P,1\n",
+            [("a.jpg", "P", "1", {}), ("b.jpg", "P", "1", {})],
+        ),
         # exact duplicate rows collapse; the same photo for another unit stays
-        ("path,project,unit\na.jpg,P,1\na.jpg,P,1\na.jpg,P,2\n",
-         [("a.jpg", "P", "1", {}), ("a.jpg", "P", "2", {})]),
-        ('path,project,unit\n"dir, with comma/a.jpg",P,1\n', [("dir, with comma/a.jpg", "P", "1", {})]),
+        (
+            "path,project,unit\na.jpg,P,1\na.jpg,P,1\na.jpg,P,2\n",
+            [("a.jpg", "P", "1", {}), ("a.jpg", "P", "2", {})],
+        ),
+        (
+            'path,project,unit\n"dir, with comma/a.jpg",P,1\n',
+            [("dir, with comma/a.jpg", "P", "1", {})],
+        ),
     ],
 )
 def test_parse_manifest(text: str, expected: list) -> None:
@@ -43,8 +65,14 @@ def test_parse_manifest(text: str, expected: list) -> None:
         ("path,project,unit\n/etc/a.jpg,P,1\n", "m.csv line 2: path '/etc/a.jpg' must be relative"),
         ("path,project,unit\nC:\\a.jpg,P,1\n", "m.csv line 2: path 'C:\\\\a.jpg' must be relative"),
         ("path,project,unit\nx/../../a.jpg,P,1\n", "m.csv line 2: path 'x/../../a.jpg' leaves"),
-        ("path,project,unit,stage\na.jpg,P,1,handover\n", "m.csv line 2: stage 'handover' is not one of"),
-        ("path,project,unit,taken_at\na.jpg,P,1,yesterday\n", "m.csv line 2: taken_at 'yesterday' is not an ISO 8601"),
+        (
+            "path,project,unit,stage\na.jpg,P,1,handover\n",
+            "m.csv line 2: stage 'handover' is not one of",
+        ),
+        (
+            "path,project,unit,taken_at\na.jpg,P,1,yesterday\n",
+            "m.csv line 2: taken_at 'yesterday' is not an ISO 8601",
+        ),
     ],
 )
 def test_manifest_errors_name_the_line(text: str, message: str) -> None:
@@ -55,8 +83,13 @@ def test_manifest_errors_name_the_line(text: str, message: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "rel"),
-    [("a.jpg", "a.jpg"), ("./a/./b.jpg", "a/b.jpg"), ("a//b.jpg", "a/b.jpg"), ("a\\b.jpg", "a/b.jpg"),
-     ("dir/", "dir")],
+    [
+        ("a.jpg", "a.jpg"),
+        ("./a/./b.jpg", "a/b.jpg"),
+        ("a//b.jpg", "a/b.jpg"),
+        ("a\\b.jpg", "a/b.jpg"),
+        ("dir/", "dir"),
+    ],
 )
 def test_normalize_rel(raw: str, rel: str) -> None:
     assert normalize_rel(raw, "x") == rel

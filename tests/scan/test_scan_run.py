@@ -12,17 +12,25 @@ import pytest
 
 from serving.scan import ScanOptions, read_jsonl, run_scan
 
-from .conftest import LOW_CONF, add_broken, same_register, snapshot
+from .conftest import LOW_CONF, PLACEHOLDER, add_broken, same_register, snapshot
 
 
 def _options(root: Path, db: Path, **kw: object) -> ScanOptions:
-    base: dict[str, object] = dict(root=root, layout="{project}/{unit}/...", db=f"sqlite:///{db}",
-                                   conf=LOW_CONF, progress=False)
+    base: dict[str, object] = dict(
+        root=root,
+        layout="{project}/{unit}/...",
+        db=f"sqlite:///{db}",
+        conf=LOW_CONF,
+        progress=False,
+        model=str(PLACEHOLDER),
+    )
     base.update(kw)
     return ScanOptions(**base)  # type: ignore[arg-type]
 
 
-def test_broken_files_are_skipped_reported_and_resume_is_idempotent(archive: Path, tmp_path: Path) -> None:
+def test_broken_files_are_skipped_reported_and_resume_is_idempotent(
+    archive: Path, tmp_path: Path
+) -> None:
     broken = add_broken(archive)
     db, out = tmp_path / "r.db", tmp_path / "out.jsonl"
     first = run_scan(_options(archive, db, json_out=out))
@@ -38,7 +46,11 @@ def test_broken_files_are_skipped_reported_and_resume_is_idempotent(archive: Pat
     assert len(lines) == 12 and sum("error" in r for r in lines) == 3
     good = [r for r in lines if "error" not in r]
     assert sum(len(r["defects"]) for r in good) == first.defects
-    assert {(r["project"], r["unit"]) for r in good} == {("P1", "101"), ("P1", "102"), ("P2", "201")}
+    assert {(r["project"], r["unit"]) for r in good} == {
+        ("P1", "101"),
+        ("P1", "102"),
+        ("P2", "201"),
+    }
     snap = snapshot(f"sqlite:///{db}")
     assert sum(snap["photos"].values()) == 9
     assert sum(snap["defects"].values()) == first.defects
@@ -55,8 +67,11 @@ def test_two_worker_processes_give_the_register_of_one(archive: Path, tmp_path: 
     two = run_scan(_options(archive, tmp_path / "two.db", workers=2, batch_size=4))
     assert one.scanned == two.scanned == 9
     assert one.defects_by_label == two.defects_by_label
-    same_register(snapshot(f"sqlite:///{tmp_path / 'one.db'}"), snapshot(f"sqlite:///{tmp_path / 'two.db'}"),
-                  history=False)
+    same_register(
+        snapshot(f"sqlite:///{tmp_path / 'one.db'}"),
+        snapshot(f"sqlite:///{tmp_path / 'two.db'}"),
+        history=False,
+    )
 
 
 def test_manifest_metadata_and_duplicates(archive: Path, tmp_path: Path) -> None:
@@ -65,7 +80,7 @@ def test_manifest_metadata_and_duplicates(archive: Path, tmp_path: Path) -> None
     manifest.write_text(
         "path,project,unit,building,room,stage,taken_at\n"
         "P1/101/,P1,3-2-1701,B3,kitchen,acceptance,2024-05-01T10:00:00\n"
-        "P1/101/img000.jpg,P9,9-9-0901,,,,\n"   # the same photo for another unit: recorded there too
+        "P1/101/img000.jpg,P9,9-9-0901,,,,\n"  # the same photo for another unit: recorded there too
         "P2/201/img002.jpg,P2,201,,,,\n"
     )
     s = run_scan(_options(archive, tmp_path / "r.db", layout=None, manifest=manifest))
@@ -77,10 +92,13 @@ def test_manifest_metadata_and_duplicates(archive: Path, tmp_path: Path) -> None
 
     eng = create_engine(f"sqlite:///{tmp_path / 'r.db'}")
     with eng.connect() as c:
-        rows = c.execute(text(
-            "SELECT r.name, b.code, ph.taken_at FROM photo ph JOIN unit u ON ph.unit_id = u.id "
-            "LEFT JOIN room r ON ph.room_id = r.id LEFT JOIN building b ON u.building_id = b.id "
-            "WHERE u.code = '3-2-1701'")).all()
+        rows = c.execute(
+            text(
+                "SELECT r.name, b.code, ph.taken_at FROM photo ph JOIN unit u ON ph.unit_id = u.id "
+                "LEFT JOIN room r ON ph.room_id = r.id LEFT JOIN building b ON u.building_id = b.id "
+                "WHERE u.code = '3-2-1701'"
+            )
+        ).all()
     eng.dispose()
     assert len(rows) == 3 and {(r[0], r[1]) for r in rows} == {("kitchen", "B3")}
     assert all(str(r[2]).startswith("2024-05-01 10:00:00") for r in rows)
@@ -88,43 +106,96 @@ def test_manifest_metadata_and_duplicates(archive: Path, tmp_path: Path) -> None
 
 def _cli() -> list[str]:
     exe = Path(sys.executable).parent / "finishscan"
-    return [str(exe)] if exe.exists() else [sys.executable, "-c", "from serving.cli import main; main()"]
+    return (
+        [str(exe)]
+        if exe.exists()
+        else [sys.executable, "-c", "from serving.cli import main; main()"]
+    )
 
 
 @pytest.mark.parametrize(
     ("args", "manifest", "message"),
     [
-        (["--manifest", "{m}"], "path,project,unit\na.jpg,P1,101\nb.jpg,P1\n", "error: m.csv line 3: empty 'unit'"),
+        (
+            ["--manifest", "{m}"],
+            "path,project,unit\na.jpg,P1,101\nb.jpg,P1\n",
+            "error: m.csv line 3: empty 'unit'",
+        ),
         (["--manifest", "{m}"], "path,project\n", "error: m.csv line 1: missing column(s) unit"),
-        (["--manifest", "{m}", "--layout", "{{project}}/{{unit}}/..."], "path,project,unit\n",
-         "error: give either --manifest CSV or --layout TEMPLATE"),
-        (["--layout", "{{project}}/..."], None, "error: layout '{project}/...' must contain {unit}"),
-        (["--manifest", "{m}", "--workers", "0"], "path,project,unit\n", "error: --workers must be at least 1"),
-        (["--manifest", "{m}", "--model", "{d}/none.onnx"], "path,project,unit\n", "error: model file not found"),
+        (
+            ["--manifest", "{m}", "--layout", "{{project}}/{{unit}}/..."],
+            "path,project,unit\n",
+            "error: give either --manifest CSV or --layout TEMPLATE",
+        ),
+        (
+            ["--layout", "{{project}}/..."],
+            None,
+            "error: layout '{project}/...' must contain {unit}",
+        ),
+        (
+            ["--manifest", "{m}", "--workers", "0"],
+            "path,project,unit\n",
+            "error: --workers must be at least 1",
+        ),
+        (
+            ["--manifest", "{m}", "--model", "{d}/none.onnx"],
+            "path,project,unit\n",
+            "error: model file not found",
+        ),
     ],
 )
-def test_cli_user_mistakes_are_one_line(archive: Path, tmp_path: Path, args: list[str], manifest: str | None,
-                                        message: str) -> None:
+def test_cli_user_mistakes_are_one_line(
+    archive: Path, tmp_path: Path, args: list[str], manifest: str | None, message: str
+) -> None:
     m = tmp_path / "m.csv"
     if manifest is not None:
         m.write_text(manifest)
     argv = [a.format(m=m, d=tmp_path) for a in args]
-    r = subprocess.run([*_cli(), "scan", str(archive), *argv, "--db", f"sqlite:///{tmp_path / 'r.db'}"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [*_cli(), "scan", str(archive), *argv, "--db", f"sqlite:///{tmp_path / 'r.db'}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 1, r.stderr
-    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and r.stderr.startswith(message), r.stderr
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and r.stderr.startswith(message), (
+        r.stderr
+    )
 
 
 def test_cli_scan_with_select_writes_label_studio_tasks(archive: Path, tmp_path: Path) -> None:
     out, tasks = tmp_path / "o.jsonl", tmp_path / "tasks.json"
     r = subprocess.run(
-        [*_cli(), "scan", str(archive), "--layout", "{project}/{unit}/...", "--db",
-         f"sqlite:///{tmp_path / 'r.db'}", "--conf", str(LOW_CONF), "--json", str(out),
-         "--select", "4", "--tasks", str(tasks), "--summary-json", "--no-progress"],
-        capture_output=True, text=True, timeout=300)
+        [
+            *_cli(),
+            "scan",
+            str(archive),
+            "--layout",
+            "{project}/{unit}/...",
+            "--db",
+            f"sqlite:///{tmp_path / 'r.db'}",
+            "--conf",
+            str(LOW_CONF),
+            "--json",
+            str(out),
+            "--model",
+            str(PLACEHOLDER),
+            "--select",
+            "4",
+            "--tasks",
+            str(tasks),
+            "--summary-json",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
-    assert summary["scanned"] == 9 and summary["defects"] == sum(summary["defects_by_label"].values())
+    assert summary["scanned"] == 9 and summary["defects"] == sum(
+        summary["defects_by_label"].values()
+    )
     chosen = json.loads(tasks.read_text())
     assert len(chosen) == 4
     records = {r["image"]: r for r in read_jsonl(out)}
