@@ -80,10 +80,11 @@ def calibration_images(calib: str | Path, *, limit: int = 200, seed: int = 0) ->
 
 
 def head_float_nodes(model_path: Path) -> list[str]:
-    """Nodes of the detection head's decoding (DFL, sigmoid, concat of boxes and scores).
+    """Nodes of the detection head's decoding (DFL, sigmoid, anchors, concat of boxes and scores).
 
     Quantizing them would put box coordinates (0..imgsz) and class scores (0..1) on one
-    INT8 scale and destroy the scores, so they stay in float; the convolutions are quantized.
+    INT8 scale and destroy the scores, so they stay in float; the head's convolution
+    branches (``cv2``/``cv3``/``one2one_*``) and the backbone are quantized.
     """
     import onnx
 
@@ -91,10 +92,15 @@ def head_float_nodes(model_path: Path) -> list[str]:
     convs = [n for n in m.graph.node if n.op_type == "Conv"]
     if not convs:
         return []
-    # the head is the last top-level module: "/model.23/..." in ultralytics' exported names
-    prefix = "/".join(convs[-1].name.split("/")[:3])  # e.g. "/model.23/cv3.2"
-    head = "/".join(prefix.split("/")[:2]) + "/"  # "/model.23/"
-    return [n.name for n in m.graph.node if n.name.startswith(head) and n.op_type != "Conv"]
+    head = "/".join(convs[-1].name.split("/")[:2]) + "/"  # "/model.23/" in ultralytics' names
+    branches = ("/cv2.", "/cv3.", "/cv4.", "/one2one_cv2.", "/one2one_cv3.")
+    return [
+        n.name
+        for n in m.graph.node
+        if n.name.startswith(head)
+        and n.op_type != "Conv"
+        and not any(b in n.name for b in branches)
+    ]
 
 
 def quantize_int8(

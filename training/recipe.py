@@ -73,6 +73,11 @@ class Recipe(BaseModel):
     lr0: float = Field(0.002, gt=0)
     cos_lr: bool = False
     save_period: int = Field(-1, ge=-1)
+    time_hours: float | None = Field(
+        None,
+        gt=0,
+        description="train for this long instead of `epochs` (the schedule fits the budget)",
+    )
     augment: Augmentation = Field(default_factory=Augmentation)
     albumentations: list[AlbumentationsStep] = Field(default_factory=list)
 
@@ -90,6 +95,7 @@ class Recipe(BaseModel):
             "lr0": self.lr0,
             "cos_lr": self.cos_lr,
             "save_period": self.save_period,
+            **({"time": self.time_hours} if self.time_hours else {}),
             **self.augment.model_dump(),
         }
 

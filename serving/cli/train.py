@@ -41,6 +41,9 @@ def train(
     batch: Annotated[int | None, typer.Option(min=1)] = None,
     seed: Annotated[int | None, typer.Option()] = None,
     workers: Annotated[int | None, typer.Option(min=0)] = None,
+    hours: Annotated[
+        float | None, typer.Option(help="Train for this many hours instead of a fixed epoch count.")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from RUN_DIR/weights/last.pt.")] = False,
 ) -> None:
     """Train a detector offline (no downloads); best weights land in OUT/weights/best.pt."""
