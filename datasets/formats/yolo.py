@@ -78,19 +78,26 @@ def parse_yolo_lines(
 
     Raises DatasetError naming ``source`` and the 1-based line for a wrong field count,
     a non-numeric or non-finite value, a negative (or ``>= nc``) class id, or a box with
-    no area. Segment lines (``class x1 y1 x2 y2 ...``, more than 5 fields, even count of
-    coordinates) become their bounding box.
+    no area. Segment lines (``class x1 y1 x2 y2 x3 y3 ...``, three or more points) become
+    their bounding box; a file must not mix them with box lines (ultralytics rule).
     ``parse_yolo_lines(["0 0.5 0.5 0.2 0.4"], 100, 100) == [Box(0, 40.0, 30.0, 60.0, 70.0)]``
     """
     boxes = []
+    kind = None
     for i, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line:
             continue
         where = f"{source}:{i}"
         fields = line.split()
-        if len(fields) < 5 or (len(fields) > 5 and (len(fields) - 1) % 2):
+        if len(fields) != 5 and (len(fields) < 7 or (len(fields) - 1) % 2):
             raise DatasetError(f"{where}: expected 'class cx cy w h', got {len(fields)} fields")
+        row_kind = "box" if len(fields) == 5 else "polygon"
+        if kind is not None and row_kind != kind:
+            raise DatasetError(
+                f"{where}: a {row_kind} row in a file of {kind} rows (ultralytics drops such images)"
+            )
+        kind = row_kind
         try:
             cls_f = float(fields[0])
             nums = [float(v) for v in fields[1:]]

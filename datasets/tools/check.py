@@ -1,8 +1,9 @@
 """Validate a YOLO dataset and name every problem with its file (``finishscan dataset check``).
 
 Errors: unknown class id, box outside the image, NaN/infinite value, zero-area box,
-malformed line, label without image, unreadable image, duplicate image (same SHA-256),
-bad data.yaml. Warnings: image without label file, duplicate line, JPEG without end marker
+malformed line, polygon and box rows mixed in one file, label without image, unreadable
+image or one under 10 px (ultralytics drops both), duplicate image (same SHA-256), bad
+data.yaml. Warnings: image without label file, duplicate line, JPEG without end marker
 (truncated or with trailing data). A dataset is clean when there is no error.
 """
 
@@ -45,6 +46,7 @@ def check_label_lines(lines: Iterable[str], nc: int, *, source: Path) -> list[Pr
     """
     out: list[Problem] = []
     seen: dict[str, int] = {}
+    kind: str | None = None
 
     def err(i: int, msg: str, severity: Literal["error", "warning"] = "error") -> None:
         out.append(Problem(source, i, severity, msg))
@@ -54,9 +56,17 @@ def check_label_lines(lines: Iterable[str], nc: int, *, source: Path) -> list[Pr
         if not line:
             continue
         fields = line.split()
-        if len(fields) < 5 or (len(fields) > 5 and (len(fields) - 1) % 2):
+        if len(fields) != 5 and (len(fields) < 7 or (len(fields) - 1) % 2):
             err(i, f"expected 'class cx cy w h', got {len(fields)} fields: {line!r}")
             continue
+        row_kind = "box" if len(fields) == 5 else "polygon"
+        if kind is None:
+            kind = row_kind
+        elif row_kind != kind:
+            err(
+                i,
+                f"a {row_kind} row in a file of {kind} rows (ultralytics ignores the whole image)",
+            )
         try:
             values = [float(v) for v in fields]
         except ValueError:
@@ -102,6 +112,13 @@ def check_image_bytes(data: bytes, path: Path) -> list[Problem]:
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         return [Problem(path, None, "error", "unreadable image (not a decodable image file)")]
+    if min(img.shape[:2]) < 10:
+        h, w = img.shape[:2]
+        return [
+            Problem(
+                path, None, "error", f"image is {w}x{h} px; ultralytics ignores images under 10 px"
+            )
+        ]
     if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
         return [
             Problem(path, None, "warning", "JPEG has no end marker (truncated or trailing data)")

@@ -64,7 +64,12 @@ def _coco_json(src: Path) -> Path:
         return src
     if not src.is_dir():
         raise DatasetError(f"dataset not found: {src}")
-    for name in ("annotations.json", "instances.json", "_annotations.coco.json"):
+    for name in (
+        "annotations.json",
+        "annotations.coco.json",
+        "instances.json",
+        "_annotations.coco.json",
+    ):
         if (src / name).is_file():
             return src / name
     found = sorted(src.glob("*.json")) + sorted(src.glob("annotations/*.json"))

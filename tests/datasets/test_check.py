@@ -27,6 +27,8 @@ CLI = [sys.executable, "-c", "from serving.cli import main; main()"]
         ("0 0.5 0.5 0 0.1", "error", "zero-area box"),
         ("0 0.5 0.5 0.1", "error", "expected 'class cx cy w h', got 4 fields"),
         ("0 0.5 zero 0.1 0.1", "error", "not a number"),
+        ("0 0.5 0.5 0.1 0.1 0.2", "error", "got 6 fields"),
+        ("1 0.1 0.1 0.3 0.1 0.2 0.4", "error", "a polygon row in a file of box rows"),
     ],
 )
 def test_check_label_lines_table(line, severity, message):
@@ -36,14 +38,11 @@ def test_check_label_lines_table(line, severity, message):
 
 
 def test_clean_lines_and_edges_pass():
-    # boxes touching the borders (6-decimal rounding) and a polygon segment line are fine
-    lines = [
-        "0 0.5 0.5 1.0 1.0",
-        "5 0.050000 0.950000 0.100000 0.100000",
-        "2 0.1 0.1 0.3 0.1 0.2 0.4",
-        "",
-    ]
+    # boxes touching the borders (6-decimal rounding) are fine; so is a file of polygons
+    lines = ["0 0.5 0.5 1.0 1.0", "5 0.050000 0.950000 0.100000 0.100000", ""]
     assert check_label_lines(lines, 6, source=Path("l.txt")) == []
+    polygons = ["2 0.1 0.1 0.3 0.1 0.2 0.4", "0 0 0 1 0 1 1 0 1"]
+    assert check_label_lines(polygons, 6, source=Path("l.txt")) == []
     (dup,) = check_label_lines(["0 0.5 0.5 0.2 0.2", "0 0.5 0.5 0.2 0.2"], 6, source=Path("l.txt"))
     assert dup.severity == "warning" and "duplicate of line 1" in dup.message
 

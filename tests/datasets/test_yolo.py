@@ -56,6 +56,8 @@ def test_parse_yolo_lines(lines, w, h, boxes):
         ("-1 0.5 0.5 0.2 0.2", "non-negative integer"),
         ("7 0.5 0.5 0.2 0.2", "unknown class id 7"),
         ("0 0.5 0.5 0.0 0.2", "zero area"),
+        ("0 0.5 0.5 0.1 0.1 0.2", "got 6 fields"),
+        ("0 0.1 0.1 0.3 0.1 0.2 0.4", "a polygon row in a file of box rows"),
     ],
 )
 def test_parse_yolo_lines_errors_name_file_and_line(line, message):
