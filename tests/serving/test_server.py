@@ -81,7 +81,9 @@ def test_concurrent_uploads_on_a_real_server_with_micro_batching(
         metrics = httpx.get(f"{base}/metrics").text
     batch_sizes = [n for kind, n in fake_detector.calls if kind == "batch"]
     assert sum(batch_sizes) == 16 and max(batch_sizes) > 1  # concurrent photos shared a run
-    runs = float(re.search(r"^finishscan_inference_batch_size_count (\S+)$", metrics, re.M).group(1))
+    runs = float(
+        re.search(r"^finishscan_inference_batch_size_count (\S+)$", metrics, re.M).group(1)
+    )
     assert runs == len(batch_sizes) < 16  # fewer model runs than photos
 
 

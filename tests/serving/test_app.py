@@ -1,0 +1,78 @@
+"""App factory and settings: nothing at import, CORS off unless origins are set, env settings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from serving.app import create_app
+from serving.settings import Settings
+
+
+def test_importing_the_app_opens_nothing(tmp_path) -> None:
+    code = (
+        "import sys, serving.app, serving.routes.units, serving.deps;"
+        "assert 'onnxruntime' not in sys.modules, 'model runtime imported';"
+        "assert 'register.db' not in sys.modules, 'register opened'"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+def test_two_apps_have_separate_metrics(app_settings, fake_detector, register_db) -> None:
+    a = create_app(app_settings, detector=fake_detector, register=register_db)
+    b = create_app(app_settings, detector=fake_detector, register=register_db)
+    a.state.metrics.detections.labels("crack").inc()
+    assert b"crack" in a.state.metrics.render() and b"crack" not in b.state.metrics.render()
+
+
+PREFLIGHT = {"Origin": "https://inspect.example", "Access-Control-Request-Method": "POST"}
+
+
+def test_cors_is_off_by_default(client) -> None:
+    r = client.options("/v1/detect", headers=PREFLIGHT)
+    assert "access-control-allow-origin" not in r.headers
+    r = client.get("/healthz", headers={"Origin": "https://inspect.example"})
+    assert "access-control-allow-origin" not in r.headers
+
+
+def test_cors_allows_only_the_configured_origins(tmp_path, fake_detector, register_db) -> None:
+    from fastapi.testclient import TestClient
+
+    settings = Settings(
+        db=f"sqlite:///{tmp_path / 'x.db'}", cors_origins=["https://inspect.example"]
+    )
+    with TestClient(create_app(settings, detector=fake_detector, register=register_db)) as c:
+        ok = c.options(
+            "/v1/detect", headers={**PREFLIGHT, "Access-Control-Request-Headers": "authorization"}
+        )
+        assert ok.status_code == 200
+        assert ok.headers["access-control-allow-origin"] == "https://inspect.example"
+        other = c.options("/v1/detect", headers={**PREFLIGHT, "Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_settings_from_environment(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("FINISHSCAN_DB", "sqlite:///env.db")
+    monkeypatch.setenv("FINISHSCAN_MAX_PIXELS", "1234")
+    monkeypatch.setenv("FINISHSCAN_CORS_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("FINISHSCAN_BATCH_MAX", "4")
+    s = Settings()
+    assert (s.db, s.max_pixels, s.batch_max, s.batching) == ("sqlite:///env.db", 1234, 4, True)
+    assert s.cors_origins == ["https://a.example", "https://b.example"]
+    assert Settings(db="sqlite:///flag.db").db == "sqlite:///flag.db"  # explicit beats env
+    monkeypatch.setenv("FINISHSCAN_MAX_PIXELS", "-5")
+    with pytest.raises(ValueError):
+        Settings()
+
+
+def test_unmatched_paths_share_one_metrics_label(client) -> None:
+    for i in range(5):
+        assert client.get(f"/no/such/path/{i}").status_code == 404
+    text = client.get("/metrics").text
+    assert (
+        'finishscan_http_requests_total{method="GET",route="<unmatched>",status="404"} 5.0' in text
+    )
+    assert "/no/such" not in text
