@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import os
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -270,7 +272,21 @@ _WORKER: PhotoDetector | None = None  # set once per worker process by _init_wor
 
 def _init_worker(spec: Spec, threads: int) -> None:
     global _WORKER
+    _watch_parent(os.getppid())
     _WORKER = spec.build(threads)
+
+
+def _watch_parent(parent: int, interval: float = 0.5) -> None:
+    """Exit this worker when the scan process is gone (killed with SIGKILL, the pool's pipes
+    never close, so an orphaned worker would otherwise wait forever)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _detect_in_worker(data: bytes) -> dict[str, Any]:

@@ -80,6 +80,19 @@ def _photos(db: Path) -> int:
         return 0  # not created / migrated yet
 
 
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (Linux /proc; empty elsewhere)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
 def _run_and_kill(argv: list[str], db: Path, at_least: int) -> int:
     """Start the scan, SIGKILL its main process once ``at_least`` photos are committed."""
     proc = subprocess.Popen(
@@ -92,8 +105,13 @@ def _run_and_kill(argv: list[str], db: Path, at_least: int) -> int:
                 pytest.fail(f"the scan ended before it could be killed: {proc.stderr.read()!r}")
             assert time.monotonic() < deadline, "scan too slow"
             time.sleep(0.005)
-        proc.send_signal(signal.SIGKILL)
+        workers = _children(proc.pid)
+        proc.send_signal(signal.SIGKILL)  # the main process only, as a crash would
         proc.wait(30)
+        gone_by = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < gone_by:
+            time.sleep(0.1)
+        assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "orphaned workers"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # worker processes the kill left behind
