@@ -93,8 +93,9 @@ def revoke_api_key(*, session: Session, key_id: int) -> ApiKeyOut:
     return _out(k)
 
 
-def count_api_keys(*, session: Session, active_only: bool = True) -> int:
-    """How many keys exist (unrevoked only by default): 0 → the service makes an admin key."""
+def count_api_keys(*, session: Session, active_only: bool = False) -> int:
+    """How many keys were ever created (``active_only``: unrevoked ones); 0 means an empty
+    register, on which the service bootstraps an admin key."""
     q = select(func.count()).select_from(ApiKey)
     if active_only:
         q = q.where(ApiKey.revoked_at.is_(None))

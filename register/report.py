@@ -20,8 +20,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -55,6 +53,9 @@ _env = Environment(
 
 
 def _thumb_data_uri(data: bytes, max_side: int) -> str:
+    import cv2  # only the HTML report needs OpenCV
+    import numpy as np
+
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         raise RegisterError("stored photo cannot be decoded as an image")

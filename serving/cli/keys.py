@@ -6,8 +6,6 @@ from typing import Annotated
 
 import typer
 
-from register import create_api_key, list_api_keys, open_register, revoke_api_key
-
 app = typer.Typer(help="API keys for the HTTP service.", no_args_is_help=True)
 
 Db = Annotated[
@@ -26,6 +24,8 @@ def create(
     db: Db = None,
 ) -> None:
     """Create the project if needed and an API key; the key alone on the last line (shown once)."""
+    from register import create_api_key, open_register
+
     reg = open_register(db)
     try:
         with reg.session() as s:
@@ -46,6 +46,8 @@ def list_(
     db: Db = None,
 ) -> None:
     """One line per key: id, prefix, role, project, created, revoked."""
+    from register import list_api_keys, open_register
+
     reg = open_register(db)
     try:
         with reg.session() as s:
@@ -65,6 +67,8 @@ def revoke(
     db: Db = None,
 ) -> None:
     """Revoke a key; requests with it get 401 from then on."""
+    from register import open_register, revoke_api_key
+
     reg = open_register(db)
     try:
         with reg.session() as s:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-import register as reg_api
 from finishscan.errors import RegisterError
+
+if TYPE_CHECKING:
+    import register as reg_api_t
 
 app = typer.Typer(
     help="The per-unit defect register: units, reports, exports, workflow.", no_args_is_help=True
@@ -26,8 +28,14 @@ Rules = Annotated[
 ]
 
 
-def _open(db: str | None, rules: Path | None = None) -> reg_api.Register:
-    return reg_api.open_register(db, rules_path=rules)
+def _api():  # noqa: ANN202 - the register package, imported when a command runs
+    import register
+
+    return register
+
+
+def _open(db: str | None, rules: Path | None = None) -> reg_api_t.Register:
+    return _api().open_register(db, rules_path=rules)
 
 
 @app.command("projects")
@@ -36,7 +44,7 @@ def projects(db: Db = None) -> None:
     r = _open(db)
     try:
         with r.session() as s:
-            for p in reg_api.list_projects(session=s):
+            for p in _api().list_projects(session=s):
                 typer.echo(f"{p.code}\t{p.name}")
     finally:
         r.dispose()
@@ -52,7 +60,7 @@ def create_project(
     r = _open(db)
     try:
         with r.session() as s:
-            p = reg_api.create_project(session=s, code=code, name=name)
+            p = _api().create_project(session=s, code=code, name=name)
     finally:
         r.dispose()
     typer.echo(f"project {p.code} created")
@@ -66,7 +74,7 @@ def units(
     r = _open(db)
     try:
         with r.session() as s:
-            rows = reg_api.list_units(session=s, project=project)
+            rows = _api().list_units(session=s, project=project)
     finally:
         r.dispose()
     if as_json:
@@ -86,7 +94,7 @@ def defects(
     r = _open(db)
     try:
         with r.session() as s:
-            rows = reg_api.unit_defects(session=s, project=project, unit=unit)
+            rows = _api().unit_defects(session=s, project=project, unit=unit)
     finally:
         r.dispose()
     for d in rows:
@@ -104,7 +112,7 @@ def report(
     r = _open(db)
     try:
         with r.session() as s:
-            html = reg_api.unit_report_html(session=s, store=r.store, project=project, unit=unit)
+            html = _api().unit_report_html(session=s, store=r.store, project=project, unit=unit)
     finally:
         r.dispose()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +132,7 @@ def export(
     r = _open(db, rules)
     try:
         with r.session() as s:
-            text = reg_api.export_project(session=s, project=project, fmt=fmt, rules=r.rules)
+            text = _api().export_project(session=s, project=project, fmt=fmt, rules=r.rules)
     finally:
         r.dispose()
     if out is None:
@@ -167,7 +175,7 @@ def status(
     r = _open(db, rules)
     try:
         with r.session() as s:
-            d = reg_api.change_status(
+            d = _api().change_status(
                 session=s,
                 rules=r.rules,
                 defect_id=defect_id,
@@ -195,12 +203,12 @@ def warnings(
     r = _open(db, rules)
     try:
         with r.session() as s:
-            reg_api.refresh_warnings(session=s, rules=r.rules, project=project)
+            _api().refresh_warnings(session=s, rules=r.rules, project=project)
         with r.session() as s:
             rows = (
-                reg_api.warning_history(session=s, project=project)
+                _api().warning_history(session=s, project=project)
                 if history
-                else reg_api.active_warnings(session=s, project=project)
+                else _api().active_warnings(session=s, project=project)
             )
     finally:
         r.dispose()
@@ -219,7 +227,7 @@ def risk(
     r = _open(db, rules)
     try:
         with r.session() as s:
-            rows = reg_api.project_risk(session=s, rules=r.rules)
+            rows = _api().project_risk(session=s, rules=r.rules)
     finally:
         r.dispose()
     if as_json:

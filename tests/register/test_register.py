@@ -666,7 +666,10 @@ def test_api_keys(reg, project) -> None:  # noqa: ANN001
         assert key not in stored and all(len(h) == 64 for h in stored)
         R.revoke_api_key(session=s, key_id=out.id)
         assert R.authenticate(session=s, key=key) is None
-        assert R.count_api_keys(session=s) == before + 1
+        assert R.count_api_keys(session=s) == before + 2  # revoked keys still count
+        assert R.count_api_keys(session=s, active_only=True) == R.count_api_keys(
+            session=s
+        ) - 1 - sum(k.revoked_at is not None and k.id != out.id for k in R.list_api_keys(session=s))
         with pytest.raises(NotFoundError):
             R.revoke_api_key(session=s, key_id=10**9)
 
