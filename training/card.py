@@ -116,6 +116,35 @@ def _fmt(v: Any) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
+def load_card_fields(path: str | Path, *, name: str, version: str) -> ModelCard:
+    """A card started from a YAML of its text fields (``generalisation: ...``, ``limits: ...``)."""
+    import yaml
+
+    from finishscan.errors import ConfigError
+
+    try:
+        doc = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError as e:
+        raise ConfigError(f"card file not found: {path}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"card file {path} is not valid YAML: {e}") from e
+    allowed = {
+        "architecture",
+        "training_data",
+        "generalisation",
+        "limits",
+        "command",
+        "notes",
+        "data_sha256",
+    }
+    unknown = set(doc) - allowed
+    if unknown:
+        raise ConfigError(
+            f"card file {path}: unknown fields {sorted(unknown)} (allowed: {sorted(allowed)})"
+        )
+    return ModelCard(name=name, version=version, classes=[], **{k: str(v) for k, v in doc.items()})
+
+
 def read_card(model: str | Path) -> ModelCard | None:
     """The card stored in an ONNX file's metadata, or None."""
     import onnx

@@ -89,6 +89,12 @@ def export(
     split: Annotated[
         str, typer.Option(help="Split of --data to measure the card's metrics on.")
     ] = "val",
+    card: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML of card text fields: architecture, training_data, generalisation, limits, command, notes."
+        ),
+    ] = None,
     int8: Annotated[
         bool, typer.Option("--int8", help="Also write a static INT8 model (needs --calib).")
     ] = False,
@@ -102,6 +108,9 @@ def export(
 
     if int8 and calib is None:
         raise ConfigError("--int8 needs --calib DIR (photos to calibrate the quantization on)")
+    from training.card import load_card_fields
+
+    base_card = load_card_fields(card, name=name or out.stem, version=version) if card else None
     report = export_with_card(
         weights,
         out,
@@ -111,6 +120,7 @@ def export(
         data=data,
         split=split,
         int8_calib=calib if int8 else None,
+        card=base_card,
     )
     typer.echo(report)
 
