@@ -147,7 +147,9 @@ def run_scan(options: ScanOptions, *, spec: Spec | None = None) -> ScanSummary:
         assert options.tasks is not None
         # the output file spans resumed runs; without one, this run's photos
         records = read_jsonl(options.json_out) if options.json_out else recorder.results
-        summary.selected = write_tasks(records, options.tasks, n=options.select)
+        summary.selected = write_tasks(
+            records, options.tasks, n=options.select, threshold=options.conf
+        )
         summary.tasks_path = str(options.tasks)
     return summary
 

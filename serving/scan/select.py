@@ -1,9 +1,10 @@
 """Active-learning export: pick the photos of a scan most worth labelling and write them as
 Label Studio tasks with the model's boxes as pre-annotations.
 
-Uses the training package's torch-free selection (``training.active``) when it is installed;
-otherwise the ranking here: a photo's score is its most ambiguous box, ``1 - |2c - 1|`` for
-confidence ``c`` (1.0 at c = 0.5), ties broken by more boxes and then by path.
+Uses the training package's torch-free selection (:mod:`training.select`: uncertainty near the
+working threshold, rarity of the labels, the same as ``finishscan select --scan``) when it is
+importable; otherwise the fallback ranking here: a photo's score is its most ambiguous box,
+``1 - |2c - 1|`` for confidence ``c`` (1.0 at c = 0.5), ties broken by more boxes, then path.
 """
 
 from __future__ import annotations
@@ -84,26 +85,27 @@ def to_task(record: dict[str, Any], *, image_prefix: str = LOCAL_FILES) -> dict[
     }
 
 
-def select_records(records: Sequence[dict[str, Any]], n: int) -> list[dict[str, Any]]:
-    """The ``n`` records most worth labelling (training's selection when available)."""
-    try:
-        from training.active import select_for_labelling  # type: ignore[import-not-found]
-    except ImportError:
-        return rank(records)[:n]
-    return list(select_for_labelling(records, n))
-
-
 def write_tasks(
     records: Sequence[dict[str, Any]],
     out: Path | str,
     *,
     n: int,
+    threshold: float = 0.25,
     image_prefix: str = LOCAL_FILES,
 ) -> int:
-    """Write the top ``n`` records as a Label Studio task list (JSON array, written
-    atomically); returns how many were written."""
-    chosen = select_records(records, n)
-    tasks = [to_task(r, image_prefix=image_prefix) for r in chosen]
+    """Write the ``n`` records most worth labelling as a Label Studio task list (a JSON array,
+    written atomically); returns how many were written. ``threshold``: the scan's ``--conf``."""
+    try:
+        from training.select import select_records, to_label_studio
+    except ImportError:  # training not installed with this copy: the fallback ranking
+        tasks = [to_task(r, image_prefix=image_prefix) for r in rank(records)[:n]]
+    else:
+        chosen = select_records(records, n, threshold=threshold)
+        tasks = to_label_studio(
+            chosen, names=_names(records), threshold=threshold, url_prefix=image_prefix
+        )
+        for task, sc in zip(tasks, chosen, strict=True):
+            task["data"].update(project=sc.record.get("project"), unit=sc.record.get("unit"))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
@@ -111,3 +113,15 @@ def write_tasks(
         json.dump(tasks, fh, indent=1)
     os.replace(tmp, out)
     return len(tasks)
+
+
+def _names(records: Sequence[dict[str, Any]]) -> list[str]:
+    """The taxonomy's class names, then any other label the records show."""
+    from finishscan.classes import class_names
+
+    names = class_names()
+    for r in records:
+        for d in r.get("defects") or []:
+            if d["label"] not in names:
+                names.append(d["label"])
+    return names

@@ -202,3 +202,9 @@ def test_cli_scan_with_select_writes_label_studio_tasks(archive: Path, tmp_path:
     for t in chosen:
         rec = records[t["data"]["image"].removeprefix("/data/local-files/?d=")]
         assert len(t["predictions"][0]["result"]) == len(rec["defects"])
+        assert (t["data"]["project"], t["data"]["unit"]) == (rec["project"], rec["unit"])
+    select = pytest.importorskip("training.select")
+    expected = select.select_records(list(records.values()), 4, threshold=LOW_CONF)
+    assert [t["data"]["image"] for t in chosen] == [
+        "/data/local-files/?d=" + s.record["image"] for s in expected
+    ]
