@@ -32,15 +32,19 @@ from finishscan.errors import ImageError, ModelError
 TileMode = Literal["auto", "on", "off"]
 
 
-def session_options(threads: int | None) -> ort.SessionOptions:
+def session_options(threads: int | None, *, spinning: bool = False) -> ort.SessionOptions:
     """ORT settings used by every Detector: full graph optimisation, sequential execution,
-    ``threads`` intra-op threads (None: all cores), one inter-op thread."""
+    ``threads`` intra-op threads (None: all cores), one inter-op thread, and no busy-wait
+    spinning of idle worker threads (on a shared 2-core machine spinning threads steal the CPU
+    from each other and from concurrent requests; measured in benchmarks/detect_speed.py)."""
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.intra_op_num_threads = threads if threads else (os.cpu_count() or 1)
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "1" if spinning else "0")
     return opts
 
 
@@ -195,7 +199,8 @@ class Detector:
         for start in range(0, len(images), step):
             chunk = range(start, min(start + step, len(images)))
             blob = np.stack([letterbox(images[i], params[i]) for i in chunk])
-            blob = blob.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1 / 255)
+            blob = np.ascontiguousarray(blob.transpose(0, 3, 1, 2), dtype=np.float32)
+            blob *= np.float32(1 / 255)
             (out,) = self.session.run([self.output_name], {self.input_name: blob})
             for k, i in enumerate(chunk):
                 results.append(self._decode(out[k], params[i].input_shape, images[i].shape[:2]))
