@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +23,20 @@ from datasets.formats._common import read_text
 from datasets.types import LabeledImage
 from finishscan.errors import DatasetError
 
-__all__ = ["group_by_regex", "group_by_manifest", "assign_splits"]
+__all__ = ["group_by_regex", "group_by_manifest", "assign_splits", "SplitResult"]
 
 GroupFn = Callable[[LabeledImage], str | None]
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    assignment: dict[Path, str]  # image path -> "train" | "val" | "test"
+    groups: int  # number of groups
+    ungrouped: int  # images for which group_fn found no group (each is its own group)
+
+    def counts(self) -> dict[str, int]:
+        values = list(self.assignment.values())
+        return {s: values.count(s) for s in ("train", "val", "test")}
 
 
 def group_by_regex(pattern: str) -> GroupFn:
@@ -91,11 +103,9 @@ def assign_splits(
     test: float = 0.0,
     seed: int = 0,
     group_fn: GroupFn | None = None,
-) -> tuple[dict[Path, str], int]:
-    """``({image path: "train"|"val"|"test"}, number of images with no group found)``.
-
-    Pure and deterministic (rule in the module doc); every group lands in one split.
-    """
+) -> SplitResult:
+    """The split of every image: pure and deterministic (rule in the module doc); every
+    group lands in one split."""
     if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
         raise DatasetError(f"--val {val} and --test {test} must be fractions with val + test < 1")
     groups: dict[str, list[Path]] = {}
@@ -126,4 +136,4 @@ def assign_splits(
                 break
         for p in groups[key]:
             out[p] = split
-    return out, ungrouped
+    return SplitResult(out, len(keys), ungrouped)

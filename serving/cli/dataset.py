@@ -228,18 +228,26 @@ def split(
             group_fn = split_mod.group_by_manifest(gp, root=Path(directory))
         else:
             group_fn = split_mod.group_by_regex(group_by)
-    assignment, ungrouped = split_mod.assign_splits(
-        ds.images, val=val, test=test, seed=seed, group_fn=group_fn
+    result = split_mod.assign_splits(ds.images, val=val, test=test, seed=seed, group_fn=group_fn)
+    save(
+        ds, out, link=not copy, split_fn=lambda im: result.assignment[im.path], overwrite=overwrite
     )
-    save(ds, out, link=not copy, split_fn=lambda im: assignment[im.path], overwrite=overwrite)
-    counts = {s: sum(v == s for v in assignment.values()) for s in ("train", "val", "test")}
+    counts = result.counts()
     typer.echo(
-        f"train {counts['train']}, val {counts['val']}, test {counts['test']} images → {out}"
+        f"train {counts['train']}, val {counts['val']}, test {counts['test']} images "
+        f"({result.groups} groups) → {out}"
     )
-    if ungrouped:
+    if result.ungrouped:
         typer.echo(
-            f"warning: {ungrouped} image(s) matched no group and were split on their own", err=True
+            f"warning: {result.ungrouped} image(s) matched no group; each is its own group",
+            err=True,
         )
+    for name, fraction in (("val", val), ("test", test)):
+        if fraction > 0 and counts[name] == 0:
+            typer.echo(
+                f"warning: {name} is empty: the groups are too large for --{name} {fraction}",
+                err=True,
+            )
 
 
 @app.command()

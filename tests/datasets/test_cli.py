@@ -232,6 +232,18 @@ def test_merge_split_stats_preview(tmp_path, make_image):
     listing = lambda d: sorted(str(p.relative_to(d)) for p in d.rglob("*") if p.is_file())  # noqa: E731
     assert listing(tmp_path / "s1") == listing(tmp_path / "s2")
 
+    r = run(
+        "split",
+        str(tmp_path / "m"),
+        "--val",
+        "0.25",
+        "--group-by",
+        r"^(\d)",
+        "--out",
+        str(tmp_path / "s3"),
+    )
+    assert r.exit_code == 0 and "(1 groups)" in r.output and "warning: val is empty" in r.output
+
     r = run("stats", str(tmp_path / "s1"), "--json")
     assert r.exit_code == 0
     doc = json.loads(r.output)

@@ -98,19 +98,19 @@ def _unit_images(n_units: int, per_unit: int) -> list[LabeledImage]:
 def test_split_keeps_groups_together_and_is_deterministic():
     images = _unit_images(20, 5)
     fn = split.group_by_regex(r"^(\d+-\d+-\d+)_")
-    a, ungrouped = split.assign_splits(images, val=0.2, test=0.1, seed=7, group_fn=fn)
-    assert ungrouped == 0
+    result = split.assign_splits(images, val=0.2, test=0.1, seed=7, group_fn=fn)
+    assert (result.ungrouped, result.groups) == (0, 20)
+    a = result.assignment
     by_unit: dict[str, set[str]] = {}
     for p, s in a.items():
         by_unit.setdefault(p.name.split("_")[0], set()).add(s)
     assert all(len(v) == 1 for v in by_unit.values())  # no unit on two sides
-    counts = {s: list(a.values()).count(s) for s in ("train", "val", "test")}
-    assert counts == {"train": 70, "val": 20, "test": 10}
+    assert result.counts() == {"train": 70, "val": 20, "test": 10}
     # same seed -> same split, whatever the input order; another seed -> another split
-    b, _ = split.assign_splits(list(reversed(images)), val=0.2, test=0.1, seed=7, group_fn=fn)
-    assert a == b
-    c, _ = split.assign_splits(images, val=0.2, test=0.1, seed=8, group_fn=fn)
-    assert c != a
+    b = split.assign_splits(list(reversed(images)), val=0.2, test=0.1, seed=7, group_fn=fn)
+    assert b.assignment == a
+    c = split.assign_splits(images, val=0.2, test=0.1, seed=8, group_fn=fn)
+    assert c.assignment != a
 
 
 def test_split_by_manifest_and_ungrouped(tmp_path):
@@ -121,9 +121,9 @@ def test_split_by_manifest_and_ungrouped(tmp_path):
     (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
     fn = split.group_by_manifest(tmp_path / "m.csv")
     assert fn(images[0]) == "P1/3-2-1700"
-    a, ungrouped = split.assign_splits(images, val=0.25, seed=0, group_fn=fn)
-    assert ungrouped == 1
-    assert a[images[0].path] == a[images[1].path]
+    result = split.assign_splits(images, val=0.25, seed=0, group_fn=fn)
+    assert (result.ungrouped, result.groups) == (1, 5)
+    assert result.assignment[images[0].path] == result.assignment[images[1].path]
     with pytest.raises(DatasetError, match="val \\+ test < 1"):
         split.assign_splits(images, val=0.6, test=0.5)
     with pytest.raises(DatasetError, match="not a valid regular expression"):
