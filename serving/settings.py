@@ -66,6 +66,13 @@ class Settings(BaseSettings):
             return [o.strip() for o in v.split(",") if o.strip()]
         return v
 
+    @field_validator("url_secret")
+    @classmethod
+    def _strong_secret(cls, v: str | None) -> str | None:
+        if v is not None and (len(v) < 32 or v.lower() in {"changeme", "secret", "x" * len(v)}):
+            raise ValueError("url_secret must be at least 32 random characters (or unset)")
+        return v
+
     @property
     def batching(self) -> bool:
         return self.batch_max > 1

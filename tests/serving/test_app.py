@@ -76,3 +76,32 @@ def test_unmatched_paths_share_one_metrics_label(client) -> None:
         'finishscan_http_requests_total{method="GET",route="<unmatched>",status="404"} 5.0' in text
     )
     assert "/no/such" not in text
+
+
+@pytest.mark.parametrize("secret", ["", "changeme", "short-secret"])
+def test_weak_link_secrets_are_refused(secret) -> None:
+    with pytest.raises(ValueError, match="at least 32"):
+        Settings(url_secret=secret)
+
+
+def test_signed_links_work_across_apps_sharing_a_secret(
+    app_settings, fake_detector, register_db
+) -> None:
+    """Several workers (one app each) must accept each other's report links."""
+    from fastapi.testclient import TestClient
+
+    from serving.deps import sign_photo
+
+    secret = "k" * 16 + "0123456789abcdef"
+    settings = app_settings.model_copy(update={"url_secret": secret})
+    a = create_app(settings, detector=fake_detector, register=register_db)
+    with TestClient(a) as c:
+        assert c.app.state.services.url_secret == secret.encode()
+        sig = sign_photo(secret.encode(), 1, 2**40)
+        # no such photo, but the signature was accepted: 404, not 401
+        assert c.get(f"/v1/photos/1.jpg?exp={2**40}&sig={sig}").status_code == 404
+        assert c.get(f"/v1/photos/1.jpg?exp={2**40}&sig={'0' * 32}").status_code == 401
+        assert (
+            c.get(f"/v1/photos/1.jpg?exp=5&sig={sign_photo(secret.encode(), 1, 5)}").status_code
+            == 401
+        )
