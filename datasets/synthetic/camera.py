@@ -1,0 +1,229 @@
+"""Light and camera: shading from relief, illumination gradients, colour temperature, glare,
+perspective warp, focus/motion blur, phone processing, sensor noise and JPEG.
+
+``homography(rng, canvas, out)`` picks the view: a 3x3 matrix mapping canvas pixels to output
+pixels; ``warp_mask`` applies it to a defect mask crop so boxes follow the geometry exactly.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from datasets.synthetic import noise
+from datasets.synthetic.scene import Scene
+
+# Approximate white-balance gains (R, G, B) of light sources as the camera leaves them.
+KELVIN = {
+    2700: (1.0, 0.80, 0.58),
+    3500: (1.0, 0.88, 0.74),
+    4500: (1.0, 0.95, 0.88),
+    5500: (1.0, 1.0, 1.0),
+    6500: (0.93, 0.97, 1.0),
+    8000: (0.86, 0.94, 1.0),
+}
+
+
+def light(rng: np.random.Generator, scene: Scene) -> np.ndarray:
+    """Lit image (C, C, 3) float32: albedo x illumination x relief shading + glare."""
+    c = scene.size
+    small = 48
+    # Relief shading from the height map (raking light shows relief strongly).
+    az = rng.uniform(0, 2 * np.pi)
+    rake = float(rng.choice([0.04, 0.1, 0.2, 0.35], p=[0.3, 0.35, 0.25, 0.1]))
+    h = scene.height
+    gx = cv2.Sobel(h, cv2.CV_32F, 1, 0, ksize=3) * 0.125
+    gy = cv2.Sobel(h, cv2.CV_32F, 0, 1, ksize=3) * 0.125
+    shade = 1.0 + rake * np.clip(gx * np.cos(az) + gy * np.sin(az), -3, 3)
+    # Low-frequency illumination at low resolution.
+    yy, xx = np.mgrid[0:small, 0:small].astype(np.float32) / (small - 1)
+    ga = rng.uniform(0, 2 * np.pi)
+    grad = (xx - 0.5) * np.cos(ga) + (yy - 0.5) * np.sin(ga)
+    illum = 1.0 + rng.uniform(0.0, 0.6) * grad
+    if rng.random() < 0.35:  # flash / lamp hotspot
+        hx, hy = rng.uniform(0.2, 0.8, 2)
+        r2 = (xx - hx) ** 2 + (yy - hy) ** 2
+        illum *= 1.0 + rng.uniform(0.1, 0.5) * np.exp(-r2 / rng.uniform(0.05, 0.3))
+    illum *= 1.0 + rng.uniform(0.0, 0.1) * noise.smooth(rng, (small, small), 3)
+    # Colour temperature, possibly mixed (window daylight on one side, lamps on the other).
+    ks = list(KELVIN)
+    k1 = np.asarray(
+        KELVIN[ks[int(rng.choice(len(ks), p=[0.2, 0.2, 0.15, 0.2, 0.15, 0.1]))]], np.float32
+    )
+    if rng.random() < 0.3:
+        k2 = np.asarray(KELVIN[ks[int(rng.integers(len(ks)))]], np.float32)
+        m = noise.smoothstep(-0.3, 0.3, grad)[..., None]
+        temp = k1 * (1 - m) + k2 * m
+    else:
+        temp = np.broadcast_to(k1, (small, small, 3))
+    # White balance partly corrects it.
+    wb = rng.uniform(0.4, 0.9)
+    temp = temp ** (1.0 - wb)
+    ill = illum[..., None] * temp * rng.uniform(0.7, 1.1)
+    ill = cv2.resize(ill.astype(np.float32), (c, c), interpolation=cv2.INTER_LINEAR)
+    img = scene.albedo * ill * shade[..., None]
+    # Glare: a soft reflected window/lamp on glossy zones, modulated by relief.
+    gloss = np.asarray(scene.gloss, np.float32)
+    if gloss.max() > 0.05 and rng.random() < 0.6:
+        gs = np.zeros((small, small), np.uint8)
+        cx, cy = rng.uniform(0.1, 0.9, 2) * small
+        w, hh = rng.uniform(0.1, 0.5, 2) * small
+        cv2.ellipse(
+            gs, (int(cx), int(cy)), (int(w), int(hh)), float(rng.uniform(0, 180)), 0, 360, 255, -1
+        )
+        glare = cv2.GaussianBlur(gs.astype(np.float32) / 255.0, (0, 0), rng.uniform(2, 8))
+        glare = cv2.resize(glare, (c, c), interpolation=cv2.INTER_LINEAR)
+        zone_gloss = np.where(
+            scene.zone < len(gloss), gloss[np.minimum(scene.zone, len(gloss) - 1)], 0.0
+        ).astype(np.float32)
+        g = (
+            glare
+            * zone_gloss
+            * rng.uniform(0.2, 0.7)
+            * np.clip(1.0 + 4.0 * (shade - 1.0), 0.0, 2.0)
+        )
+        img = img + g[..., None]
+    # Vignetting (lens) is applied after the warp; here only light.
+    return img.astype(np.float32)
+
+
+def homography(rng: np.random.Generator, canvas: int, out: int) -> tuple[np.ndarray, np.ndarray]:
+    """(H, quad): H maps canvas to output pixels; quad (4, 2) is the canvas region seen."""
+    for _ in range(50):
+        zoom = rng.uniform(0.7, 1.0)
+        s = canvas * zoom
+        roll = np.deg2rad(rng.normal(0, 5) if rng.random() < 0.8 else rng.uniform(-30, 30))
+        persp = rng.uniform(0.0, 0.18)
+        sq = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]]) * s
+        # Keystone: one side shrinks (camera tilted towards the wall/floor), plus jitter.
+        side = int(rng.integers(4))
+        k = np.ones(4)
+        k[[side, (side + 1) % 4]] = 1.0 - persp
+        quad = sq * k[:, None] + rng.normal(0, 0.02 * s, (4, 2))
+        rot = np.array([[np.cos(roll), -np.sin(roll)], [np.sin(roll), np.cos(roll)]])
+        quad = quad @ rot.T
+        room = canvas - 1 - (quad.max(0) - quad.min(0))
+        if (room < 0).any():
+            continue
+        quad = quad - quad.min(0) + rng.uniform(0, 1, 2) * room
+        dst = np.array([[0, 0], [out, 0], [out, out], [0, out]], np.float32)
+        H = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
+        return H, quad
+    # Fallback: plain centred scale.
+    m = (canvas - canvas / 1.05) / 2
+    quad = np.array(
+        [[m, m], [canvas - m, m], [canvas - m, canvas - m], [m, canvas - m]], np.float32
+    )
+    dst = np.array([[0, 0], [out, 0], [out, out], [0, out]], np.float32)
+    return cv2.getPerspectiveTransform(quad, dst), quad
+
+
+def warp_mask(
+    mask: np.ndarray, x0: int, y0: int, H: np.ndarray, out: int
+) -> tuple[np.ndarray, int, int] | None:
+    """Warp a boolean mask crop at canvas (x0, y0) into the output; returns (crop, ox, oy) or None."""
+    h, w = mask.shape
+    corners = np.array(
+        [[x0, y0], [x0 + w, y0], [x0 + w, y0 + h], [x0, y0 + h]], np.float32
+    ).reshape(-1, 1, 2)
+    oc = cv2.perspectiveTransform(corners, H).reshape(-1, 2)
+    ox0 = int(np.clip(np.floor(oc[:, 0].min()) - 1, 0, out))
+    oy0 = int(np.clip(np.floor(oc[:, 1].min()) - 1, 0, out))
+    ox1 = int(np.clip(np.ceil(oc[:, 0].max()) + 2, 0, out))
+    oy1 = int(np.clip(np.ceil(oc[:, 1].max()) + 2, 0, out))
+    if ox1 <= ox0 or oy1 <= oy0:
+        return None
+    t_in = np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64)
+    t_out = np.array([[1, 0, -ox0], [0, 1, -oy0], [0, 0, 1]], np.float64)
+    Hc = t_out @ H @ t_in
+    m = cv2.warpPerspective(
+        mask.astype(np.uint8) * 255,
+        Hc,
+        (ox1 - ox0, oy1 - oy0),
+        flags=cv2.INTER_LINEAR,
+        borderValue=0,
+    )
+    return m > 96, ox0, oy0
+
+
+def develop(
+    rng: np.random.Generator, img: np.ndarray, quality: tuple[int, int] = (45, 95)
+) -> tuple[np.ndarray, int]:
+    """Phone-camera pipeline on the warped image -> (RGB uint8, JPEG quality to save it with)."""
+    s = img.shape[0]
+    small = 32
+    # Vignetting.
+    yy, xx = np.mgrid[0:small, 0:small].astype(np.float32) / (small - 1) - 0.5
+    vig = 1.0 - rng.uniform(0.0, 0.45) * (xx * xx + yy * yy) * 2
+    img = img * cv2.resize(vig, (s, s), interpolation=cv2.INTER_LINEAR)[..., None]
+    # Optics: defocus (sometimes only in part of the frame: depth of field on a slanted wall).
+    r = rng.random()
+    if r < 0.55:
+        sig = rng.uniform(0.3, 1.1)
+        blurred = cv2.GaussianBlur(img, (0, 0), sig)
+        if rng.random() < 0.3:
+            ga = rng.uniform(0, 2 * np.pi)
+            t = cv2.resize(
+                np.clip(0.5 + ((xx) * np.cos(ga) + (yy) * np.sin(ga)) * 1.5, 0, 1), (s, s)
+            )[..., None]
+            img = img * (1 - t) + blurred * t
+        else:
+            img = blurred
+    elif r < 0.65:  # slight hand shake
+        L = int(rng.integers(2, 5))
+        k = np.zeros((2 * L + 1, 2 * L + 1), np.float32)
+        a = rng.uniform(0, np.pi)
+        cv2.line(
+            k,
+            (int(L - L * np.cos(a)), int(L - L * np.sin(a))),
+            (int(L + L * np.cos(a)), int(L + L * np.sin(a))),
+            1.0,
+            1,
+            cv2.LINE_AA,
+        )
+        k /= k.sum()
+        img = cv2.filter2D(img, -1, k)
+    if rng.random() < 0.25:  # soft phone zoom / downscaled upload
+        f = rng.uniform(0.5, 0.8)
+        d = max(8, int(s * f))
+        img = cv2.resize(
+            cv2.resize(img, (d, d), interpolation=cv2.INTER_AREA),
+            (s, s),
+            interpolation=cv2.INTER_LINEAR,
+        )
+    # Tone: exposure, contrast curve, saturation.
+    img = np.clip(img, 0, 1.5)
+    img = img * rng.uniform(0.85, 1.15)
+    img = img / (1.0 + rng.uniform(0.0, 0.5) * img)  # highlight roll-off
+    img = img / max(1e-3, float(np.percentile(img[::16, ::16], 99.5))) * rng.uniform(0.85, 1.0)
+    gamma = rng.uniform(0.85, 1.15)
+    img = np.clip(img, 0, 1) ** gamma
+    sat = rng.uniform(0.75, 1.25)
+    grey = cv2.cvtColor(img.astype(np.float32), cv2.COLOR_RGB2GRAY)[..., None]
+    img = grey + (img - grey) * sat
+    # Sensor noise: luminance-dependent plus low-res chroma noise.
+    lvl = rng.uniform(0.003, 0.03)
+    nl = noise.field(rng, (s, s), 0.5, beta=0)
+    img = img + (lvl * np.sqrt(np.clip(grey[..., 0], 0.02, 1)) * nl)[..., None]
+    if rng.random() < 0.5:
+        ch = np.stack([noise.field(rng, (s, s), 2.0, beta=0) for _ in range(3)], 2)
+        img = img + ch * lvl * 0.5
+    # Phone sharpening (halos).
+    if rng.random() < 0.5:
+        bl = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.8, 2.0))
+        img = img + rng.uniform(0.2, 0.9) * (img - bl)
+    u8 = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    q = int(rng.integers(quality[0], quality[1] + 1))
+    return u8, q
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int) -> tuple[np.ndarray, bytes]:
+    """JPEG-encode an RGB uint8 image; returns (decoded RGB, bytes) so labels see what is saved."""
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    )
+    if not ok:  # pragma: no cover - cv2 always encodes uint8 RGB
+        raise RuntimeError("JPEG encoding failed")
+    data = buf.tobytes()
+    dec = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return dec, data

@@ -1,0 +1,256 @@
+"""Compose one synthetic photo: surfaces -> negatives -> defects -> light -> camera -> JPEG.
+
+``render_sample(rng, 640)`` returns a :class:`Sample` whose boxes are the bounding boxes of the
+defect masks after the perspective warp (masks are warped, never the boxes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from datasets.synthetic import camera, defects, negatives, surfaces
+from datasets.synthetic.config import COMPAT, SynthConfig
+from datasets.synthetic.scene import Instance, Scene
+from datasets.types import Box
+
+REF_SIZE = 640
+
+
+@dataclass
+class Sample:
+    """A rendered photo: RGB uint8 (S, S, 3), boxes in pixels, one bool (S, S) mask per box.
+
+    ``jpeg`` holds the encoded bytes ``image`` was decoded from (write them as-is).
+    """
+
+    image: np.ndarray
+    boxes: list[Box]
+    masks: list[np.ndarray]
+    jpeg: bytes = b""
+    meta: dict = field(default_factory=dict)
+
+
+def _choose(rng: np.random.Generator, weights: dict[str, float], allowed=None) -> str | None:
+    items = [(k, w) for k, w in weights.items() if w > 0 and (allowed is None or k in allowed)]
+    if not items:
+        return None
+    p = np.array([w for _, w in items], np.float64)
+    return items[int(rng.choice(len(items), p=p / p.sum()))][0]
+
+
+def _plan(rng: np.random.Generator, cfg: SynthConfig) -> tuple[list[str], list[str]]:
+    """Defect classes for the photo and the materials of its zones (1 or 2)."""
+    classes: list[str] = []
+    if rng.random() >= cfg.empty_fraction:
+        lo, hi = cfg.defects_per_image
+        k = int(rng.integers(lo, hi + 1))
+        classes = [c for c in (_choose(rng, cfg.class_weights) for _ in range(k)) if c]
+    tile_only = any(COMPAT[c] == ("tiles",) for c in classes)
+    paint_only = any(COMPAT[c] == ("paint",) for c in classes)
+    if tile_only:
+        primary = "tiles"
+    elif paint_only:
+        primary = "paint"
+    else:
+        allowed = set(surfaces.RENDERERS)
+        for c in classes:
+            allowed &= set(COMPAT[c])
+        primary = _choose(rng, cfg.surface_weights, allowed) or "paint"
+    mats = [primary]
+    rest = [c for c in classes if primary not in COMPAT[c]]
+    if rest:  # a second zone for the classes the first material cannot hold
+        allowed = set(surfaces.RENDERERS)
+        for c in rest:
+            allowed &= set(COMPAT[c])
+        second = _choose(
+            rng,
+            {**cfg.surface_weights, "paint": max(cfg.surface_weights.get("paint", 0.0), 0.1)},
+            allowed,
+        )
+        mats.append(second or "paint")
+    elif rng.random() < cfg.second_zone_rate:
+        other = _choose(rng, {"paint": 1.0, "tiles": 1.0, "concrete": 0.5, "wood": 0.7}, None)
+        if other and other != primary:
+            mats.append(other)
+    if rng.random() < 0.5:
+        mats.reverse()
+    return classes, mats
+
+
+def _zones(rng: np.random.Generator, c: int, n: int) -> np.ndarray:
+    """Zone map: 0 everywhere, or a split (wainscot line, floor/wall corner) into 0 and 1."""
+    if n == 1:
+        return np.zeros((c, c), np.uint8)
+    yy, xx = np.mgrid[0:c, 0:c].astype(np.float32)
+    pos = rng.uniform(0.3, 0.7) * c
+    tilt = rng.normal(0, 0.05)
+    horizontal = rng.random() < 0.7  # wainscot / floor line; else a wall corner
+    side = yy - pos - tilt * (xx - c / 2) if horizontal else xx - pos - tilt * (yy - c / 2)
+    z = (side > 0).astype(np.uint8)
+    return z if rng.random() < 0.5 else 1 - z
+
+
+def _build_scene(rng: np.random.Generator, c: int, mats: list[str]) -> Scene:
+    layers = []
+    for m in mats:
+        if m == "wood":
+            layers.append(surfaces.render_wood(rng, c, c, along_x=rng.random() < 0.5))
+        else:
+            layers.append(surfaces.RENDERERS[m](rng, c, c))
+    zone = _zones(rng, c, len(layers))
+    albedo = layers[0].albedo
+    height = layers[0].height
+    if len(layers) > 1:
+        z = zone.astype(bool)
+        albedo = np.where(z[..., None], layers[1].albedo, albedo)
+        height = np.where(z, layers[1].height + 3.0, height)
+        # A visible junction: shadow line / sealant bead where the materials meet.
+        edge = cv2.morphologyEx(zone, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).astype(
+            np.float32
+        )
+        edge = cv2.GaussianBlur(edge, (0, 0), rng.uniform(0.6, 2.0))
+        albedo = albedo * (1.0 - rng.uniform(0.1, 0.4) * edge)[..., None]
+        # The second plane faces the light differently (wall/floor corner).
+        albedo = albedo * np.where(z, rng.uniform(0.75, 1.1), 1.0)[..., None]
+    tiles: list[surfaces.Tile] = []
+    grout = None
+    for lay in layers:
+        if lay.material == "tiles":
+            tiles, grout = lay.tiles, lay.grout
+    return Scene(
+        albedo=np.ascontiguousarray(albedo, np.float32),
+        height=np.ascontiguousarray(height, np.float32),
+        zone=zone,
+        materials=[lay.material for lay in layers],
+        gloss=[lay.gloss for lay in layers],
+        tiles=tiles,
+        grout=grout,
+    )
+
+
+def _place(
+    rng: np.random.Generator, scene: Scene, allowed: tuple[str, ...]
+) -> tuple[float, float, str] | None:
+    ok = [i for i, m in enumerate(scene.materials) if m in allowed]
+    if not ok:
+        return None
+    c = scene.size
+    assert scene.visible is not None
+    for _ in range(40):
+        x, y = rng.uniform(0, c, 2)
+        xi, yi = int(x), int(y)
+        if scene.visible[yi, xi] and scene.zone[yi, xi] in ok:
+            return float(x), float(y), scene.materials[int(scene.zone[yi, xi])]
+    return None
+
+
+def _negatives(rng: np.random.Generator, scene: Scene, k: int) -> list[str]:
+    names = list(negatives.NEGATIVES)
+    w = np.array([negatives.NEGATIVES[n][1] for n in names])
+    done = []
+    for _ in range(k):
+        n = names[int(rng.choice(len(names), p=w / w.sum()))]
+        negatives.NEGATIVES[n][0](rng, scene)
+        done.append(n)
+    return done
+
+
+def render_sample(
+    rng: np.random.Generator, imgsz: int = 640, config: SynthConfig | None = None
+) -> Sample:
+    """Render one labelled synthetic photo of ``imgsz`` x ``imgsz`` pixels.
+
+    Example: ``s = render_sample(np.random.default_rng(0)); s.image.shape == (640, 640, 3)``.
+    """
+    cfg = config or SynthConfig()
+    ref = max(imgsz, REF_SIZE)  # scene scale is fixed by a 640-px photo; smaller = downscaled
+    c = int(round(ref * cfg.canvas_margin))
+    classes, mats = _plan(rng, cfg)
+    scene = _build_scene(rng, c, mats)
+    H, quad = camera.homography(rng, c, ref)
+    vis = np.zeros((c, c), np.uint8)
+    cv2.fillConvexPoly(vis, np.round(quad).astype(np.int32), 1)
+    scene.visible = vis
+
+    lo, hi = cfg.negatives_per_image
+    k_neg = int(rng.integers(lo, hi + 1))
+    if rng.random() < 0.2:
+        negatives.trim(rng, scene)
+    k_before = int(rng.integers(0, k_neg + 1))
+    neg_names = _negatives(rng, scene, k_before)
+
+    instances: list[Instance] = []
+    unplaced = []
+    for name in classes:
+        for _ in range(5):  # a few tries to find a spot
+            spot = _place(rng, scene, COMPAT[name])
+            if spot is None:
+                continue
+            x, y, mat = spot
+            inst = defects.RENDERERS[name](rng, scene, x, y, material=mat)
+            if inst is not None:
+                instances.append(inst)
+                break
+        else:
+            unplaced.append(name)
+    # Thin occluders/look-alikes drawn after defects never cover them much: hair, pencil, scratch.
+    neg_names += _negatives(rng, scene, k_neg - k_before)
+
+    lit = camera.light(rng, scene)
+    warped = cv2.warpPerspective(
+        lit, H, (ref, ref), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    if ref != imgsz:
+        warped = cv2.resize(warped, (imgsz, imgsz), interpolation=cv2.INTER_AREA)
+    rgb, quality = camera.develop(rng, warped, cfg.jpeg_quality)
+    image, jpeg = camera.encode_jpeg(rgb, quality)
+
+    boxes: list[Box] = []
+    masks: list[np.ndarray] = []
+    dropped = 0
+    for inst in instances:
+        total = int(inst.mask.sum())
+        inside = int(
+            (
+                inst.mask
+                & vis[
+                    inst.y0 : inst.y0 + inst.mask.shape[0], inst.x0 : inst.x0 + inst.mask.shape[1]
+                ].astype(bool)
+            ).sum()
+        )
+        res = camera.warp_mask(inst.mask, inst.x0, inst.y0, H, ref)
+        # Keep a box when most of the defect is in view, or (long cracks) when plenty of it is.
+        if total == 0 or res is None or (inside / total < cfg.min_visible and inside < 60):
+            dropped += 1
+            continue
+        m, ox, oy = res
+        full = np.zeros((ref, ref), bool)
+        full[oy : oy + m.shape[0], ox : ox + m.shape[1]] = m
+        if ref != imgsz:  # every output pixel the defect touches
+            full = cv2.resize(full.view(np.uint8), (imgsz, imgsz), interpolation=cv2.INTER_AREA) > 0
+        ys, xs = np.nonzero(full)
+        if len(xs) < 4:
+            dropped += 1
+            continue
+        bx0, bx1 = int(xs.min()), int(xs.max()) + 1
+        by0, by1 = int(ys.min()), int(ys.max()) + 1
+        if max(bx1 - bx0, by1 - by0) < cfg.min_box_side * imgsz / ref:
+            dropped += 1
+            continue
+        boxes.append(Box(cfg.class_id(inst.name), float(bx0), float(by0), float(bx1), float(by1)))
+        masks.append(full)
+    meta = {
+        "materials": scene.materials,
+        "planned": classes,
+        "negatives": neg_names,
+        "dropped": dropped,
+        "unplaced": unplaced,
+        "jpeg_quality": quality,
+    }
+    return Sample(image=image, boxes=boxes, masks=masks, jpeg=jpeg, meta=meta)
+
+
+__all__ = ["Sample", "render_sample"]

@@ -1,0 +1,580 @@
+"""Defect renderers. Each paints into a :class:`Scene` (albedo and relief) and returns the
+:class:`Instance` with the exact mask of what it changed, or ``None`` when it could not be placed.
+
+Box convention (documented for training and evaluation): one instance per connected defect:
+a crack with all its branches is one box, however long; a cluster of blisters is one box; a
+hollow tile's box covers the tile and the inspector's ring drawn around it.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from datasets.synthetic import noise
+from datasets.synthetic.scene import Instance, Scene
+
+SHIFT = 3  # cv2 fixed-point bits for sub-pixel drawing
+SUB = float(1 << SHIFT)
+
+
+# ----------------------------------------------------------------------------- cracks
+
+
+def _walk(
+    rng: np.random.Generator,
+    ang: float,
+    length: float,
+    step: float,
+    wander: float,
+    kink_p: float,
+    kink: float,
+) -> np.ndarray:
+    """Points (n, 2) of a random walk from (0, 0) with drifting, mean-reverting direction."""
+    n = max(3, int(length / step))
+    d = rng.normal(0.0, wander, n)
+    k = rng.random(n) < kink_p
+    d[k] += rng.choice([-1.0, 1.0], int(k.sum())) * rng.uniform(0.4, 1.0, int(k.sum())) * kink
+    a = np.empty(n)
+    cur = 0.0
+    for i in range(n):
+        cur = cur * 0.85 + d[i]
+        a[i] = cur
+    a += ang
+    steps = step * np.stack([np.cos(a), np.sin(a)], 1)
+    pts = np.concatenate([[[0.0, 0.0]], np.cumsum(steps, 0)])
+    return pts
+
+
+def _profile(rng: np.random.Generator, n: int, wmax: float, kind: str) -> np.ndarray:
+    t = np.linspace(0.0, 1.0, n)
+    if kind == "both":
+        base = np.sin(np.pi * np.clip(t, 0.02, 0.98)) ** rng.uniform(0.3, 0.8)
+    else:  # wide at the start, tapering to a hairline
+        base = (1.0 - t) ** rng.uniform(0.4, 1.2)
+    wob = np.interp(t, np.linspace(0, 1, 8), rng.uniform(0.6, 1.0, 8))
+    return wmax * base * wob
+
+
+def _draw_path(alpha: np.ndarray, cov: np.ndarray, pts: np.ndarray, widths: np.ndarray) -> None:
+    """Draw a variable-width polyline: ``alpha`` carries sub-pixel opacity, ``cov`` the mask."""
+    p = np.round(pts * SUB).astype(np.int32)
+    for i in range(len(p) - 1):
+        w = float(widths[i])
+        if w < 0.15:
+            continue
+        th = max(1, int(round(w)))
+        a = int(255 * min(1.0, w))
+        p0, p1 = (int(p[i, 0]), int(p[i, 1])), (int(p[i + 1, 0]), int(p[i + 1, 1]))
+        cv2.line(alpha, p0, p1, a, th, cv2.LINE_AA, SHIFT)
+        if w >= 0.35:
+            cv2.line(cov, p0, p1, 255, th, cv2.LINE_8, SHIFT)
+
+
+def crack(
+    rng: np.random.Generator, scene: Scene, cx: float, cy: float, *, material: str = "paint"
+) -> Instance | None:
+    """A crack: tapering, wandering/zig-zag dark line with branches; one instance per crack."""
+    c = scene.size
+    straight = material == "tiles" and rng.random() < 0.6
+    length = float(np.exp(rng.uniform(np.log(40), np.log(c * 0.9))))
+    ang = rng.uniform(0, 2 * np.pi)
+    if rng.random() < 0.3:  # structural cracks often run near-vertical or diagonal
+        ang = rng.choice([np.pi / 2, np.pi / 4, 3 * np.pi / 4]) + rng.normal(0, 0.2)
+    step = 1.5
+    wander = rng.uniform(0.02, 0.06) if straight else rng.uniform(0.05, 0.2)
+    kink_p = rng.uniform(0.0, 0.03) if straight else rng.uniform(0.01, 0.12)
+    kink = rng.uniform(0.3, 0.9)
+    main = _walk(rng, ang, length, step, wander, kink_p, kink)
+    main -= main[len(main) // 2]
+    jitter = rng.uniform(0.0, 0.5)
+    main += rng.normal(0, jitter, main.shape)
+    wmax = float(np.clip(rng.lognormal(np.log(1.4), 0.5), 0.6, 5.0))
+    widths = _profile(rng, len(main), wmax, "both" if rng.random() < 0.6 else "one")
+    paths = [(main, widths)]
+    for _ in range(int(rng.choice([0, 1, 2, 3], p=[0.35, 0.35, 0.2, 0.1]))):
+        i = int(rng.integers(len(main) // 8, max(len(main) // 8 + 1, 7 * len(main) // 8)))
+        seg = main[min(i + 2, len(main) - 1)] - main[i]
+        a0 = float(np.arctan2(seg[1], seg[0])) + rng.choice([-1, 1]) * rng.uniform(0.3, 1.2)
+        bl = length * rng.uniform(0.1, 0.45)
+        b = _walk(rng, a0, bl, step, wander * 1.3, kink_p, kink) + main[i]
+        bw = _profile(rng, len(b), max(0.4, widths[i] * rng.uniform(0.5, 0.9)), "one")
+        paths.append((b, bw))
+    if rng.random() < 0.15:  # en-echelon / parallel companion hairline
+        off = rng.normal(0, 6, 2)
+        sub = slice(int(len(main) * rng.uniform(0, 0.4)), int(len(main) * rng.uniform(0.6, 1.0)))
+        paths.append((main[sub] + off, _profile(rng, len(main[sub]), max(0.5, wmax * 0.5), "both")))
+
+    allp = np.concatenate([p for p, _ in paths]) + (cx, cy)
+    pad = wmax + 6
+    x0, y0, x1, y1 = scene.window(0, 0, 0, 0)
+    x0 = int(np.clip(np.floor(allp[:, 0].min() - pad), 0, c))
+    y0 = int(np.clip(np.floor(allp[:, 1].min() - pad), 0, c))
+    x1 = int(np.clip(np.ceil(allp[:, 0].max() + pad), 0, c))
+    y1 = int(np.clip(np.ceil(allp[:, 1].max() + pad), 0, c))
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    alpha = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cov = np.zeros_like(alpha)
+    for p, w in paths:
+        _draw_path(alpha, cov, p + (cx - x0, cy - y0), w)
+    if not cov.any():
+        return None
+    a = cv2.GaussianBlur(alpha, (0, 0), rng.uniform(0.35, 0.7)).astype(np.float32) / 255.0
+    dark = rng.uniform(0.3, 0.85)
+    alb = scene.albedo[y0:y1, x0:x1]
+    tint = np.asarray([1.0, 1.0, 1.0], np.float32) - np.asarray(
+        rng.uniform(0.0, 0.15, 3), np.float32
+    )
+    if rng.random() < 0.25:  # dirt halo of an older crack
+        halo = cv2.GaussianBlur(a, (0, 0), rng.uniform(1.5, 4.0))
+        alb *= (1.0 - rng.uniform(0.05, 0.2) * np.clip(halo * 3, 0, 1))[..., None]
+    alb *= 1.0 - (dark * a)[..., None] * (1.0 - 0.3 * (1 - tint))
+    scene.height[y0:y1, x0:x1] -= rng.uniform(0.5, 3.0) * a
+    if rng.random() < 0.4:  # raised/lit lip along one side
+        dx, dy = rng.choice([-1, 1]), rng.choice([-1, 1])
+        lip = np.roll(np.roll(a, dy, 0), dx, 1) * (1 - a)
+        alb += (rng.uniform(0.03, 0.12) * lip)[..., None]
+    np.clip(alb, 0, 1, out=alb)
+    return Instance("crack", cov > 0, x0, y0, {"width": wmax, "length": length})
+
+
+# ----------------------------------------------------------------------------- tiles
+
+
+def _pick_tile(rng: np.random.Generator, scene: Scene, cx: float, cy: float, min_side: int = 14):
+    """The tile nearest to (cx, cy) whose centre lies on the tiled zone of the canvas."""
+    c = scene.size
+    if "tiles" not in scene.materials:
+        return None
+    tile_zone = scene.materials.index("tiles")
+    cands = []
+    for t in scene.tiles:
+        if min(t.x1 - t.x0, t.y1 - t.y0) < min_side:
+            continue
+        mx, my = (t.x0 + t.x1) // 2, (t.y0 + t.y1) // 2
+        if 0 <= mx < c and 0 <= my < c and scene.zone[my, mx] == tile_zone:
+            cands.append(t)
+    if not cands:
+        return None
+    d = [((t.x0 + t.x1) / 2 - cx) ** 2 + ((t.y0 + t.y1) / 2 - cy) ** 2 for t in cands]
+    return cands[int(np.argmin(d))]
+
+
+def _ring(
+    rng: np.random.Generator,
+    canvas: np.ndarray,
+    cx: float,
+    cy: float,
+    rx: float,
+    ry: float,
+    th: int,
+) -> None:
+    n = 48
+    t = np.linspace(0, 2 * np.pi * rng.uniform(1.0, 1.25), n) + rng.uniform(0, 2 * np.pi)
+    r = 1.0 + np.interp(np.linspace(0, 1, n), np.linspace(0, 1, 6), rng.normal(0, 0.08, 6))
+    pts = np.stack([cx + rx * r * np.cos(t), cy + ry * r * np.sin(t)], 1)
+    cv2.polylines(
+        canvas, [np.round(pts * SUB).astype(np.int32)], False, 255, th, cv2.LINE_AA, SHIFT
+    )
+
+
+def hollow_tile(
+    rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_
+) -> Instance | None:
+    """A debonded tile: lippage edge, shifted/tilted tile and/or an inspector's chalk/marker ring."""
+    t = _pick_tile(rng, scene, cx, cy)
+    if t is None:
+        return None
+    c = scene.size
+    tw, th = t.x1 - t.x0, t.y1 - t.y0
+    mode = rng.choice(["ring", "lippage", "shift", "ring+lippage"], p=[0.35, 0.25, 0.2, 0.2])
+    m = int(max(tw, th) * 0.35) + 8
+    # Local window around the tile; it may reach past the canvas (padded, cropped back at the end).
+    x0, y0, x1, y1 = t.x0 - m, t.y0 - m, t.x1 + m, t.y1 + m
+    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(c, x1), min(c, y1)
+    pads = (cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1)
+    alb = cv2.copyMakeBorder(scene.albedo[cy0:cy1, cx0:cx1], *pads, cv2.BORDER_REFLECT)
+    hgt = cv2.copyMakeBorder(scene.height[cy0:cy1, cx0:cx1], *pads, cv2.BORDER_REFLECT)
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    mask[t.y0 - y0 : t.y1 - y0, t.x0 - x0 : t.x1 - x0] = 1
+    if "lippage" in mode:
+        side = int(rng.integers(4))
+        lift = rng.uniform(1.0, 4.0)
+        ramp = np.zeros((th, tw), np.float32)
+        lin = np.linspace(0, 1, tw if side in (0, 1) else th, dtype=np.float32)
+        if side == 1 or side == 3:
+            lin = lin[::-1]
+        ramp[:] = lin[None, :] if side in (0, 1) else lin[:, None]
+        hgt[t.y0 - y0 : t.y1 - y0, t.x0 - x0 : t.x1 - x0] += lift * ramp
+        # Bright lifted edge and a soft shadow just beyond it.
+        edge = np.zeros_like(mask, dtype=np.float32)
+        sh = np.zeros_like(edge)
+        ex0, ey0, ex1, ey1 = t.x0 - x0, t.y0 - y0, t.x1 - x0, t.y1 - y0
+        bw = int(rng.integers(1, 3))
+        sw = int(rng.integers(2, 7))
+        if side == 0:
+            edge[ey0:ey1, ex1 - bw : ex1] = 1
+            sh[ey0:ey1, ex1 : ex1 + sw] = 1
+        elif side == 1:
+            edge[ey0:ey1, ex0 : ex0 + bw] = 1
+            sh[ey0:ey1, max(0, ex0 - sw) : ex0] = 1
+        elif side == 2:
+            edge[ey1 - bw : ey1, ex0:ex1] = 1
+            sh[ey1 : ey1 + sw, ex0:ex1] = 1
+        else:
+            edge[ey0 : ey0 + bw, ex0:ex1] = 1
+            sh[max(0, ey0 - sw) : ey0, ex0:ex1] = 1
+        sh = cv2.GaussianBlur(sh, (0, 0), 1.2)
+        edge = cv2.GaussianBlur(edge, (0, 0), 0.5)
+        alb *= (1.0 - rng.uniform(0.2, 0.55) * sh)[..., None]
+        alb += (rng.uniform(0.1, 0.3) * edge)[..., None]
+        mask |= (sh > 0.2).astype(np.uint8)
+        # slight shading of the tilted face
+        alb[ey0:ey1, ex0:ex1] *= 1.0 + rng.uniform(-0.06, 0.06) * (ramp[..., None] - 0.5)
+    if mode == "shift":
+        ex0, ey0, ex1, ey1 = t.x0 - x0, t.y0 - y0, t.x1 - x0, t.y1 - y0
+        patch = alb[ey0:ey1, ex0:ex1].copy()
+        ang = rng.choice([-1, 1]) * rng.uniform(0.8, 3.5)
+        dx, dy = rng.normal(0, 1.5, 2)
+        ccx, ccy = (ex0 + ex1) / 2 + dx, (ey0 + ey1) / 2 + dy
+        rot = cv2.getRotationMatrix2D((tw / 2, th / 2), ang, 1.0)
+        rot[:, 2] += (ccx - tw / 2, ccy - th / 2)
+        big = cv2.warpAffine(
+            patch, rot, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        fm = cv2.warpAffine(
+            np.ones((th, tw), np.float32), rot, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR
+        )
+        # Grout fills the old place; then the moved tile covers it.
+        if scene.grout is not None:
+            gcol = np.asarray(scene.grout, np.float32)
+            old = np.zeros_like(fm)
+            old[ey0:ey1, ex0:ex1] = 1
+            alb[:] = alb * (1 - old[..., None]) + gcol * old[..., None] * 0.9 + 0.0
+        alb[:] = alb * (1 - fm[..., None]) + big * fm[..., None]
+        # shadow along the lower/right edge of the moved tile
+        shadow = np.clip(cv2.GaussianBlur(np.roll(np.roll(fm, 2, 0), 2, 1), (0, 0), 1.5) - fm, 0, 1)
+        alb *= (1.0 - 0.4 * shadow)[..., None]
+        hgt += 1.5 * fm
+        mask |= (fm > 0.5).astype(np.uint8)
+    if "ring" in mode:
+        ring = np.zeros_like(mask)
+        rx, ry = tw * rng.uniform(0.55, 0.9), th * rng.uniform(0.55, 0.9)
+        chalk = rng.random() < 0.5
+        thick = int(rng.integers(3, 8)) if chalk else int(rng.integers(2, 5))
+        _ring(
+            rng,
+            ring,
+            (t.x0 + t.x1) / 2 - x0 + rng.normal(0, 2),
+            (t.y0 + t.y1) / 2 - y0 + rng.normal(0, 2),
+            rx,
+            ry,
+            thick,
+        )
+        if rng.random() < 0.25:  # a cross or tick inside
+            q = (
+                np.array([[0.3, 0.3, 0.7, 0.7], [0.7, 0.3, 0.3, 0.7]]) * (tw, th, tw, th)
+                + (t.x0 - x0, t.y0 - y0, t.x0 - x0, t.y0 - y0)
+            ) * SUB
+            for a0, b0, a1, b1 in np.round(q).astype(int).tolist():
+                cv2.line(ring, (a0, b0), (a1, b1), 255, thick, cv2.LINE_AA, SHIFT)
+        a = ring.astype(np.float32) / 255.0
+        if chalk:
+            grain = noise.field(rng, a.shape, 1.0, beta=0)
+            a *= np.clip(0.55 + 0.5 * grain, 0, 1) * rng.uniform(0.5, 0.9)
+            col = np.asarray(
+                [(0.97, 0.97, 0.95), (0.95, 0.9, 0.5), (0.95, 0.6, 0.6)][
+                    int(rng.choice(3, p=[0.7, 0.2, 0.1]))
+                ],
+                np.float32,
+            )
+        else:
+            col = np.asarray(
+                [(0.8, 0.1, 0.1), (0.1, 0.2, 0.7), (0.08, 0.08, 0.08), (0.1, 0.5, 0.15)][
+                    int(rng.choice(4, p=[0.45, 0.25, 0.2, 0.1]))
+                ],
+                np.float32,
+            )
+            a *= rng.uniform(0.75, 0.95)
+        alb[:] = alb * (1 - a[..., None]) + col * a[..., None]
+        mask |= (ring > 127).astype(np.uint8)
+    np.clip(alb, 0, 1, out=alb)
+    sl = (slice(cy0 - y0, cy1 - y0), slice(cx0 - x0, cx1 - x0))
+    scene.albedo[cy0:cy1, cx0:cx1] = alb[sl]
+    scene.height[cy0:cy1, cx0:cx1] = hgt[sl]
+    mk = mask[sl] > 0
+    if not mk.any():
+        return None
+    return Instance("hollow_tile", mk, cx0, cy0, {"mode": str(mode)})
+
+
+def tile_chip(rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_) -> Instance | None:
+    """A broken tile corner or edge: jagged patch exposing the lighter, rough body."""
+    t = _pick_tile(rng, scene, cx, cy, min_side=16)
+    if t is None:
+        return None
+    tw, th = t.x1 - t.x0, t.y1 - t.y0
+    size = float(np.clip(rng.uniform(4, 18) * (1 + min(tw, th) / 200), 3, min(tw, th) * 0.4))
+    for _ in range(8):  # pick a corner/edge that the camera sees and that lies on tiles
+        corner = rng.random() < 0.6
+        if corner:
+            px = t.x0 if rng.random() < 0.5 else t.x1
+            py = t.y0 if rng.random() < 0.5 else t.y1
+            sx, sy = (1 if px == t.x0 else -1), (1 if py == t.y0 else -1)
+            a, b = size * rng.uniform(0.6, 1.4), size * rng.uniform(0.6, 1.4)
+            mid = rng.uniform(0.3, 0.7, 4)
+            inner = [
+                (
+                    px + sx * a * (1 - f) + rng.normal(0, 0.8),
+                    py + sy * b * f * rng.uniform(0.7, 1.3),
+                )
+                for f in mid
+            ]
+            poly = (
+                [(px - sx * 1.0, py - sy * 1.0), (px + sx * a, py - sy * 0.5)]
+                + sorted(inner, key=lambda q: abs(q[0] - px))[::-1]
+                + [(px - sx * 0.5, py + sy * b)]
+            )
+        else:
+            horiz = rng.random() < 0.5
+            if horiz:
+                ex = rng.uniform(t.x0 + size, t.x1 - size)
+                ey = t.y0 if rng.random() < 0.5 else t.y1
+                s = 1 if ey == t.y0 else -1
+                n = 6
+                xs = np.linspace(ex - size, ex + size, n)
+                depth = size * rng.uniform(0.3, 0.7) * np.sin(
+                    np.linspace(0, np.pi, n)
+                ) + rng.normal(0, 0.6, n)
+                poly = [(x, ey + s * max(0.0, d)) for x, d in zip(xs, depth, strict=True)] + [
+                    (ex + size, ey - s),
+                    (ex - size, ey - s),
+                ]
+            else:
+                ey = rng.uniform(t.y0 + size, t.y1 - size)
+                ex = t.x0 if rng.random() < 0.5 else t.x1
+                s = 1 if ex == t.x0 else -1
+                n = 6
+                ys = np.linspace(ey - size, ey + size, n)
+                depth = size * rng.uniform(0.3, 0.7) * np.sin(
+                    np.linspace(0, np.pi, n)
+                ) + rng.normal(0, 0.6, n)
+                poly = [(ex + s * max(0.0, d), y) for y, d in zip(ys, depth, strict=True)] + [
+                    (ex - s, ey + size),
+                    (ex - s, ey - size),
+                ]
+        poly = np.asarray(poly, np.float64)
+        mx, my = (int(np.clip(v, 0, scene.size - 1)) for v in poly.mean(0))
+        z = int(scene.zone[my, mx])
+        vis = scene.visible is None or bool(scene.visible[my, mx])
+        if vis and z < len(scene.materials) and scene.materials[z] == "tiles":
+            break
+    else:
+        return None
+    x0, y0, x1, y1 = scene.window(
+        float(poly[:, 0].mean()), float(poly[:, 1].mean()), size * 2 + 4, size * 2 + 4
+    )
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    m = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(m, [np.round((poly - (x0, y0)) * SUB).astype(np.int32)], 255, cv2.LINE_AA, SHIFT)
+    a = m.astype(np.float32) / 255.0
+    if not (a > 0.5).any():
+        return None
+    body = np.asarray(t.body, np.float32)
+    rough = 1.0 + 0.12 * noise.field(rng, a.shape, 0.8, beta=0)
+    alb = scene.albedo[y0:y1, x0:x1]
+    chip = body * rough[..., None]
+    # deeper part near the edge is in shadow
+    inner = cv2.erode(m, np.ones((3, 3), np.uint8)).astype(np.float32) / 255.0
+    rim = np.clip(a - inner, 0, 1)
+    alb[:] = alb * (1 - a[..., None]) + chip * a[..., None]
+    alb *= (1.0 - rng.uniform(0.15, 0.45) * rim)[..., None]
+    scene.height[y0:y1, x0:x1] -= rng.uniform(0.5, 2.0) * a
+    np.clip(alb, 0, 1, out=alb)
+    mask = a > 0.4
+    return Instance("tile_chip", mask, x0, y0, {"size": size})
+
+
+# ----------------------------------------------------------------------------- paint
+
+SUBSTRATES = [
+    (0.72, 0.70, 0.66),
+    (0.85, 0.83, 0.80),
+    (0.62, 0.60, 0.57),
+    (0.80, 0.74, 0.66),
+    (0.55, 0.55, 0.55),
+]
+
+
+def paint_peeling(
+    rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_
+) -> Instance | None:
+    """Peeling paint: irregular patch of exposed substrate with lifted, shadow-casting edges and flakes."""
+    r = float(np.exp(rng.uniform(np.log(10), np.log(scene.size * 0.18))))
+    ry = r * rng.uniform(0.5, 1.5)
+    x0, y0, x1, y1 = scene.window(cx, cy, r, ry)
+    h, w = y1 - y0, x1 - x0
+    if h < 8 or w < 8:
+        return None
+    reg = noise.blob(rng, h, w, rough=rng.uniform(0.6, 1.4), soft=0.02)
+    # Make the outline jagged: threshold with fine noise.
+    jag = noise.field(rng, (h, w), rng.uniform(1.5, 4), beta=1)
+    a = noise.smoothstep(0.35, 0.65, reg + 0.12 * jag)
+    core = a > 0.5
+    if core.sum() < 12:
+        return None
+    sub = np.asarray(SUBSTRATES[int(rng.integers(len(SUBSTRATES)))], np.float32) * (
+        1 + rng.normal(0, 0.04, 3)
+    ).astype(np.float32)
+    tex = 1.0 + 0.05 * noise.field(rng, (h, w), rng.uniform(1, 4), beta=1)
+    alb = scene.albedo[y0:y1, x0:x1]
+    paint = alb.copy()
+    alb[:] = alb * (1 - a[..., None]) + (sub * tex[..., None]) * a[..., None]
+    # Shadow cast by the lifted paint edge onto the substrate (inside band), bright curled lip outside.
+    k = np.ones((3, 3), np.uint8)
+    core_u8 = core.astype(np.uint8)
+    inner_band = core_u8 - cv2.erode(core_u8, k, iterations=int(rng.integers(1, 4)))
+    outer_band = cv2.dilate(core_u8, k, iterations=int(rng.integers(1, 3))) - core_u8
+    ib = cv2.GaussianBlur(inner_band.astype(np.float32), (0, 0), 0.8)
+    ob = cv2.GaussianBlur(outer_band.astype(np.float32), (0, 0), 0.6)
+    alb *= (1.0 - rng.uniform(0.15, 0.4) * ib)[..., None]
+    alb += (rng.uniform(0.03, 0.12) * ob)[..., None]
+    scene.height[y0:y1, x0:x1] += 1.0 * (1 - a) + 2.0 * ob - 1.0 * a
+    flakes = np.zeros((h, w), np.uint8)
+    ys, xs = np.nonzero(inner_band)
+    for _ in range(int(rng.integers(0, 6))):
+        if len(xs) == 0:
+            break
+        j = int(rng.integers(len(xs)))
+        fx, fy = float(xs[j]), float(ys[j])
+        s = rng.uniform(2, max(3.0, r * 0.25))
+        pts = np.stack(
+            [
+                fx + s * rng.uniform(0.4, 1.0, 5) * np.cos(np.sort(rng.uniform(0, 2 * np.pi, 5))),
+                fy + s * rng.uniform(0.4, 1.0, 5) * np.sin(np.sort(rng.uniform(0, 2 * np.pi, 5))),
+            ],
+            1,
+        )
+        cv2.fillPoly(flakes, [np.round(pts * SUB).astype(np.int32)], 255, cv2.LINE_AA, SHIFT)
+    if flakes.any():
+        fa = flakes.astype(np.float32) / 255.0
+        fsh = np.clip(np.roll(np.roll(fa, 2, 0), 1, 1) - fa, 0, 1)
+        alb[:] = alb * (1 - fa[..., None]) + paint * (1.03 * fa[..., None])
+        alb *= (1.0 - 0.35 * cv2.GaussianBlur(fsh, (0, 0), 0.8))[..., None]
+    np.clip(alb, 0, 1, out=alb)
+    mask = core | (flakes > 127) | (outer_band > 0)
+    return Instance("paint_peeling", mask, x0, y0, {"radius": r})
+
+
+def paint_bubble(
+    rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_
+) -> Instance | None:
+    """A blister or cluster of blisters: domes in the relief with soft highlight/shadow, some popped."""
+    n = int(rng.choice([1, 2, 4, 8, 15], p=[0.3, 0.2, 0.2, 0.2, 0.1]))
+    spread = rng.uniform(8, 50) * np.sqrt(n)
+    centers = rng.normal(0, spread / 2.5, (n, 2))
+    radii = np.clip(rng.lognormal(np.log(5.0), 0.5, n), 2.0, 22.0)
+    ext = np.abs(centers).max() + radii.max() + 4
+    x0, y0, x1, y1 = scene.window(cx, cy, ext, ext)
+    h, w = y1 - y0, x1 - x0
+    if h < 6 or w < 6:
+        return None
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    dome = np.zeros((h, w), np.float32)
+    mask = np.zeros((h, w), bool)
+    popped = np.zeros((h, w), np.float32)
+    for (ox, oy), r in zip(centers, radii, strict=True):
+        px, py = cx + ox - x0, cy + oy - y0
+        d2 = ((xx - px) ** 2 + (yy - py) ** 2 * rng.uniform(0.8, 1.25)) / (r * r)
+        inside = d2 < 1
+        if not inside.any():
+            continue
+        dome = np.maximum(dome, np.sqrt(np.clip(1 - d2, 0, 1)) * r * rng.uniform(0.25, 0.6))
+        mask |= d2 < 1.1
+        if rng.random() < 0.12 and r > 4:
+            popped = np.maximum(popped, (d2 < 0.5).astype(np.float32))
+    if mask.sum() < 6:
+        return None
+    scene.height[y0:y1, x0:x1] += dome
+    alb = scene.albedo[y0:y1, x0:x1]
+    # Explicit directional shading so blisters read even under flat light.
+    gy, gx = np.gradient(cv2.GaussianBlur(dome, (0, 0), 0.7))
+    ang = rng.uniform(0, 2 * np.pi)
+    sh = np.clip(gx * np.cos(ang) + gy * np.sin(ang), -1.5, 1.5)
+    alb *= (1.0 + rng.uniform(0.15, 0.35) * sh)[..., None]
+    # contact shadow crescent at the base, away from the light
+    rim = np.clip(cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 1.0) - mask, 0, 1)
+    alb *= (1.0 - rng.uniform(0.0, 0.25) * rim)[..., None]
+    if popped.any():
+        pa = cv2.GaussianBlur(popped, (0, 0), 0.7)
+        sub = np.asarray(SUBSTRATES[int(rng.integers(len(SUBSTRATES)))], np.float32)
+        alb[:] = alb * (1 - pa[..., None]) + sub * 0.8 * pa[..., None]
+    np.clip(alb, 0, 1, out=alb)
+    return Instance("paint_bubble", mask, x0, y0, {"n": n})
+
+
+def stain(rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_) -> Instance | None:
+    """Water stain with tide marks, damp patch, or mould speckles."""
+    kind = rng.choice(["water", "damp", "mould"], p=[0.45, 0.25, 0.3])
+    r = float(np.exp(rng.uniform(np.log(18), np.log(scene.size * 0.3))))
+    ry = r * rng.uniform(0.6, 1.8)
+    x0, y0, x1, y1 = scene.window(cx, cy, r, ry)
+    h, w = y1 - y0, x1 - x0
+    if h < 10 or w < 10:
+        return None
+    alb = scene.albedo[y0:y1, x0:x1]
+    reg = noise.blob(rng, h, w, rough=rng.uniform(0.5, 1.2), soft=rng.uniform(0.1, 0.4))
+    if kind == "water":
+        col = np.asarray(
+            [rng.uniform(0.75, 0.9), rng.uniform(0.6, 0.75), rng.uniform(0.35, 0.55)], np.float32
+        )
+        strength = rng.uniform(0.25, 0.6)
+        alb[:] = alb * (1 - strength * reg[..., None] * (1 - col))
+        # Tide marks: dark brownish lines where the stain's level field crosses thresholds.
+        f = reg
+        tide = np.zeros_like(f)
+        for lvl in rng.uniform(0.05, 0.6, int(rng.integers(1, 4))):
+            tide = np.maximum(tide, np.exp(-(((f - lvl) / rng.uniform(0.02, 0.05)) ** 2)))
+        alb *= 1.0 - rng.uniform(0.1, 0.35) * tide[..., None] * (1.2 - col)
+        mask = reg > 0.15
+    elif kind == "damp":
+        strength = rng.uniform(0.1, 0.3)
+        grey = alb.mean(axis=2, keepdims=True)
+        alb[:] = (alb * (1 - 0.5 * reg[..., None]) + grey * 0.5 * reg[..., None]) * (
+            1 - strength * reg[..., None]
+        )
+        mask = reg > 0.3
+    else:
+        dens = reg * noise.smoothstep(
+            -0.5, 1.0, noise.field(rng, (h, w), rng.uniform(6, 20), beta=1)
+        )
+        sp = noise.field(rng, (h, w), rng.uniform(0.6, 1.5), beta=0)
+        dots = noise.smoothstep(2.2 - 1.6 * dens, 2.6 - 1.6 * dens, sp) * (dens > 0.05)
+        dots = cv2.GaussianBlur(dots.astype(np.float32), (0, 0), 0.5)
+        col = np.asarray(
+            [(0.12, 0.13, 0.1), (0.2, 0.22, 0.15), (0.15, 0.12, 0.1)][int(rng.integers(3))],
+            np.float32,
+        )
+        haze = rng.uniform(0.0, 0.2) * dens
+        alb[:] = alb * (1 - haze[..., None] * 0.5)
+        a = np.clip(dots * rng.uniform(0.6, 1.0), 0, 1)[..., None]
+        alb[:] = alb * (1 - a) + col * a
+        k = max(3, int(r * 0.15) | 1)
+        mask = cv2.dilate((dots > 0.3).astype(np.uint8), np.ones((k, k), np.uint8)) > 0
+        mask &= reg > 0.05
+    np.clip(alb, 0, 1, out=alb)
+    if mask.sum() < 20:
+        return None
+    return Instance("stain", mask, x0, y0, {"kind": str(kind)})
+
+
+RENDERERS = {
+    "crack": crack,
+    "hollow_tile": hollow_tile,
+    "tile_chip": tile_chip,
+    "paint_peeling": paint_peeling,
+    "paint_bubble": paint_bubble,
+    "stain": stain,
+}

@@ -1,0 +1,99 @@
+"""Fast seeded noise: a bank of periodic fBm tiles built once, sampled by crop, flip and zoom.
+
+``field(rng, (h, w), scale=8.0)`` returns a float32 (h, w) array with mean ~0 and std ~1 whose
+features are about ``scale`` pixels wide. The bank is generated from a fixed seed, so every
+process sees the same tiles and samples stay deterministic per ``rng``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+BANK_SIZE = 512
+PAD = 1024  # the bank is stored wrapped to BANK_SIZE + PAD so crops are plain slices
+# Spectral exponents of the bank tiles: 0.6 rough/grainy ... 2.4 smooth clouds.
+BETAS = (0.6, 1.2, 1.8, 2.4)
+
+
+@lru_cache(maxsize=1)
+def bank() -> np.ndarray:
+    """(len(BETAS), 2, BANK_SIZE + PAD, ...) float32 periodic fBm tiles (wrapped), unit std."""
+    rng = np.random.default_rng(20261123)
+    n = BANK_SIZE
+    fy = np.fft.fftfreq(n)[:, None]
+    fx = np.fft.rfftfreq(n)[None, :]
+    f = np.sqrt(fx * fx + fy * fy)
+    f[0, 0] = 1.0
+    tiles = np.empty((len(BETAS), 2, n + PAD, n + PAD), np.float32)
+    for i, beta in enumerate(BETAS):
+        for j in range(2):
+            spec = np.fft.rfft2(rng.standard_normal((n, n)))
+            amp = f ** (-beta / 2.0)
+            amp[0, 0] = 0.0
+            t = np.fft.irfft2(spec * amp, s=(n, n))
+            t = (t - t.mean()) / (t.std() + 1e-9)
+            tiles[i, j] = np.pad(t.astype(np.float32), ((0, PAD), (0, PAD)), mode="wrap")
+    return tiles
+
+
+def field(
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    scale: float = 8.0,
+    beta: int = 2,
+    stretch: float = 1.0,
+) -> np.ndarray:
+    """Noise of ``shape`` with features ~``scale`` px; ``stretch`` > 1 elongates along x.
+
+    ``beta`` indexes :data:`BETAS` (0 grainy ... 3 smooth). Example: ``field(rng, (64, 64), 4.0)``.
+    """
+    h, w = shape
+    tiles = bank()
+    t = tiles[int(beta), int(rng.integers(2))]
+    k = int(rng.integers(8))
+    if k & 1:
+        t = t[::-1]
+    if k & 2:
+        t = t[:, ::-1]
+    if k & 4:
+        t = t.T
+    # Bank features are ~2 texels wide at beta 0 and grow with beta; map `scale` px to 2 texels.
+    zoom = max(scale / 4.0, 1.0)  # ~4 texels per feature; never shrink (fine grain = 1 texel)
+    sx = zoom * stretch
+    sw = min(BANK_SIZE + PAD - 1, int(np.ceil(w / sx)) + 2)
+    sh = min(BANK_SIZE + PAD - 1, int(np.ceil(h / zoom)) + 2)
+    oy = int(rng.integers(max(1, BANK_SIZE + PAD - sh)))
+    ox = int(rng.integers(max(1, BANK_SIZE + PAD - sw)))
+    src = t[oy : oy + sh, ox : ox + sw]
+    out = cv2.resize(
+        src, (max(w, int(sw * sx)), max(h, int(sh * zoom))), interpolation=cv2.INTER_LINEAR
+    )
+    return np.ascontiguousarray(out[:h, :w])
+
+
+def smooth(rng: np.random.Generator, shape: tuple[int, int], cells: float = 4.0) -> np.ndarray:
+    """A very low-frequency field in [-1, 1]: ``cells`` bumps across the larger side."""
+    h, w = shape
+    n = max(2, int(cells) + 2)
+    g = rng.uniform(-1.0, 1.0, (n, n)).astype(np.float32)
+    return cv2.resize(g, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def blob(
+    rng: np.random.Generator, h: int, w: int, rough: float = 0.35, soft: float = 0.08
+) -> np.ndarray:
+    """An irregular soft-edged blob filling roughly an ellipse inscribed in (h, w), values 0..1."""
+    yy = np.linspace(-1.0, 1.0, h, dtype=np.float32)[:, None]
+    xx = np.linspace(-1.0, 1.0, w, dtype=np.float32)[None, :]
+    r = np.sqrt(xx * xx + yy * yy)
+    n = field(rng, (h, w), scale=max(h, w) / 5.0, beta=2)
+    d = 1.0 - r + rough * 0.35 * n
+    return smoothstep(0.0, soft, d).astype(np.float32)

@@ -1,0 +1,51 @@
+"""The canvas every renderer paints into before lighting and the camera warp."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from datasets.synthetic.surfaces import Tile
+
+
+@dataclass
+class Scene:
+    """Albedo (C, C, 3) and relief height (C, C) float32, a material zone map and the tiles.
+
+    ``zone`` holds an index into ``materials`` per pixel; ``gloss`` is a per-zone scalar.
+    ``visible`` is the canvas quad the camera will see (uint8 0/1), used to place things.
+    """
+
+    albedo: np.ndarray
+    height: np.ndarray
+    zone: np.ndarray
+    materials: list[str]
+    gloss: list[float]
+    tiles: list[Tile] = field(default_factory=list)
+    grout: tuple[float, float, float] | None = None
+    visible: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        return int(self.albedo.shape[0])
+
+    def window(self, cx: float, cy: float, rx: float, ry: float) -> tuple[int, int, int, int]:
+        """Integer crop (x0, y0, x1, y1) around a centre, clipped to the canvas; may be empty."""
+        c = self.size
+        x0 = int(np.clip(np.floor(cx - rx), 0, c))
+        y0 = int(np.clip(np.floor(cy - ry), 0, c))
+        x1 = int(np.clip(np.ceil(cx + rx), 0, c))
+        y1 = int(np.clip(np.ceil(cy + ry), 0, c))
+        return x0, y0, x1, y1
+
+
+@dataclass
+class Instance:
+    """A rendered defect: its class and a boolean mask crop placed at (x0, y0) on the canvas."""
+
+    name: str
+    mask: np.ndarray
+    x0: int
+    y0: int
+    meta: dict = field(default_factory=dict)

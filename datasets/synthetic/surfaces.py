@@ -1,0 +1,463 @@
+"""Procedural interior surfaces: painted plaster, ceramic tiles, concrete/screed, paving, wood.
+
+Each ``render_<material>(rng, h, w)`` returns a :class:`Layer`: albedo (h, w, 3) float32 in
+[0, 1] (sRGB-ish), a relief height map (h, w) float32 in pixels that the lighting turns into
+raking-light shading, a gloss scalar, and for tiles the tile rectangles defects can use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from datasets.synthetic import noise
+
+
+@dataclass
+class Tile:
+    """One tile's face rectangle in canvas pixels (x0, y0, x1, y1), exclusive ends."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    color: tuple[float, float, float]
+    body: tuple[float, float, float]  # colour of the fired body exposed by chips
+
+
+@dataclass
+class Layer:
+    albedo: np.ndarray
+    height: np.ndarray
+    gloss: float
+    material: str
+    tiles: list[Tile] = field(default_factory=list)
+    grout: tuple[float, float, float] | None = None
+
+
+def _rgb(c) -> np.ndarray:
+    return np.asarray(c, np.float32).reshape(1, 1, 3)
+
+
+def _jitter(rng: np.random.Generator, c, amount: float) -> np.ndarray:
+    c = np.asarray(c, np.float32) * (1.0 + rng.normal(0, amount, 3)).astype(np.float32)
+    return np.clip(c, 0.02, 0.98)
+
+
+# Typical wall paints (sRGB 0..1): whites dominate real interiors.
+PAINTS = {
+    "white": ((0.93, 0.93, 0.92), 0.45),
+    "warm_white": ((0.94, 0.91, 0.85), 0.15),
+    "grey": ((0.72, 0.73, 0.74), 0.1),
+    "beige": ((0.86, 0.80, 0.70), 0.1),
+    "pastel": (None, 0.12),
+    "accent": (None, 0.05),
+    "dark": ((0.25, 0.27, 0.30), 0.03),
+}
+
+
+def paint_color(rng: np.random.Generator) -> np.ndarray:
+    keys = list(PAINTS)
+    p = np.array([PAINTS[k][1] for k in keys])
+    k = keys[int(rng.choice(len(keys), p=p / p.sum()))]
+    base = PAINTS[k][0]
+    if k == "pastel":
+        hue = rng.uniform(0, 180)
+        hsv = np.uint8([[[hue, rng.uniform(25, 70), rng.uniform(200, 245)]]])
+        base = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0] / 255.0
+    elif k == "accent":
+        hue = rng.uniform(0, 180)
+        hsv = np.uint8([[[hue, rng.uniform(80, 180), rng.uniform(110, 220)]]])
+        base = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0] / 255.0
+    return _jitter(rng, base, 0.02)
+
+
+def render_paint(rng: np.random.Generator, h: int, w: int) -> Layer:
+    """Painted plaster / skim coat: roller stipple, patchy touch-ups, faint trowel relief."""
+    bare = rng.random() < 0.15
+    if bare:  # unpainted gypsum or cement render
+        base = _jitter(
+            rng,
+            [(0.80, 0.77, 0.72), (0.70, 0.69, 0.66), (0.85, 0.80, 0.76)][int(rng.integers(3))],
+            0.03,
+        )
+    else:
+        base = paint_color(rng)
+    stipple_scale = rng.uniform(0.8, 2.5)
+    stipple = noise.field(rng, (h, w), stipple_scale, beta=0)
+    mid = noise.field(rng, (h, w), rng.uniform(20, 120), beta=2)
+    cloud = noise.smooth(rng, (h, w), rng.uniform(2, 6))
+    amp_st = rng.uniform(0.004, 0.02)
+    amp_mid = rng.uniform(0.003, 0.02) * (3.0 if bare else 1.0)
+    shade = 1.0 + amp_st * stipple + amp_mid * mid + rng.uniform(0.0, 0.03) * cloud
+    if rng.random() < 0.35:  # roller laps: faint vertical bands
+        laps = noise.field(rng, (h, w), rng.uniform(30, 90), beta=2, stretch=0.15)
+        shade += rng.uniform(0.004, 0.015) * laps
+    albedo = base.reshape(1, 1, 3) * shade[..., None]
+    height = rng.uniform(0.2, 0.8) * stipple + rng.uniform(0.5, 4.0) * mid
+    if bare or rng.random() < 0.2:  # trowel / knockdown relief
+        knock = noise.field(rng, (h, w), rng.uniform(8, 30), beta=1)
+        height += rng.uniform(1.0, 4.0) * noise.smoothstep(0.3, 0.9, knock)
+    gloss = 0.0 if bare else float(rng.choice([0.02, 0.05, 0.12, 0.25], p=[0.4, 0.3, 0.2, 0.1]))
+    return Layer(albedo.astype(np.float32), height.astype(np.float32), gloss, "paint")
+
+
+TILE_COLORS = [
+    ((0.93, 0.93, 0.91), 0.3),  # white glazed
+    ((0.88, 0.85, 0.78), 0.12),  # cream
+    ((0.62, 0.62, 0.61), 0.12),  # mid grey porcelain
+    ((0.80, 0.78, 0.74), 0.1),  # light grey/beige
+    ((0.74, 0.64, 0.52), 0.08),  # beige / sand
+    ((0.22, 0.22, 0.23), 0.06),  # black/anthracite
+    ((0.45, 0.58, 0.66), 0.06),  # blue
+    ((0.55, 0.63, 0.53), 0.04),  # green
+    ((0.55, 0.40, 0.28), 0.06),  # wood-look / terracotta
+    ((0.75, 0.72, 0.70), 0.06),  # marble grey-white
+]
+
+
+def _tile_grid(rng: np.random.Generator, h: int, w: int):
+    pitch_x = float(np.exp(rng.uniform(np.log(36), np.log(520))))
+    shape = rng.choice(["square", "rect", "subway", "plank"], p=[0.45, 0.25, 0.2, 0.1])
+    aspect = {
+        "square": 1.0,
+        "rect": rng.choice([0.5, 2.0 / 3.0]),
+        "subway": 1 / 3.0 if rng.random() < 0.3 else 0.5,
+        "plank": rng.uniform(0.15, 0.25),
+    }[shape]
+    pitch_y = pitch_x * aspect
+    if rng.random() < 0.3:  # vertical orientation
+        pitch_x, pitch_y = pitch_y, pitch_x
+    pitch_x, pitch_y = max(pitch_x, 12.0), max(pitch_y, 12.0)
+    bond = 0.0
+    if shape in ("subway", "plank") or rng.random() < 0.2:
+        bond = float(rng.choice([0.5, 1.0 / 3.0, 0.25]))
+    grout_w = float(np.clip(min(pitch_x, pitch_y) * rng.uniform(0.01, 0.05), 0.8, 8.0))
+    return pitch_x, pitch_y, bond, grout_w
+
+
+def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
+    """Ceramic/porcelain tiles in a grid or running bond with grout, glaze and patterns."""
+    px, py, bond, gw = _tile_grid(rng, h, w)
+    ox, oy = rng.uniform(0, px), rng.uniform(0, py)
+    ys = np.arange(h, dtype=np.float32)[:, None]
+    xs = np.arange(w, dtype=np.float32)[None, :]
+    rowf = (ys + oy) / py
+    row = np.floor(rowf).astype(np.int32)
+    shift = (row * bond % 1.0) * px if bond else 0.0
+    colf = (xs + ox + shift) / px
+    col = np.floor(colf).astype(np.int32)
+    fx = (colf - col) * px  # position inside the pitch cell, px
+    fy = (rowf - row) * py
+    # Distance to the nearest cell border (grout centre lines at 0/px).
+    dx = np.minimum(fx, px - fx)
+    dy = np.minimum(fy, py - fy)
+    d = np.minimum(dx, dy)
+    half = gw / 2.0
+    face = noise.smoothstep(half - 0.5, half + 0.5, d)  # 1 on tile face, 0 in grout
+
+    nrow = int(np.ceil((h + oy) / py)) + 2
+    ncol = int(np.ceil((w + ox + px) / px)) + 2
+    colors = np.array([c for c, _ in TILE_COLORS])
+    p = np.array([q for _, q in TILE_COLORS])
+    base = _jitter(rng, colors[int(rng.choice(len(colors), p=p / p.sum()))], 0.04)
+    mosaic = px < 60 and py < 60 and rng.random() < 0.3
+    var = rng.uniform(0.005, 0.03)
+    tile_rgb = base[None, None, :] * (1.0 + rng.normal(0, var, (nrow, ncol, 1))).astype(np.float32)
+    if mosaic:  # 2-3 shades mixed per tile
+        shades = np.stack([_jitter(rng, base, 0.12) for _ in range(3)])
+        tile_rgb = shades[rng.integers(0, 3, (nrow, ncol))].astype(np.float32)
+    r_i = np.clip(row, 0, nrow - 1)
+    c_i = np.clip(col, 0, ncol - 1)
+    flat_idx = r_i * ncol + c_i
+    albedo = np.take(tile_rgb.reshape(-1, 3), flat_idx, axis=0)  # (h, w, 3)
+
+    pattern = rng.choice(
+        ["plain", "speckle", "marble", "stone", "wood", "cement"],
+        p=[0.35, 0.15, 0.15, 0.15, 0.1, 0.1],
+    )
+    if pattern == "speckle":
+        n = noise.field(rng, (h, w), rng.uniform(0.7, 1.5), beta=0)
+        albedo *= (1.0 - rng.uniform(0.05, 0.25) * noise.smoothstep(1.2, 2.2, np.abs(n)))[..., None]
+    elif pattern == "marble":
+        n = noise.field(rng, (h, w), rng.uniform(40, 160), beta=2)
+        ang = rng.uniform(0, np.pi)
+        u = xs * np.cos(ang) + ys * np.sin(ang)
+        v = np.abs(np.sin(u / rng.uniform(15, 60) + 4.0 * n))
+        veins = (1.0 - v) ** rng.uniform(8, 30)
+        vein_c = (
+            _rgb(rng.uniform(0.2, 0.6) * np.ones(3))
+            if rng.random() < 0.8
+            else _rgb((0.6, 0.5, 0.3))
+        )
+        a = rng.uniform(0.3, 0.7) * veins[..., None]
+        albedo = albedo * (1 - a) + vein_c * a
+        albedo *= (1.0 + 0.03 * noise.field(rng, (h, w), 30, beta=2))[..., None]
+    elif pattern == "stone":
+        n = noise.field(rng, (h, w), rng.uniform(6, 40), beta=1)
+        albedo *= (1.0 + rng.uniform(0.04, 0.12) * n)[..., None]
+    elif pattern == "wood":
+        n = noise.field(rng, (h, w), rng.uniform(6, 20), beta=1, stretch=8.0)
+        grain = np.sin(n * rng.uniform(2, 5) + ys * 0.0)
+        albedo *= (1.0 + rng.uniform(0.05, 0.15) * grain)[..., None]
+    elif pattern == "cement":
+        n = noise.field(rng, (h, w), rng.uniform(20, 80), beta=2)
+        g = noise.field(rng, (h, w), 1.0, beta=0)
+        albedo *= (1.0 + rng.uniform(0.04, 0.1) * n + 0.03 * g)[..., None]
+    else:
+        albedo *= (
+            1.0 + rng.uniform(0.003, 0.012) * noise.field(rng, (h, w), rng.uniform(1, 6), beta=1)
+        )[..., None]
+
+    grout = _jitter(
+        rng,
+        [(0.85, 0.84, 0.80), (0.55, 0.55, 0.54), (0.3, 0.3, 0.31), (0.75, 0.70, 0.62)][
+            int(rng.choice(4, p=[0.45, 0.3, 0.1, 0.15]))
+        ],
+        0.04,
+    )
+    grout_tex = 1.0 + 0.06 * noise.field(rng, (h, w), 1.2, beta=0)
+    dirt = 1.0 - rng.uniform(0.0, 0.15) * noise.smoothstep(
+        -0.5, 1.5, noise.field(rng, (h, w), 25, beta=2)
+    )
+    grout_img = grout.reshape(1, 1, 3) * (grout_tex * dirt)[..., None]
+    # Cushion edge: tile face slightly darker in the last pixels before the grout.
+    edge_w = rng.uniform(0.5, 3.0)
+    cushion = 1.0 - rng.uniform(0.0, 0.12) * (1.0 - noise.smoothstep(half, half + edge_w, d))
+    albedo = albedo * cushion[..., None]
+    f3 = face[..., None]
+    albedo = albedo * f3 + grout_img * (1.0 - f3)
+    # Relief: faces flat (each tile slightly tilted), grout recessed.
+    tilt = rng.normal(0, 0.015, (nrow, ncol, 2)).astype(np.float32)
+    tl = np.take(tilt.reshape(-1, 2), flat_idx, axis=0)
+    height = (tl[..., 0] * fx + tl[..., 1] * fy) + rng.uniform(0.8, 2.0) * face
+    height = height.astype(np.float32)
+
+    tiles: list[Tile] = []
+    body = _jitter(
+        rng,
+        [(0.88, 0.85, 0.78), (0.78, 0.55, 0.42), (0.80, 0.80, 0.78)][int(rng.integers(3))],
+        0.03,
+    )
+    for r in range(nrow):
+        y0 = r * py - oy + half
+        y1 = (r + 1) * py - oy - half
+        if y1 < 0 or y0 > h:
+            continue
+        sh = ((r * bond) % 1.0) * px if bond else 0.0
+        for c in range(ncol):
+            x0 = c * px - ox - sh + half
+            x1 = (c + 1) * px - ox - sh - half
+            if x1 < 0 or x0 > w:
+                continue
+            col_t = tuple(float(v) for v in tile_rgb[min(r, nrow - 1), min(c, ncol - 1)])
+            tiles.append(
+                Tile(
+                    int(round(x0)),
+                    int(round(y0)),
+                    int(round(x1)),
+                    int(round(y1)),
+                    col_t,
+                    tuple(float(v) for v in body),
+                )
+            )
+    gloss = float(rng.choice([0.1, 0.3, 0.6, 0.9], p=[0.2, 0.25, 0.3, 0.25]))
+    return Layer(
+        np.clip(albedo, 0, 1).astype(np.float32),
+        height,
+        gloss,
+        "tiles",
+        tiles,
+        tuple(float(v) for v in grout),
+    )
+
+
+def render_concrete(rng: np.random.Generator, h: int, w: int) -> Layer:
+    """Cast concrete or screed: cloudy tone, grain, bug-hole pores, formwork joints, tie holes."""
+    g = rng.uniform(0.45, 0.72)
+    tint = rng.normal(0, 0.02, 3)
+    base = np.clip(g + tint, 0, 1).astype(np.float32)
+    cloud = noise.field(rng, (h, w), rng.uniform(30, 150), beta=2)
+    mid = noise.field(rng, (h, w), rng.uniform(4, 12), beta=1)
+    grain = noise.field(rng, (h, w), rng.uniform(0.7, 1.4), beta=0)
+    shade = (
+        1.0
+        + rng.uniform(0.04, 0.12) * cloud
+        + rng.uniform(0.01, 0.05) * mid
+        + rng.uniform(0.02, 0.06) * grain
+    )
+    height = 0.6 * grain + 1.5 * mid
+    kind = rng.choice(["formed", "screed", "ground"], p=[0.45, 0.35, 0.2])
+    if kind == "ground":  # polished/ground slab showing aggregate
+        agg = noise.field(rng, (h, w), rng.uniform(3, 8), beta=0)
+        a = noise.smoothstep(0.8, 1.3, agg)
+        shade = shade * (1 - 0.25 * a) + a * rng.uniform(0.9, 1.3) * 0.25
+    if kind == "screed":  # trowel swirls
+        sw = noise.field(rng, (h, w), rng.uniform(20, 60), beta=2)
+        arcs = np.sin(sw * rng.uniform(6, 14))
+        shade += rng.uniform(0.01, 0.04) * arcs
+        height += 0.8 * arcs
+    albedo = base.reshape(1, 1, 3) * shade[..., None]
+    # Pores: small dark holes, denser in patches.
+    n_pores = int(rng.integers(20, 500)) if kind != "screed" else int(rng.integers(0, 80))
+    if n_pores:
+        dens = noise.field(rng, (h, w), 80, beta=2)
+        pts = rng.uniform(0, 1, (n_pores * 2, 2)) * (w, h)
+        keep = dens[pts[:, 1].astype(int) % h, pts[:, 0].astype(int) % w] > rng.uniform(-0.5, 0.5)
+        pts = pts[keep][:n_pores]
+        pore = np.zeros((h, w), np.uint8)
+        radii = np.clip(rng.gamma(1.5, 0.8, len(pts)), 0.5, 5.0)
+        for (x, y), r in zip(pts, radii, strict=True):
+            cv2.ellipse(
+                pore,
+                (int(x * 4), int(y * 4)),
+                (int(r * 4), int(r * rng.uniform(2.5, 4))),
+                float(rng.uniform(0, 180)),
+                0,
+                360,
+                255,
+                -1,
+                cv2.LINE_AA,
+                2,
+            )
+        pf = cv2.GaussianBlur(pore, (0, 0), 0.6).astype(np.float32) / 255.0
+        albedo *= (1.0 - rng.uniform(0.3, 0.6) * pf)[..., None]
+        height -= 3.0 * pf
+    if kind == "formed" and rng.random() < 0.7:  # formwork panel/board joints and tie holes
+        horiz = rng.random() < 0.7
+        spacing = rng.uniform(60, 400)
+        off = rng.uniform(0, spacing)
+        jl = np.zeros((h, w), np.uint8)
+        pos = off
+        lim = h if horiz else w
+        while pos < lim:
+            p0 = int((pos + rng.normal(0, 1.5)) * 4)
+            p1 = int((pos + rng.normal(0, 1.5)) * 4)
+            if horiz:
+                cv2.line(jl, (0, p0), (w * 4, p1), 255, int(rng.integers(1, 3)), cv2.LINE_AA, 2)
+            else:
+                cv2.line(jl, (p0, 0), (p1, h * 4), 255, int(rng.integers(1, 3)), cv2.LINE_AA, 2)
+            pos += spacing
+        jf = cv2.GaussianBlur(jl, (0, 0), rng.uniform(0.5, 1.5)).astype(np.float32) / 255.0
+        sign = 1.0 if rng.random() < 0.6 else -1.0
+        albedo *= (1.0 - sign * rng.uniform(0.05, 0.2) * jf)[..., None]
+        height += sign * 1.5 * jf
+        if rng.random() < 0.5:
+            sp = rng.uniform(90, 300)
+            tie = np.zeros((h, w), np.uint8)
+            for yy in np.arange(rng.uniform(0, sp), h, sp):
+                for xx in np.arange(rng.uniform(0, sp), w, sp):
+                    cv2.circle(
+                        tie,
+                        (int(xx * 4), int(yy * 4)),
+                        int(rng.uniform(4, 10) * 4),
+                        255,
+                        -1,
+                        cv2.LINE_AA,
+                        2,
+                    )
+            tf = cv2.GaussianBlur(tie, (0, 0), 1.0).astype(np.float32) / 255.0
+            albedo *= (1.0 - rng.uniform(-0.1, 0.4) * tf)[..., None]
+            height -= 2.0 * tf
+    return Layer(
+        np.clip(albedo, 0, 1).astype(np.float32),
+        height.astype(np.float32),
+        float(rng.uniform(0.0, 0.08)),
+        "concrete",
+    )
+
+
+def render_paving(rng: np.random.Generator, h: int, w: int) -> Layer:
+    """Outdoor paving: asphalt with aggregate, or broom-finished concrete with saw-cut joints."""
+    if rng.random() < 0.55:
+        g = rng.uniform(0.22, 0.45)
+        base = np.clip(g + rng.normal(0, 0.015, 3), 0, 1).astype(np.float32)
+        s = rng.uniform(1.0, 3.0)
+        agg = noise.field(rng, (h, w), s, beta=0)
+        agg2 = noise.field(rng, (h, w), s * 0.5, beta=0)
+        stones = noise.smoothstep(0.4, 1.4, agg)
+        voids = noise.smoothstep(1.0, 2.0, -agg2)
+        cloud = noise.field(rng, (h, w), rng.uniform(50, 200), beta=2)
+        shade = 1.0 + rng.uniform(0.3, 0.7) * stones - rng.uniform(0.3, 0.6) * voids + 0.08 * cloud
+        albedo = base.reshape(1, 1, 3) * shade[..., None]
+        height = 2.0 * stones - 2.0 * voids
+        return Layer(
+            np.clip(albedo, 0, 1).astype(np.float32), height.astype(np.float32), 0.0, "paving"
+        )
+    layer = render_concrete(rng, h, w)
+    broom = noise.field(rng, (h, w), rng.uniform(1.0, 2.0), beta=0, stretch=rng.uniform(8, 25))
+    if rng.random() < 0.5:
+        broom = broom.T.copy() if h == w else broom
+    layer.albedo *= (1.0 + rng.uniform(0.02, 0.06) * broom)[..., None]
+    layer.height += 0.8 * broom
+    # Saw-cut / slab joints: straight, dark, uniform (unlabelled).
+    jl = np.zeros((h, w), np.uint8)
+    sp = rng.uniform(150, 500)
+    for pos in np.arange(rng.uniform(0, sp), max(h, w), sp):
+        cv2.line(
+            jl,
+            (0, int(pos * 4)),
+            (w * 4, int((pos + rng.normal(0, 3)) * 4)),
+            255,
+            int(rng.integers(4, 12)),
+            cv2.LINE_AA,
+            2,
+        )
+        if rng.random() < 0.6:
+            cv2.line(
+                jl,
+                (int(pos * 4), 0),
+                (int((pos + rng.normal(0, 3)) * 4), h * 4),
+                255,
+                int(rng.integers(4, 12)),
+                cv2.LINE_AA,
+                2,
+            )
+    jf = cv2.GaussianBlur(jl, (0, 0), 0.7).astype(np.float32) / 255.0
+    layer.albedo *= (1.0 - rng.uniform(0.3, 0.6) * jf)[..., None]
+    layer.height -= 2.0 * jf
+    layer.material = "paving"
+    return layer
+
+
+def render_wood(rng: np.random.Generator, h: int, w: int, along_x: bool = True) -> Layer:
+    """Wood grain (floor boards, skirting, door frames): unlabelled dark streaks that look crack-like."""
+    base = _jitter(
+        rng,
+        [(0.62, 0.45, 0.30), (0.78, 0.64, 0.48), (0.45, 0.30, 0.20), (0.85, 0.76, 0.62)][
+            int(rng.integers(4))
+        ],
+        0.05,
+    )
+    hh, ww = (h, w) if along_x else (w, h)
+    n = noise.field(rng, (hh, ww), rng.uniform(4, 12), beta=1, stretch=rng.uniform(10, 30))
+    rings = np.sin(n * rng.uniform(3, 7))
+    fine = noise.field(rng, (hh, ww), 0.8, beta=0, stretch=20)
+    streak = noise.smoothstep(0.7, 1.0, rings)
+    shade = 1.0 + 0.08 * rings + 0.05 * fine - rng.uniform(0.1, 0.35) * streak
+    # Boards
+    bw = rng.uniform(60, 200)
+    ys = np.arange(hh, dtype=np.float32)[:, None]
+    board = np.floor(ys / bw).astype(np.int32)
+    bshade = 1.0 + rng.normal(0, 0.06, board.max() + 2)[board]
+    gap = np.abs(((ys + bw / 2) % bw) - bw / 2)
+    shade = shade * bshade * (1.0 - 0.5 * (1.0 - noise.smoothstep(0.3, 1.3, gap)))
+    if not along_x:
+        shade = shade.T
+    albedo = base.reshape(1, 1, 3) * shade[..., None]
+    return Layer(
+        np.clip(albedo, 0, 1).astype(np.float32),
+        (0.5 * fine if along_x else 0.5 * fine.T).astype(np.float32),
+        float(rng.uniform(0.05, 0.4)),
+        "wood",
+    )
+
+
+RENDERERS = {
+    "paint": render_paint,
+    "tiles": render_tiles,
+    "concrete": render_concrete,
+    "paving": render_paving,
+}
