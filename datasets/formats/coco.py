@@ -27,7 +27,8 @@ def to_coco(dataset: Dataset, image_root: Path | None = None) -> dict[str, Any]:
 
     ``to_coco(Dataset(["crack"], [LabeledImage(Path("a.jpg"), 100, 80, [Box(0, 10, 20, 30, 60)])]))["annotations"][0]["bbox"] == [10, 20, 20, 40]``
     """
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for i, im in enumerate(dataset.images, start=1):
         if image_root is not None:
             file_name = Path(

@@ -1,5 +1,7 @@
 """Label Studio: read JSON exports (``rectanglelabels``) and write tasks with pre-annotations.
 
+Polygons (``polygonlabels``, ``points`` in percent) become their bounding box.
+
 Export (``JSON`` in Label Studio's export dialog): a list of tasks
 ``{"id", "data": {"image": URL}, "annotations": [{"result": [...], "was_cancelled"}],
 "predictions": [...]}``; a rectangle result holds ``original_width``/``original_height``
@@ -33,6 +35,7 @@ from finishscan.errors import DatasetError
 __all__ = [
     "labeling_config",
     "result_to_box",
+    "polygon_to_box",
     "box_to_result",
     "from_tasks",
     "load",
@@ -41,6 +44,7 @@ __all__ = [
 ]
 
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
+SHAPE_TYPES = ("rectanglelabels", "rectangle", "polygonlabels", "polygon")
 
 
 def labeling_config(names: list[str], *, from_name: str = "label", to_name: str = "image") -> str:
@@ -74,6 +78,19 @@ def result_to_box(value: Mapping[str, Any], width: int, height: int, class_id: i
     else:
         x0, y0, x1, y1 = x, y, x + w, y + h
     return Box(class_id, max(x0, 0.0), max(y0, 0.0), min(x1, float(width)), min(y1, float(height)))
+
+
+def polygon_to_box(points: list, width: int, height: int, class_id: int) -> Box:
+    """A ``polygonlabels`` region (``points`` as ``[x%, y%]`` pairs) → its pixel bounding box."""
+    xs = [float(p[0]) * width / 100 for p in points]
+    ys = [float(p[1]) * height / 100 for p in points]
+    return Box(
+        class_id,
+        max(min(xs), 0.0),
+        max(min(ys), 0.0),
+        min(max(xs), float(width)),
+        min(max(ys), float(height)),
+    )
 
 
 def box_to_result(
@@ -146,8 +163,9 @@ def _min_results(task: Mapping[str, Any]) -> list[dict]:
     for value in task.values():
         if isinstance(value, list):
             for v in value:
-                if isinstance(v, dict) and "rectanglelabels" in v:
-                    out.append({"type": "rectanglelabels", "value": v, **v})
+                if isinstance(v, dict) and ("rectanglelabels" in v or "polygonlabels" in v):
+                    kind = "rectanglelabels" if "rectanglelabels" in v else "polygonlabels"
+                    out.append({"type": kind, "value": v, **v})
     return out
 
 
@@ -197,25 +215,43 @@ def from_tasks(
         if results is None and skip_unlabeled:
             continue
         path = resolve_image(url, Path(image_root))
-        rects = [r for r in results or [] if r.get("type") in ("rectanglelabels", "rectangle")]
-        width = next((int(r["original_width"]) for r in rects if r.get("original_width")), 0)
-        height = next((int(r["original_height"]) for r in rects if r.get("original_height")), 0)
+        results = results or []
+        shapes = [r for r in results if r.get("type") in SHAPE_TYPES]
+        width = next((int(r["original_width"]) for r in shapes if r.get("original_width")), 0)
+        height = next((int(r["original_height"]) for r in shapes if r.get("original_height")), 0)
         if not (width and height):
             width, height = image_size(path)
+        # a <Rectangle> + <Labels> config exports the label as a separate result, same id
+        label_of = {
+            r.get("id"): (r.get("value") or {}).get("labels")
+            for r in results
+            if r.get("type") == "labels"
+        }
         boxes = []
-        for r in rects:
+        for r in shapes:
             value = r.get("value") or {}
-            labels = value.get("rectanglelabels") or value.get("labels") or []
+            labels = (
+                value.get("rectanglelabels")
+                or value.get("polygonlabels")
+                or value.get("labels")
+                or label_of.get(r.get("id"))
+                or []
+            )
             if not labels:
-                raise DatasetError(f"{where}: a rectangle without a label")
+                raise DatasetError(f"{where}: a {r.get('type')} region without a label")
             if labels[0] not in index:
                 raise DatasetError(
                     f"{where}: unknown class {labels[0]!r} (known: {', '.join(names)})"
                 )
             try:
-                box = result_to_box(value, width, height, index[labels[0]])
-            except (KeyError, TypeError, ValueError) as e:
-                raise DatasetError(f"{where}: rectangle needs numeric x, y, width, height") from e
+                if "points" in value:
+                    box = polygon_to_box(value["points"], width, height, index[labels[0]])
+                else:
+                    box = result_to_box(value, width, height, index[labels[0]])
+            except (KeyError, TypeError, ValueError, IndexError) as e:
+                raise DatasetError(
+                    f"{where}: region needs numeric x, y, width, height or points"
+                ) from e
             if box.x1 > box.x0 and box.y1 > box.y0:
                 boxes.append(box)
         images.append(LabeledImage(path=path, width=width, height=height, boxes=boxes))
@@ -259,7 +295,13 @@ def _labels_in(tasks: Any) -> list[str]:
             continue
         results = _min_results(task) if _is_min(task) else _pick_annotation(task) or []
         for r in results:
-            for n in (r.get("value") or {}).get("rectanglelabels") or []:
+            value = r.get("value") or {}
+            for n in (
+                value.get("rectanglelabels")
+                or value.get("polygonlabels")
+                or value.get("labels")
+                or []
+            ):
                 if n not in found:
                     found.append(n)
     default = class_names()
@@ -304,6 +346,7 @@ def to_tasks(
     only the image.
     """
     tasks = []
+    items: list[tuple[Path, int, int, list[Box], list[float] | None, str | None]]
     if isinstance(dataset_or_predictions, Dataset):
         names = dataset_or_predictions.names
         items = [
@@ -334,7 +377,7 @@ def to_tasks(
                 or None
             )
             items.append((Path(obj["image"]), w, h, boxes, scores, version))
-    for path, w, h, boxes, scores, version in items:
+    for path, w, h, item_boxes, confs, version in items:
         task: dict[str, Any] = {"data": {"image": image_url_fn(Path(path))}}
         if with_predictions:
             results = [
@@ -343,13 +386,13 @@ def to_tasks(
                     w,
                     h,
                     names,
-                    score=None if scores is None else scores[i],
+                    score=None if confs is None else confs[i],
                     from_name=from_name,
                     to_name=to_name,
                 )
-                for i, b in enumerate(boxes)
+                for i, b in enumerate(item_boxes)
             ]
-            pred: dict[str, Any] = {"result": results, "score": min(scores) if scores else 1.0}
+            pred: dict[str, Any] = {"result": results, "score": min(confs) if confs else 1.0}
             if version:
                 pred["model_version"] = version
             task["predictions"] = [pred]

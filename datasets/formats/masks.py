@@ -53,6 +53,13 @@ def foreground(mask: np.ndarray) -> np.ndarray:
     return mask > 0 if mask.max(initial=0) <= 1 else mask > 127
 
 
+def _find(parent: list[int], i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
 def merge_close_boxes(
     boxes: list[tuple[int, int, int, int]], gap: int
 ) -> list[tuple[int, int, int, int]]:
@@ -61,22 +68,24 @@ def merge_close_boxes(
     ``merge_close_boxes([(0, 0, 2, 2), (4, 0, 6, 2), (20, 0, 22, 2)], 2) == [(0, 0, 6, 2), (20, 0, 22, 2)]``
     """
     out = list(boxes)
-    changed = True
-    while changed:
-        changed = False
+    while True:  # each pass unions every close pair; merged boxes may reach new ones
+        parent = list(range(len(out)))
+        arr = np.array(out, dtype=np.int64).reshape(-1, 4)
         for i in range(len(out)):
-            for j in range(i + 1, len(out)):
-                a, b = out[i], out[j]
-                gx = max(b[0] - a[2], a[0] - b[2])
-                gy = max(b[1] - a[3], a[1] - b[3])
-                if gx <= gap and gy <= gap:
-                    out[i] = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
-                    del out[j]
-                    changed = True
-                    break
-            if changed:
-                break
-    return sorted(out, key=lambda b: (b[1], b[0], b[3], b[2]))
+            gx = np.maximum(arr[i + 1 :, 0] - arr[i, 2], arr[i, 0] - arr[i + 1 :, 2])
+            gy = np.maximum(arr[i + 1 :, 1] - arr[i, 3], arr[i, 1] - arr[i + 1 :, 3])
+            for j in np.nonzero((gx <= gap) & (gy <= gap))[0]:
+                ri, rj = _find(parent, i), _find(parent, i + 1 + int(j))
+                if ri != rj:
+                    parent[rj] = ri
+        groups: dict[int, tuple[int, int, int, int]] = {}
+        for i, bx in enumerate(out):
+            r = _find(parent, i)
+            g = groups.get(r, bx)
+            groups[r] = (min(g[0], bx[0]), min(g[1], bx[1]), max(g[2], bx[2]), max(g[3], bx[3]))
+        if len(groups) == len(out):
+            return sorted(out, key=lambda b: (b[1], b[0], b[3], b[2]))
+        out = list(groups.values())
 
 
 def _binary_boxes(fg: np.ndarray, min_area: int, merge_gap: int) -> list[tuple[int, int, int, int]]:

@@ -294,9 +294,9 @@ def save(
             dst = tmp / "images" / split / name
             place_file(im.path, dst, link=link)
             write_labels(im, label_path_for(dst))
-        present = [s for s in ("train", "val", "test") if s in set(splits)]
+        present: list[str] = [s for s in ("train", "val", "test") if s in set(splits)]
         present += sorted(set(splits) - set(present))
-        split_dirs = {s: f"images/{s}" for s in present}
+        split_dirs: dict[str, str] = {s: f"images/{s}" for s in present}
         if "val" not in split_dirs and "train" in split_dirs:
             split_dirs["val"] = split_dirs["train"]  # ultralytics needs a val entry
         write_data_yaml(tmp, dataset.names, split_dirs)

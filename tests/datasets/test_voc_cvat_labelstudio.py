@@ -124,6 +124,21 @@ def _ls_export() -> list[dict]:
                             "origin": "manual",
                         },
                         {
+                            "original_width": 400,
+                            "original_height": 300,
+                            "image_rotation": 0,
+                            "value": {
+                                "points": [[5.0, 10.0], [20.0, 12.5], [12.5, 40.0]],
+                                "closed": True,
+                                "polygonlabels": ["paint_peeling"],
+                            },
+                            "id": "pg1",
+                            "from_name": "outline",
+                            "to_name": "image",
+                            "type": "polygonlabels",
+                            "origin": "manual",
+                        },
+                        {
                             "value": {"choices": ["blurry"]},
                             "id": "c1",
                             "from_name": "quality",
@@ -192,8 +207,45 @@ def test_labelstudio_export_import(tmp_path, make_image):
     # corners (200,150), (200,190), (140,190), (140,150)
     s = a.boxes[1]
     assert s.class_id == 5 and s.xyxy == pytest.approx((140.0, 150.0, 200.0, 190.0))
+    # polygon (percent points) -> its bounding box: x 5..20 % of 400, y 10..40 % of 300
+    assert a.boxes[2] == Box(3, 20.0, 30.0, 80.0, 120.0)
     # the cancelled annotation is ignored; the kept one is empty; size read from the file
     assert b.boxes == [] and (b.width, b.height) == (64, 48)
+
+
+def test_labelstudio_rectangle_with_separate_labels(tmp_path, make_image):
+    """A <Rectangle> + <Labels> config exports geometry and label as two results, one id."""
+    make_image(tmp_path / "p.jpg", 100, 50)
+    region = {"x": 0, "y": 0, "width": 50, "height": 50, "rotation": 0}
+    results = [
+        {
+            "id": "r1",
+            "type": "rectangle",
+            "from_name": "box",
+            "to_name": "image",
+            "value": region,
+            "original_width": 100,
+            "original_height": 50,
+        },
+        {
+            "id": "r1",
+            "type": "labels",
+            "from_name": "kind",
+            "to_name": "image",
+            "value": {**region, "labels": ["crack"]},
+            "original_width": 100,
+            "original_height": 50,
+        },
+    ]
+    doc = [
+        {
+            "id": 1,
+            "data": {"image": "/data/upload/1/p.jpg"},
+            "annotations": [{"id": 1, "result": results}],
+        }
+    ]
+    (tmp_path / "e.json").write_text(json.dumps(doc))
+    assert labelstudio.load(tmp_path / "e.json").images[0].boxes == [Box(0, 0.0, 0.0, 50.0, 25.0)]
 
 
 def test_labelstudio_json_min_export(tmp_path, make_image):
