@@ -25,6 +25,7 @@ from register.early_warning import Decision, Facts, ProjectFacts, UnitFacts, eva
 from register.report import export_project, unit_report_html
 from register.repository import (
     active_warnings,
+    add_defect,
     change_status,
     create_project,
     defect_project,
@@ -96,6 +97,7 @@ __all__ = [
     "defect_project",
     "get_photo",
     "change_status",
+    "add_defect",
     "active_warnings",
     "refresh_warnings",
     "warning_history",

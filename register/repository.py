@@ -24,6 +24,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any, Literal, cast
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -59,6 +60,7 @@ from register.schemas import (
     ProjectRisk,
     UnitStatus,
     UnitSummary,
+    WarningLevel,
     WarningOut,
 )
 from register.store import PhotoStore
@@ -136,11 +138,14 @@ def _code(value: str, what: str) -> str:
 
 def _insert_ignore(session: Session, model: type, values: dict, keys: list[str]) -> bool:
     """INSERT … ON CONFLICT DO NOTHING; True if a row was inserted."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=keys)
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    pg = session.get_bind().dialect.name == "postgresql"
+    stmt: Any = (
+        (postgresql.insert if pg else sqlite.insert)(model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=keys)
+    )
     return session.execute(stmt.returning(model.id)).first() is not None  # type: ignore[attr-defined]
 
 
@@ -211,9 +216,10 @@ def _room(session: Session, unit: Unit, name: str | None) -> int | None:
 def _inspection(
     session: Session, unit: Unit, stage: str | None, inspector: str | None, when: datetime
 ) -> int | None:
-    if stage is None and not inspector:
+    """The inspection (stage, inspector, UTC day) a photo belongs to; None without a stage
+    (the inspector, if known, is still the actor in the defects' history)."""
+    if stage is None:
         return None
-    stage = stage or "construction"
     if stage not in STAGES:
         raise RegisterError(f"unknown stage {stage!r}; use one of {', '.join(STAGES)}")
     day = when.strftime("%Y-%m-%d")
@@ -360,8 +366,8 @@ def _new_defect(
     unit: Unit,
     d: DetectedDefect,
     source: str,
-    model_name: str,
-    model_version: str,
+    model_name: str | None,
+    model_version: str | None,
     actor: str,
     now: datetime,
     *,
@@ -450,15 +456,15 @@ def _rescan(
         touched = od.status != "open" or len(od.history) > 1
         if touched:
             continue
-        j = by_old.get(i)
+        jm = by_old.get(i)
         new = None
-        if j is not None:
+        if jm is not None:
             new = _new_defect(
                 session,
                 rules,
                 photo,
                 unit,
-                dets[j],
+                dets[jm],
                 source,
                 model_name,
                 model_version,
@@ -505,7 +511,7 @@ def is_recorded(
 # ---- reading ---------------------------------------------------------------------------------
 
 
-def _defect_query() -> Select[tuple[Defect]]:
+def _defect_query() -> Select[Defect]:
     return (
         select(Defect)
         .options(selectinload(Defect.history), joinedload(Defect.unit).joinedload(Unit.project))
@@ -567,8 +573,8 @@ def _open_counts(session: Session, unit_ids: Iterable[int]) -> dict[int, dict[st
     return out
 
 
-def _unit_levels(session: Session, project_id: int) -> dict[int, str]:
-    levels: dict[int, str] = {}
+def _unit_levels(session: Session, project_id: int) -> dict[int | None, WarningLevel]:
+    levels: dict[int | None, WarningLevel] = {}
     rows = session.execute(
         select(Warning.unit_id, Warning.level).where(
             Warning.project_id == project_id, Warning.scope == "unit", Warning.cleared_at.is_(None)
@@ -576,14 +582,14 @@ def _unit_levels(session: Session, project_id: int) -> dict[int, str]:
     )
     for uid, level in rows:
         if _LEVEL_RANK[level] > _LEVEL_RANK.get(levels.get(uid, "none"), 0):
-            levels[uid] = level
+            levels[uid] = cast(WarningLevel, level)
     return levels
 
 
 def _unit_status(session: Session, u: Unit) -> UnitStatus:
     counts = _open_counts(session, [u.id])[u.id]
     level = _unit_levels(session, u.project_id).get(u.id, "none")
-    return UnitStatus(unit=u.code, open_defects=sum(counts.values()), warning=level)  # type: ignore[arg-type]
+    return UnitStatus(unit=u.code, open_defects=sum(counts.values()), warning=level)
 
 
 def list_units(*, session: Session, project: str) -> list[UnitStatus]:
@@ -595,7 +601,7 @@ def list_units(*, session: Session, project: str) -> list[UnitStatus]:
     out = [
         UnitStatus(
             unit=u.code, open_defects=sum(counts[u.id].values()), warning=levels.get(u.id, "none")
-        )  # type: ignore[arg-type]
+        )
         for u in units
     ]
     out.sort(key=lambda s: (-_LEVEL_RANK[s.warning], -s.open_defects, s.unit))
@@ -689,6 +695,61 @@ def unit_photos(*, session: Session, project: str, unit: str) -> list[PhotoOut]:
     u = _unit(session, _project(session, project), unit)
     ids = session.scalars(select(Photo.id).where(Photo.unit_id == u.id).order_by(Photo.id)).all()
     return [get_photo(session=session, photo_id=i) for i in ids]
+
+
+def add_defect(
+    *,
+    session: Session,
+    rules: Rules,
+    photo_id: int,
+    label: str,
+    box: tuple[float, float, float, float],
+    actor: str,
+    tier: str | None = None,
+    deadline: datetime | None = None,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> DefectOut:
+    """A defect a person marked on a stored photo (``source="person"``, no confidence).
+
+    Never superseded by model re-scans. A complex tier needs a committed ``deadline``.
+    """
+    now = now or utcnow()
+    actor = _code(actor, "actor")
+    d = DetectedDefect(label, 1.0, box)
+    if tier is not None and tier not in TIERS:
+        raise TransitionError(f"unknown tier {tier!r}; use one of {', '.join(TIERS)}")
+    if tier == "complex" and deadline is None:
+        raise TransitionError("a complex defect needs a committed date (deadline)")
+    ph = session.get(Photo, int(photo_id))
+    if ph is None:
+        raise NotFoundError(f"photo {photo_id} does not exist")
+    u = session.get(Unit, ph.unit_id)
+    assert u is not None
+    proj = _project(session, session.get(Project, u.project_id).code, lock=True)  # type: ignore[union-attr]
+    x0, y0, x1, y1 = d.box
+    if x1 > ph.width or y1 > ph.height:
+        raise RegisterError(f"box {d.box} lies outside the {ph.width}x{ph.height} photo")
+    new = _new_defect(
+        session,
+        rules,
+        ph,
+        u,
+        d,
+        "person",
+        None,
+        None,
+        actor,
+        now,
+        tier=tier,
+        deadline=deadline,
+        note=note or f"marked by {actor}",
+    )
+    new.confidence = None
+    session.flush()
+    _sync_warnings(session, rules, proj, [u], now)
+    session.flush()
+    return _defect_out(_defect(session, new.id), now)
 
 
 # ---- workflow --------------------------------------------------------------------------------
@@ -837,8 +898,8 @@ def _sync_warnings(
     session.flush()
     by_code = {u.code: u for u in units}
     for key, want in desired.items():
-        w = active.get(key)
-        if w is not None and w.level == want.level:
+        have = active.get(key)
+        if have is not None and have.level == want.level:
             continue
         nw = Warning(
             project_id=project.id,
@@ -966,7 +1027,9 @@ def project_risk(
             + w.overdue_share * (pf.overdue / open_n if open_n else 0.0)
             + w.unrectified_share * (1.0 - rate if rate is not None else 0.0)
         )
-        supervision = "high" if score >= w.high_at else ("low" if score < w.low_below else "normal")
+        supervision: Literal["high", "normal", "low"] = (
+            "high" if score >= w.high_at else ("low" if score < w.low_below else "normal")
+        )
         out.append(
             ProjectRisk(
                 project=p.code,

@@ -687,3 +687,54 @@ def test_defect_project(reg, project, photo_bytes, det) -> None:  # noqa: ANN001
             == 1
         )
         assert s.scalar(select(func.count()).select_from(WarningEvent)) >= 0
+
+
+def test_person_marked_defect_survives_rescans(reg, project, photo_bytes, det) -> None:  # noqa: ANN001
+    data = photo_bytes(1300)
+    r = record(reg, project, "u", data, [det("stain", 0, 0, 5, 5)])
+    with reg.session() as s:
+        mine = R.add_defect(
+            session=s,
+            rules=RULES,
+            photo_id=r.photo_id,
+            label="crack",
+            box=(10, 10, 40, 12),
+            actor="inspector-li",
+            now=T0,
+        )
+        assert (mine.source, mine.confidence, mine.status, mine.model_version) == (
+            "person",
+            None,
+            "open",
+            None,
+        )
+        assert (
+            mine.history[0].actor == "inspector-li"
+            and mine.history[0].note == "marked by inspector-li"
+        )
+        assert R.unit_summary(session=s, project=project, unit="u").warning == "amber"  # crack rule
+        with pytest.raises(RegisterError, match="outside"):
+            R.add_defect(
+                session=s,
+                rules=RULES,
+                photo_id=r.photo_id,
+                label="crack",
+                box=(10, 10, 400, 12),
+                actor="li",
+            )
+        with pytest.raises(TransitionError, match="committed date"):
+            R.add_defect(
+                session=s,
+                rules=RULES,
+                photo_id=r.photo_id,
+                label="crack",
+                box=(1, 1, 2, 2),
+                actor="li",
+                tier="complex",
+            )
+        with pytest.raises(NotFoundError):
+            R.add_defect(
+                session=s, rules=RULES, photo_id=10**9, label="crack", box=(1, 1, 2, 2), actor="li"
+            )
+    v2 = record(reg, project, "u", data, [], version="2")  # the newer model sees nothing
+    assert [d.id for d in v2.defects] == [mine.id]
