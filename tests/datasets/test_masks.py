@@ -68,6 +68,28 @@ def test_mask_to_boxes_hand_computed(mask, kwargs, expected):
     assert all(b.class_id == 0 for b in got)
 
 
+@pytest.mark.parametrize(
+    ("boxes", "gap", "expected"),
+    [
+        ([(0, 0, 2, 2), (4, 0, 6, 2), (20, 0, 22, 2)], 2, [(0, 0, 6, 2), (20, 0, 22, 2)]),
+        ([(0, 0, 2, 2), (4, 0, 6, 2)], 1, [(0, 0, 2, 2), (4, 0, 6, 2)]),
+        # touching (gap 0) and overlapping boxes merge at gap 0
+        (
+            [(0, 0, 2, 2), (2, 0, 4, 2), (10, 10, 14, 14), (12, 12, 16, 16)],
+            0,
+            [(0, 0, 4, 2), (10, 10, 16, 16)],
+        ),
+        # close horizontally but far vertically: kept apart
+        ([(0, 0, 2, 2), (3, 10, 5, 12)], 2, [(0, 0, 2, 2), (3, 10, 5, 12)]),
+        # the merged box reaches a third one only after the first merge
+        ([(0, 0, 10, 2), (11, 0, 12, 20), (0, 21, 2, 22)], 1, [(0, 0, 12, 22)]),
+        ([], 3, []),
+    ],
+)
+def test_merge_close_boxes(boxes, gap, expected):
+    assert masks.merge_close_boxes(boxes, gap) == expected
+
+
 def test_noise_below_threshold_is_background():
     m = _mask(8, 8, (2, 2, 5, 6))
     m[0, 7] = 90  # compression noise on a 0/255 mask

@@ -35,8 +35,12 @@ def test_ultralytics_reads_our_layout_and_boxes(tmp_path, make_image, monkeypatc
     seg = tmp_path / "ds" / "labels" / "train" / "im2.txt"
     seg.write_text("3 0.1 0.2 0.5 0.2 0.3 0.6\n1 0.6 0.6 0.9 0.7 0.7 0.95 0.62 0.9\n")
 
+    import ultralytics.data.utils as ul_data_utils
     from ultralytics.data.dataset import YOLODataset
     from ultralytics.data.utils import check_det_dataset
+
+    # check_det_dataset fetches a plotting font when none is cached: never touch the network
+    monkeypatch.setattr(ul_data_utils, "check_font", lambda *a, **k: None)
 
     cwd = os.getcwd()
     os.chdir(tmp_path)  # relative splits must resolve against data.yaml, not the CWD
