@@ -92,7 +92,7 @@ async def upload_photo(
     bytes were already uploaded for this unit. A failed request writes nothing.
     """
     from detector import image_header
-    from register import DetectedDefect, is_recorded, record_photo, unit_summary
+    from register import DetectedDefect, get_project, is_recorded, record_photo, unit_summary
 
     settings, register = services.settings, services.register
     tile = pick_tile(tile_query, tile_form, settings.default_tile)
@@ -102,6 +102,9 @@ async def upload_photo(
 
     def known() -> bool:
         with register.session() as session:
+            get_project(
+                session=session, code=project
+            )  # 404 before any work; admins create projects
             return is_recorded(
                 session=session,
                 sha256=sha,

@@ -269,3 +269,13 @@ def test_metrics_count_detections_and_routes(as_user, make_photo, client) -> Non
     assert f'finishscan_http_requests_total{{method="POST",{route},status="201"}} 1.0' in text
     assert "finishscan_inference_seconds_count" in text
     assert 'finishscan_photos_total{result="created"} 1.0' in text
+
+
+def test_upload_to_an_unknown_project_is_404_and_writes_nothing(
+    as_user, make_photo, rows, fake_detector
+) -> None:
+    before = rows()
+    r = upload(as_user("admin"), make_photo, [("crack", 0.9)], project="NOPE")
+    assert r.status_code == 404 and "NOPE" in r.json()["detail"]
+    assert rows() == before and fake_detector.calls == []
+    assert as_user("admin").get("/v1/projects/NOPE/units").status_code == 404
