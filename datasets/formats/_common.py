@@ -220,20 +220,26 @@ def place_file(src: Path, dst: Path, *, link: bool = True) -> None:
 
 
 def unique_names(paths: Iterable[Path], key: Callable[[Path], str] = lambda p: "") -> list[str]:
-    """A file name per path, unique within each ``key`` bucket (e.g. split).
+    """A file name per path whose stem is unique within each ``key`` bucket (e.g. split).
 
-    A name that repeats gets ``_<8 hex of its source path>`` before the suffix, so the
-    result is deterministic: ``unique_names([Path("a/x.jpg"), Path("b/x.jpg")])`` →
-    ``["x_<h1>.jpg", "x_<h2>.jpg"]``.
+    Stems, not names, must differ, since a label file is named after the stem
+    (``x.jpg`` and ``x.png`` would share ``x.txt``). A repeated stem gets
+    ``_<8 hex of its source path>``, so the result is deterministic:
+    ``unique_names([Path("a/x.jpg"), Path("b/x.png")])`` → ``["x_<h1>.jpg", "x_<h2>.png"]``.
+    Raises DatasetError when one path is listed twice.
     """
     paths = [Path(p) for p in paths]
     counts: dict[tuple[str, str], int] = {}
+    seen: set[Path] = set()
     for p in paths:
-        k = (key(p), p.name.lower())
+        if p in seen:
+            raise DatasetError(f"image listed twice: {p}")
+        seen.add(p)
+        k = (key(p), p.stem.lower())
         counts[k] = counts.get(k, 0) + 1
     out = []
     for p in paths:
-        if counts[(key(p), p.name.lower())] > 1:
+        if counts[(key(p), p.stem.lower())] > 1:
             tag = hashlib.sha1(str(p).encode()).hexdigest()[:8]
             out.append(f"{p.stem}_{tag}{p.suffix}")
         else:

@@ -66,7 +66,10 @@ def _text(el: ET.Element, path: str, where: str) -> str:
 def parse_xml(
     text: str, names: list[str], *, source: str = "<voc>"
 ) -> tuple[str, int, int, list[Box]]:
-    """``(filename, width, height, boxes)`` from VOC XML text; names must be in ``names``."""
+    """``(filename, width, height, boxes)`` from VOC XML text; names must be in ``names``.
+
+    Width and height are 0 when the file has no ``<size>``.
+    """
     try:
         root = ET.fromstring(text)
     except ET.ParseError as e:
@@ -74,9 +77,9 @@ def parse_xml(
     if root.tag != "annotation":
         raise DatasetError(f"{source}: root element is <{root.tag}>, expected <annotation>")
     filename = _text(root, "filename", source)
-    try:
-        width = int(float(_text(root, "size/width", source)))
-        height = int(float(_text(root, "size/height", source)))
+    try:  # <size> is optional in practice; 0 means "read it from the image"
+        width = int(float(root.findtext("size/width") or 0))
+        height = int(float(root.findtext("size/height") or 0))
     except ValueError as e:
         raise DatasetError(f"{source}: <size> width/height are not numbers") from e
     index = {n: i for i, n in enumerate(names)}

@@ -9,6 +9,7 @@ data.yaml. Warnings: image without label file, duplicate line, JPEG without end 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Literal
 import numpy as np
 
 from datasets.formats import yolo
-from datasets.formats._common import default_names, find_images, sha256_file
+from datasets.formats._common import default_names, find_images
 from finishscan.errors import DatasetError
 
 __all__ = ["Problem", "check_label_lines", "check_image_bytes", "check_dataset", "OUTSIDE_TOL"]
@@ -202,7 +203,7 @@ def check_dataset(root: Path) -> list[Problem]:
             problems.append(Problem(img, None, "error", f"unreadable image ({e.strerror})"))
             continue
         problems += check_image_bytes(data, img)
-        digest = sha256_file(img)
+        digest = hashlib.sha256(data).hexdigest()
         if digest in by_hash:
             problems.append(
                 Problem(img, None, "error", f"duplicate image: same SHA-256 as {by_hash[digest]}")

@@ -437,3 +437,14 @@ def test_cvat_names_given_and_errors(tmp_path):
         cvat.parse_xml(bad)
     with pytest.raises(DatasetError, match="not found"):
         cvat.load(tmp_path / "nope.xml")
+
+
+def test_voc_without_size_reads_the_image(tmp_path, make_image):
+    make_image(tmp_path / "JPEGImages" / "wall_01.jpg", 200, 100)
+    (tmp_path / "Annotations").mkdir()
+    no_size = VOC_XML.replace(
+        "<size><width>200</width><height>100</height><depth>3</depth></size>", ""
+    )
+    (tmp_path / "Annotations" / "wall_01.xml").write_text(no_size)
+    (im,) = voc.load(tmp_path).images
+    assert (im.width, im.height) == (200, 100) and len(im.boxes) == 2

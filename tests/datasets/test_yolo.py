@@ -121,3 +121,31 @@ def test_save_refuses_non_empty_output_and_leaves_nothing_on_failure(tmp_path, m
         yolo.save(missing, tmp_path / "out2")
     assert not (tmp_path / "out2").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_unique_names_by_stem_and_twice_listed():
+    from datasets.formats._common import unique_names
+
+    names = unique_names([Path("a/x.jpg"), Path("b/x.png"), Path("c/y.jpg"), Path("d/X.jpg")])
+    assert names[2] == "y.jpg"
+    assert len({Path(n).stem.lower() for n in names}) == 4
+    assert names[0].startswith("x_") and names[1].endswith(".png") and names[3].startswith("X_")
+    # different buckets (splits) may share a stem
+    assert unique_names([Path("a/x.jpg"), Path("b/x.jpg")], key=lambda p: p.parent.name) == [
+        "x.jpg",
+        "x.jpg",
+    ]
+    with pytest.raises(DatasetError, match="image listed twice"):
+        unique_names([Path("a/x.jpg"), Path("a/x.jpg")])
+
+
+def test_save_same_stem_gets_separate_labels(tmp_path, make_image):
+    a = make_image(tmp_path / "one" / "x.jpg", 20, 20, seed=1)
+    b = make_image(tmp_path / "two" / "x.png", 20, 20, seed=2)
+    ds = Dataset(
+        ["crack"], [LabeledImage(a, 20, 20, [Box(0, 0, 0, 10, 10)]), LabeledImage(b, 20, 20, [])]
+    )
+    yolo.save(ds, tmp_path / "out")
+    back = yolo.load(tmp_path / "out")
+    assert sorted(len(im.boxes) for im in back.images) == [0, 1]
+    assert len(list((tmp_path / "out" / "labels" / "train").glob("*.txt"))) == 2
