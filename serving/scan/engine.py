@@ -102,7 +102,11 @@ def run_scan(options: ScanOptions, *, spec: Spec | None = None) -> ScanSummary:
     plan = make_plan(options)
     if spec is None:
         spec = DetectorSpec(model=model_path(options.model), conf=options.conf, tile=options.tile)
-    model_name, model_version = spec.info()
+    inline = None  # one local worker: the detector runs here, built once (it also names the model)
+    if options.engine == "local" and options.workers == 1:
+        inline = spec.build(threads_per_worker(1))
+    info = getattr(inline, "info", None)
+    model_name, model_version = info if info is not None else spec.info()
     summary = ScanSummary(
         planned=len(plan.items),
         unlisted=plan.unlisted,
@@ -131,7 +135,7 @@ def run_scan(options: ScanOptions, *, spec: Spec | None = None) -> ScanSummary:
                     batch_size=options.batch_size,
                 )
             else:
-                detect_local(pending, recorder, spec=spec, workers=options.workers)
+                detect_local(pending, recorder, spec=spec, workers=options.workers, built=inline)
             recorder.flush()
         after = sink.active_warnings(projects)
     finally:
@@ -297,13 +301,18 @@ def _detect_in_worker(data: bytes) -> dict[str, Any]:
 
 
 def detect_local(
-    pending: Iterator[Pending], recorder: Recorder, *, spec: Spec, workers: int
+    pending: Iterator[Pending],
+    recorder: Recorder,
+    *,
+    spec: Spec,
+    workers: int,
+    built: PhotoDetector | None = None,
 ) -> None:
-    """Run the detector on every pending photo: in this process for one worker, else in
-    ``workers`` spawned processes (threads per process = cores // workers)."""
+    """Run the detector on every pending photo: in this process for one worker (``built``, or
+    built here), else in ``workers`` spawned processes (threads per process = cores // workers)."""
     threads = threads_per_worker(workers)
     if workers == 1:
-        run = spec.build(threads)
+        run = built if built is not None else spec.build(threads)
         for p in pending:
             recorder.done(Finished(p.item, p.sha256, p.data, safe_detect(run, p.data)))
         return

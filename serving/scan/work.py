@@ -59,6 +59,7 @@ class DetectorSpec:
             )
             return {"width": width, "height": height, "defects": record["defects"]}
 
+        run.info = (det.info.name, det.info.version)  # type: ignore[attr-defined]
         return run
 
     def info(self) -> tuple[str, str]:
