@@ -107,7 +107,7 @@ class Detector:
         iou: float = 0.7,
         max_det: int = 300,
         rect: bool = True,
-        max_batch: int = 16,
+        max_batch: int = 4,
         tile_overlap: float = 0.2,
     ) -> None:
         path = Path(model)
@@ -183,7 +183,10 @@ class Detector:
 
     def batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """Detections for each image; one ``session.run`` per ``max_batch`` images when the
-        model has a dynamic batch axis, else one per image."""
+        model has a dynamic batch axis, else one per image. (The default ``max_batch=4``: on
+        this 2-core CPU a 640 batch of 4 cost 225 ms/image, 16 cost 312 ms/image.) Images of
+        one size get the minimum rectangle, mixed sizes the full square, as ultralytics does,
+        so a mixed batch can differ slightly from single calls."""
         if not images:
             return []
         for im in images:

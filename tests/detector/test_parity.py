@@ -110,3 +110,51 @@ def test_model_metadata(tiny_models: dict[str, Path]) -> None:
     assert det.info.names == det.names and det.info.imgsz == det.imgsz
     assert det.info.name == "yolo11n" and len(det.info.version) == 12
     assert det.info.metadata["task"] == "detect"
+
+
+@pytest.mark.parametrize("auto", [False, True])
+def test_letterbox_pixels_equal_ultralytics(auto: bool) -> None:
+    from ultralytics.data.augment import LetterBox
+
+    from detector.geometry import letterbox, letterbox_params
+
+    rng = np.random.default_rng(7)
+    for h, w in SIZES:
+        img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        ref = LetterBox((FIXTURE_IMGSZ, FIXTURE_IMGSZ), auto=auto, stride=32)(image=img)
+        ours = letterbox(img, letterbox_params((h, w), (FIXTURE_IMGSZ, FIXTURE_IMGSZ), auto=auto))
+        assert ours.shape == ref.shape and np.array_equal(ours, ref), (h, w)
+
+
+def test_scale_boxes_equal_ultralytics() -> None:
+    import torch
+    from ultralytics.utils.ops import scale_boxes as ul_scale_boxes
+
+    from detector.geometry import letterbox_params, scale_boxes
+
+    rng = np.random.default_rng(8)
+    for h, w in SIZES:
+        for auto in (False, True):
+            p = letterbox_params((h, w), (640, 640), auto=auto)
+            boxes = rng.uniform(-20, 660, (50, 4)).astype(np.float32)
+            boxes[:, 2:] = boxes[:, :2] + np.abs(boxes[:, 2:] - boxes[:, :2])
+            ref = ul_scale_boxes(p.input_shape, torch.from_numpy(boxes.copy()), (h, w)).numpy()
+            np.testing.assert_allclose(scale_boxes(boxes, p.input_shape, (h, w)), ref, atol=1e-3)
+
+
+def test_nms_equals_torchvision() -> None:
+    import torch
+    import torchvision
+
+    from detector.geometry import MAX_WH, nms
+
+    rng = np.random.default_rng(9)
+    for _ in range(20):
+        n = int(rng.integers(1, 400))
+        xy = rng.uniform(0, 600, (n, 2))
+        boxes = np.concatenate([xy, xy + rng.uniform(5, 120, (n, 2))], 1).astype(np.float32)
+        scores = rng.uniform(0, 1, n).astype(np.float32)
+        cls = rng.integers(0, 3, n)
+        offset = torch.from_numpy(boxes) + torch.from_numpy(cls[:, None] * float(MAX_WH)).float()
+        ref = torchvision.ops.nms(offset, torch.from_numpy(scores), 0.5).numpy()
+        assert nms(boxes, scores, 0.5, cls).tolist() == ref.tolist()
