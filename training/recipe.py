@@ -73,6 +73,7 @@ class Recipe(BaseModel):
     lr0: float = Field(0.002, gt=0)
     cos_lr: bool = False
     save_period: int = Field(-1, ge=-1)
+    cache: bool = Field(False, description="decode images once into RAM (saves CPU on small sets)")
     time_hours: float | None = Field(
         None,
         gt=0,
@@ -95,6 +96,7 @@ class Recipe(BaseModel):
             "lr0": self.lr0,
             "cos_lr": self.cos_lr,
             "save_period": self.save_period,
+            "cache": "ram" if self.cache else False,
             **({"time": self.time_hours} if self.time_hours else {}),
             **self.augment.model_dump(),
         }
