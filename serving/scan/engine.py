@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from finishscan.errors import ConfigError
 from serving.scan.discover import Plan, plan_from_layout, plan_from_manifest
@@ -101,7 +101,8 @@ def run_scan(options: ScanOptions, *, spec: Spec | None = None) -> ScanSummary:
     options.check()
     plan = make_plan(options)
     if spec is None:
-        spec = DetectorSpec(model=model_path(options.model), conf=options.conf, tile=options.tile)
+        tile = cast(Literal["auto", "on", "off"], options.tile)
+        spec = DetectorSpec(model=model_path(options.model), conf=options.conf, tile=tile)
     inline = None  # one local worker: the detector runs here, built once (it also names the model)
     if options.engine == "local" and options.workers == 1:
         inline = spec.build(threads_per_worker(1))

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from finishscan.errors import ImageError, ModelError
 
@@ -37,7 +37,7 @@ class DetectorSpec:
     model: str
     conf: float = 0.25
     iou: float = 0.7
-    tile: str = "auto"
+    tile: Literal["auto", "on", "off"] = "auto"
     max_pixels: int | None = None
 
     def build(self, threads: int) -> PhotoDetector:
