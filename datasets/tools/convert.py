@@ -1,4 +1,5 @@
-"""Read any supported format, write YOLO, COCO or VOC (``finishscan dataset convert``).
+"""Read any supported format, write YOLO, COCO, VOC or Label Studio tasks
+(``finishscan dataset convert``).
 
 Splits survive a conversion: YOLO/COCO keep them in image paths (``images/<split>/``),
 VOC in ``ImageSets/Main/<split>.txt``, CVAT in the image ``subset`` attribute; anything
@@ -16,6 +17,7 @@ from datasets.formats import coco, cvat, labelstudio, masks, voc, yolo
 from datasets.formats._common import (
     SPLIT_ALIASES,
     atomic_dir,
+    atomic_write_text,
     place_file,
     split_of,
     unique_names,
@@ -27,7 +29,7 @@ from finishscan.errors import DatasetError
 __all__ = ["INPUT_FORMATS", "OUTPUT_FORMATS", "read", "write", "convert", "parse_names"]
 
 INPUT_FORMATS = ("yolo", "coco", "voc", "labelstudio", "cvat", "masks")
-OUTPUT_FORMATS = ("yolo", "coco", "voc")
+OUTPUT_FORMATS = ("yolo", "coco", "voc", "labelstudio")
 
 SplitFn = Callable[[LabeledImage], str]
 
@@ -148,6 +150,30 @@ def _write_coco(
     return Path(out) / "annotations.json"
 
 
+def _write_labelstudio(
+    dataset: Dataset, out: Path, *, link: bool, split_fn: SplitFn, overwrite: bool, url_prefix: str
+) -> Path:
+    """Images under ``out/images/<split>/``, ``tasks.json`` with the boxes as pre-annotations
+    (predictions) and ``labeling_config.xml`` for the project; image URLs are ``url_prefix``
+    + the path relative to ``out``."""
+    splits = {im.path: split_fn(im) for im in dataset.images}
+    file_names = unique_names([im.path for im in dataset.images], key=lambda p: splits[p])
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        placed = []
+        for im, name in zip(dataset.images, file_names, strict=True):
+            rel = Path("images") / splits[im.path] / name
+            place_file(im.path, tmp / rel, link=link)
+            placed.append(LabeledImage(rel, im.width, im.height, im.boxes, im.group))
+        tasks = labelstudio.to_tasks(
+            Dataset(dataset.names, placed),
+            lambda p: f"{url_prefix}{p.as_posix()}",
+            model_version="imported",
+        )
+        labelstudio.save_tasks(tasks, tmp / "tasks.json")
+        atomic_write_text(tmp / "labeling_config.xml", labelstudio.labeling_config(dataset.names))
+    return Path(out) / "tasks.json"
+
+
 def write(
     dataset: Dataset,
     out: Path,
@@ -156,6 +182,7 @@ def write(
     link: bool = True,
     split_fn: SplitFn | None = None,
     overwrite: bool = False,
+    url_prefix: str = "/data/local-files/?d=",
 ) -> Path:
     """Write ``dataset`` to the new folder ``out`` in ``fmt`` (images linked or copied)."""
     split_fn = split_fn or (lambda im: split_of(im.path))
@@ -165,6 +192,10 @@ def write(
         return voc.save(dataset, out, link=link, split_fn=split_fn, overwrite=overwrite)
     if fmt == "coco":
         return _write_coco(dataset, out, link=link, split_fn=split_fn, overwrite=overwrite)
+    if fmt == "labelstudio":
+        return _write_labelstudio(
+            dataset, out, link=link, split_fn=split_fn, overwrite=overwrite, url_prefix=url_prefix
+        )
     raise DatasetError(f"unknown output format {fmt!r}; use one of {', '.join(OUTPUT_FORMATS)}")
 
 
@@ -181,6 +212,7 @@ def convert(
     class_name: str | None = "crack",
     min_area: int = 10,
     merge_gap: int = 0,
+    url_prefix: str = "/data/local-files/?d=",
 ) -> tuple[Dataset, Path]:
     """Convert ``src`` (``src_format``) into a new ``dst_format`` folder at ``out``."""
     if dst_format not in OUTPUT_FORMATS:
@@ -200,4 +232,12 @@ def convert(
     )
     if not ds.images:
         raise DatasetError(f"no images in {src}")
-    return ds, write(ds, out, dst_format, link=link, split_fn=split_fn, overwrite=overwrite)
+    return ds, write(
+        ds,
+        out,
+        dst_format,
+        link=link,
+        split_fn=split_fn,
+        overwrite=overwrite,
+        url_prefix=url_prefix,
+    )

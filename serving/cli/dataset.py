@@ -90,10 +90,16 @@ def convert(
     merge_gap: Annotated[
         int, typer.Option(help="masks: merge fragments this close (px); 0 = off")
     ] = 0,
+    url_prefix: Annotated[
+        str, typer.Option(help="--to labelstudio: image URL prefix before the path inside --out")
+    ] = "/data/local-files/?d=",
     copy: CopyOpt = False,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Convert labels between formats (images hard-linked, or copied with --copy)."""
+    """Convert labels between formats (images hard-linked, or copied with --copy).
+
+    --to labelstudio writes tasks.json (boxes as pre-annotations) and labeling_config.xml.
+    """
     src_format = _choice(from_, convert_mod.INPUT_FORMATS, "--from")
     dst_format = _choice(to, convert_mod.OUTPUT_FORMATS, "--to")
     ds, path = convert_mod.convert(
@@ -108,6 +114,7 @@ def convert(
         class_name=None if class_name == "index" else class_name,
         min_area=min_area,
         merge_gap=merge_gap,
+        url_prefix=url_prefix,
     )
     n_boxes = sum(len(im.boxes) for im in ds.images)
     typer.echo(

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from datasets.formats import coco, yolo
+from datasets.formats import coco, labelstudio, yolo
 from serving.cli import app
 
 HERE = Path(__file__).parent
@@ -330,3 +330,40 @@ def test_synth_writes_a_checkable_dataset(tmp_path):
     assert "wrote 4 images" in r.output
     r = run("check", str(tmp_path / "syn"))
     assert r.exit_code == 0, r.output
+
+
+def test_yolo_to_labelstudio_and_back(tmp_path, make_image):
+    src = _yolo(
+        tmp_path / "src",
+        make_image,
+        ["crack", "stain"],
+        [
+            ("train", "a.jpg", [(0, 0.5, 0.5, 0.25, 0.5), (1, 0.2, 0.3, 0.1, 0.2)], 1),
+            ("val", "b.jpg", [], 2),
+        ],
+    )
+    r = run(
+        "convert", str(src), "--from", "yolo", "--to", "labelstudio", "--out", str(tmp_path / "ls")
+    )
+    assert r.exit_code == 0, r.output
+    tasks = json.loads((tmp_path / "ls" / "tasks.json").read_text())
+    assert [t["data"]["image"] for t in tasks] == [
+        "/data/local-files/?d=images/train/a.jpg",
+        "/data/local-files/?d=images/val/b.jpg",
+    ]
+    assert '<Label value="stain"/>' in (tmp_path / "ls" / "labeling_config.xml").read_text()
+    # a reviewer accepts the pre-annotations; Label Studio then exports them as annotations
+    for t in tasks:
+        t["annotations"] = [
+            {"id": 1, "result": t["predictions"][0]["result"], "was_cancelled": False}
+        ]
+    (tmp_path / "ls" / "export.json").write_text(json.dumps(tasks))
+    back = {
+        im.path.name: im
+        for im in labelstudio.load(tmp_path / "ls" / "export.json", names=["crack", "stain"]).images
+    }
+    orig = {im.path.name: im for im in yolo.load(src).images}
+    for name in ("a.jpg", "b.jpg"):
+        assert [b.class_id for b in back[name].boxes] == [b.class_id for b in orig[name].boxes]
+        for x, y in zip(back[name].boxes, orig[name].boxes, strict=True):
+            assert x.xyxy == pytest.approx(y.xyxy, abs=1e-6)
