@@ -10,8 +10,8 @@
 
 Every shape becomes its axis-aligned box: ``box`` (a ``rotation`` about its centre gives
 the envelope), ``polygon``/``polyline`` (bounding box of the points; a polyline with no
-height or width, e.g. a straight horizontal crack, is widened to 1 px), ``mask``
-(``left, top, width, height``), ``ellipse`` (``cx±rx, cy±ry``). ``points``, ``tag``,
+height or width, e.g. a straight horizontal crack, is widened to 1 px), ``mask`` (its
+``rle`` decoded inside ``left, top, width, height`` for the tight box), ``ellipse`` (``cx±rx, cy±ry``). ``points``, ``tag``,
 ``cuboid`` and ``skeleton`` are ignored. Class names come from ``<meta>`` labels in
 order, unless given.
 """
@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+import numpy as np
 
 from datasets.formats._common import read_text
 from datasets.types import Box, Dataset, LabeledImage
@@ -37,6 +39,31 @@ def _points(text: str) -> list[tuple[float, float]]:
     if not pts:
         raise ValueError("no points")
     return pts
+
+
+def _rle_box(
+    rle: str, left: int, top: int, w: int, h: int
+) -> tuple[float, float, float, float] | None:
+    """Tight box of a CVAT mask: ``rle`` counts alternate background/foreground pixels,
+    starting with background, row by row over the ``w``×``h`` box at ``(left, top)``."""
+    runs = [int(v) for v in rle.replace(" ", "").split(",") if v]
+    if sum(runs) > w * h or any(r < 0 for r in runs):
+        raise ValueError("rle longer than its box")
+    flat = np.zeros(w * h, dtype=bool)
+    pos = 0
+    for k, r in enumerate(runs):
+        if k % 2:
+            flat[pos : pos + r] = True
+        pos += r
+    ys, xs = np.nonzero(flat.reshape(h, w))
+    if xs.size == 0:
+        return None
+    return (
+        float(left + xs.min()),
+        float(top + ys.min()),
+        float(left + xs.max() + 1),
+        float(top + ys.max() + 1),
+    )
 
 
 def shape_box(el: ET.Element) -> tuple[float, float, float, float] | None:
@@ -66,6 +93,8 @@ def shape_box(el: ET.Element) -> tuple[float, float, float, float] | None:
         return x0, y0, x1, y1
     if el.tag == "mask":
         left, top, w, h = (float(a[k]) for k in ("left", "top", "width", "height"))
+        if a.get("rle", "").strip():
+            return _rle_box(a["rle"], int(left), int(top), int(w), int(h))
         return left, top, left + w, top + h
     if el.tag == "ellipse":
         cx, cy, rx, ry = (float(a[k]) for k in ("cx", "cy", "rx", "ry"))

@@ -395,7 +395,7 @@ true</values></attribute>
     <tag label="stain" source="manual"></tag>
   </image>
   <image id="1" name="unit_1702/hall.jpg" width="64" height="48">
-    <mask label="stain" source="manual" occluded="0" rle="3, 5, 7" left="4" top="6" width="20" height="10" z_order="0">
+    <mask label="stain" source="manual" occluded="0" rle="1, 4, 2, 1, 2, 2, 6" left="4" top="6" width="6" height="3" z_order="0">
     </mask>
   </image>
 </annotations>
@@ -420,7 +420,9 @@ def test_cvat_import_hand_values(tmp_path, make_image):
         # a horizontal polyline (a straight crack) is widened to 1 px
         Box(0, 200.0, 49.5, 260.0, 50.5),
     ]
-    assert b.boxes == [Box(2, 4.0, 6.0, 24.0, 16.0)]
+    # the mask's 6x3 box at (4, 6) holds, row by row, ".XXXX." ".X..XX" "......":
+    # runs bg 1, fg 4, bg 2, fg 1, bg 2, fg 2, bg 6 -> tight box x 5..10, y 6..8
+    assert b.boxes == [Box(2, 5.0, 6.0, 10.0, 8.0)]
 
 
 def test_cvat_names_given_and_errors(tmp_path):
@@ -435,6 +437,8 @@ def test_cvat_names_given_and_errors(tmp_path):
     bad = CVAT_XML.replace('xtl="40.50"', 'xtl="left"')
     with pytest.raises(DatasetError, match="non-numeric"):
         cvat.parse_xml(bad)
+    with pytest.raises(DatasetError, match="non-numeric"):
+        cvat.parse_xml(CVAT_XML.replace('rle="1, 4, 2, 1, 2, 2, 6"', 'rle="1, 40"'))
     with pytest.raises(DatasetError, match="not found"):
         cvat.load(tmp_path / "nope.xml")
 
