@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from finishscan.errors import RegisterError
-from register.models import Unit, utcnow
+from register.models import Building, Defect, Inspection, Photo, Room, Unit, utcnow
 from register.repository import (
     _project,
     active_warnings,
@@ -38,6 +38,7 @@ from register.repository import (
 )
 from register.rules import Rules, load_rules
 from register.store import PhotoStore
+from register.workflow import is_overdue
 
 STATUS_COLORS = {
     "open": "#e0201b",
@@ -150,42 +151,49 @@ def _iso(v: datetime | None) -> str | None:
 
 
 def _rows(session: Session, project: str) -> list[dict[str, Any]]:
+    """One flat row per current defect of the project, in one query (units by code, then id)."""
     p = _project(session, project)
+    now = utcnow()
+    q = (
+        select(Defect, Unit.code, Building.code, Room.name, Inspection.stage, Photo.sha256)
+        .join(Unit, Defect.unit_id == Unit.id)
+        .join(Photo, Defect.photo_id == Photo.id)
+        .outerjoin(Building, Unit.building_id == Building.id)
+        .outerjoin(Room, Photo.room_id == Room.id)
+        .outerjoin(Inspection, Photo.inspection_id == Inspection.id)
+        .where(Unit.project_id == p.id, Defect.superseded_at.is_(None))
+        .order_by(Unit.code, Defect.id)
+    )
     rows = []
-    units = session.scalars(select(Unit).where(Unit.project_id == p.id).order_by(Unit.code)).all()
-    for u in units:
-        building = u.building.code if u.building else None
-        photos = {ph.id: ph for ph in unit_photos(session=session, project=project, unit=u.code)}
-        for d in unit_defects(session=session, project=project, unit=u.code):
-            ph = photos[d.photo_id]
-            rows.append(
-                {
-                    "project": project,
-                    "building": building,
-                    "unit": u.code,
-                    "room": ph.room,
-                    "stage": ph.stage,
-                    "photo_id": ph.id,
-                    "photo_sha256": ph.sha256,
-                    "defect_id": d.id,
-                    "label": d.label,
-                    "confidence": d.confidence,
-                    "x0": d.box[0],
-                    "y0": d.box[1],
-                    "x1": d.box[2],
-                    "y1": d.box[3],
-                    "status": d.status,
-                    "tier": d.tier,
-                    "deadline": _iso(d.deadline),
-                    "overdue": d.overdue,
-                    "assignee": d.assignee,
-                    "source": d.source,
-                    "model_name": d.model_name,
-                    "model_version": d.model_version,
-                    "created_at": _iso(d.created_at),
-                    "updated_at": _iso(d.updated_at),
-                }
-            )
+    for d, unit, building, room, stage, sha in session.execute(q):
+        rows.append(
+            {
+                "project": project,
+                "building": building,
+                "unit": unit,
+                "room": room,
+                "stage": stage,
+                "photo_id": d.photo_id,
+                "photo_sha256": sha,
+                "defect_id": d.id,
+                "label": d.label,
+                "confidence": d.confidence,
+                "x0": d.x0,
+                "y0": d.y0,
+                "x1": d.x1,
+                "y1": d.y1,
+                "status": d.status,
+                "tier": d.tier,
+                "deadline": _iso(d.deadline),
+                "overdue": is_overdue(d.status, d.deadline, now),
+                "assignee": d.assignee,
+                "source": d.source,
+                "model_name": d.model_name,
+                "model_version": d.model_version,
+                "created_at": _iso(d.created_at),
+                "updated_at": _iso(d.updated_at),
+            }
+        )
     return rows
 
 
@@ -205,11 +213,12 @@ def export_project(
         return buf.getvalue()
     now = utcnow()
     pf = project_facts(session, _project(session, project), rules or load_rules(), now)
+    units = list_units(session=session, project=project)
     doc = {
         "project": project,
         "generated_at": now.isoformat(),
         "summary": {
-            "units": len(list_units(session=session, project=project)),
+            "units": len(units),
             "defects": len(rows),
             "open_defects": sum(r["status"] in ("open", "rectifying") for r in rows),
             "overdue": sum(bool(r["overdue"]) for r in rows),
@@ -217,7 +226,7 @@ def export_project(
             "by_label": dict(sorted(Counter(r["label"] for r in rows).items())),
             "rectification_rate": (pf.aged_rectified / pf.aged) if pf.aged else None,
         },
-        "units": [u.model_dump() for u in list_units(session=session, project=project)],
+        "units": [u.model_dump() for u in units],
         "warnings": [
             w.model_dump(mode="json") for w in active_warnings(session=session, project=project)
         ],

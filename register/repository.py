@@ -310,7 +310,7 @@ def record_photo(
         select(Photo).where(Photo.unit_id == u.id, Photo.sha256 == sha)
     ).one_or_none()
     actor = inspector or f"model:{model_name}"
-    created = photo is None
+    created = changed = photo is None
     if photo is None:
         photo = Photo(
             unit_id=u.id,
@@ -348,9 +348,11 @@ def record_photo(
         ).first()
         if seen is None:
             _rescan(session, rules, photo, u, dets, source, model_name, model_version, actor, now)
-    session.flush()
-    _sync_warnings(session, rules, proj, [u], now)
-    session.flush()
+        changed = seen is None
+    if changed:  # a plain repeat writes nothing, so it cannot change a warning
+        session.flush()
+        _sync_warnings(session, rules, proj, [u], now)
+        session.flush()
     return PhotoRecorded(
         photo_id=photo.id,
         created=created,
