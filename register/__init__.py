@@ -42,6 +42,7 @@ from register.repository import (
     unit_defects,
     unit_photos,
     unit_summary,
+    unreferenced_photos,
     warning_events,
     warning_history,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "unit_summary",
     "unit_defects",
     "unit_photos",
+    "unreferenced_photos",
     "get_defect",
     "defect_project",
     "get_photo",

@@ -754,6 +754,27 @@ def add_defect(
     return _defect_out(_defect(session, new.id), now)
 
 
+def unreferenced_photos(
+    *, session: Session, store: PhotoStore, min_age_s: float = 3600.0, delete: bool = False
+) -> list[str]:
+    """Stored files no photo row references (left by a failed or rolled-back write), older
+    than ``min_age_s`` so a write still in flight is never touched; ``delete=True`` removes them.
+    """
+    import time
+
+    cutoff = time.time() - min_age_s
+    referenced = set(session.scalars(select(Photo.sha256).distinct()))
+    out = []
+    for sha in store.files():
+        p = store.path(sha)
+        if sha in referenced or p.stat().st_mtime > cutoff:
+            continue
+        out.append(sha)
+        if delete:
+            p.unlink(missing_ok=True)
+    return out
+
+
 # ---- workflow --------------------------------------------------------------------------------
 
 
@@ -902,6 +923,8 @@ def _sync_warnings(
     for key, want in desired.items():
         have = active.get(key)
         if have is not None and have.level == want.level:
+            if have.detail != want.detail:  # same warning, fresher numbers: no event
+                have.detail = want.detail
             continue
         nw = Warning(
             project_id=project.id,

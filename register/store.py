@@ -75,3 +75,9 @@ class PhotoStore:
         except RegisterError as e:
             return str(e)
         return None
+
+    def files(self) -> list[str]:
+        """The sha256 of every stored file (temporary files excluded)."""
+        if not self.root.exists():
+            return []
+        return sorted(p.name for p in self.root.glob("??/??/*") if _SHA.match(p.name))

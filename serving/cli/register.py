@@ -247,3 +247,25 @@ def migrate(db: Db = None) -> None:
     r = _open(db)
     r.dispose()
     typer.echo("register schema is up to date")
+
+
+@app.command("gc-photos")
+def gc_photos(
+    db: Db = None,
+    delete: Annotated[
+        bool, typer.Option("--delete", help="remove them (default: only list)")
+    ] = False,
+    min_age_hours: Annotated[float, typer.Option("--min-age-hours")] = 1.0,
+) -> None:
+    """List (or --delete) stored photo files no register entry refers to (failed writes)."""
+    r = _open(db)
+    try:
+        with r.session() as s:
+            shas = _api().unreferenced_photos(
+                session=s, store=r.store, min_age_s=min_age_hours * 3600, delete=delete
+            )
+    finally:
+        r.dispose()
+    for sha in shas:
+        typer.echo(sha)
+    typer.echo(f"{len(shas)} unreferenced photo file(s){' deleted' if delete else ''}", err=True)

@@ -738,3 +738,36 @@ def test_person_marked_defect_survives_rescans(reg, project, photo_bytes, det) -
             )
     v2 = record(reg, project, "u", data, [], version="2")  # the newer model sees nothing
     assert [d.id for d in v2.defects] == [mine.id]
+
+
+def test_unreferenced_photos_after_a_failed_write(
+    reg, project, photo_bytes, det, monkeypatch
+) -> None:  # noqa: ANN001
+    import os
+
+    import register.repository as repo
+
+    kept = record(reg, project, "u-gc", photo_bytes(1400), [det("stain", 0, 0, 5, 5)])
+    monkeypatch.setattr(repo, "_sync_warnings", lambda *a, **k: 1 / 0)
+    lost = photo_bytes(1401)
+    with pytest.raises(ZeroDivisionError):
+        record(reg, project, "u-gc", lost, [det("stain", 0, 0, 5, 5)])
+    monkeypatch.undo()
+    sha = reg.store.put(lost)
+    with reg.session() as s:
+        assert R.unreferenced_photos(session=s, store=reg.store) == []  # too recent to touch
+        old = reg.store.path(sha).stat().st_mtime - 7200
+        os.utime(reg.store.path(sha), (old, old))
+        assert R.unreferenced_photos(session=s, store=reg.store) == [sha]
+        assert R.unreferenced_photos(session=s, store=reg.store, delete=True) == [sha]
+        assert not reg.store.path(sha).exists()
+        assert reg.store.check(R.get_photo(session=s, photo_id=kept.photo_id).sha256) is None
+
+
+def test_warning_detail_follows_the_count(reg, project, photo_bytes, det) -> None:  # noqa: ANN001
+    for i in range(4):
+        record(reg, project, "u", photo_bytes(1500 + i), [det("hollow_tile", 0, 0, 5, 5)])
+    with reg.session() as s:
+        (w,) = R.active_warnings(session=s, project=project)
+        assert (w.level, w.detail) == ("amber", "4 open defects")
+        assert [k for _, k, _, _ in R.warning_events(session=s, project=project)] == ["raised"]
