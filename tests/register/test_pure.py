@@ -236,3 +236,30 @@ def test_version_key_natural_order(a: str, b: str) -> None:
 def test_detected_defect_validates(label: str, conf: float, box: tuple) -> None:
     with pytest.raises(RegisterError):
         DetectedDefect(label, conf, box)
+
+
+def test_open_defect_level_is_monotonic_in_the_count() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    labels = st.sampled_from(["crack", "stain", "hollow_tile", "tile_chip"])
+    rank = {None: 0, "amber": 1, "red": 2}
+
+    @given(st.dictionaries(labels, st.integers(0, 20)), labels, st.integers(1, 5))
+    def check(counts: dict[str, int], label: str, extra: int) -> None:
+        def level(c: dict[str, int]) -> str | None:
+            ds = [
+                d
+                for d in evaluate_warnings(Facts(units=[UnitFacts("u", c)]), RULES)
+                if d.rule == "open_defects"
+            ]
+            return ds[0].level if ds else None
+
+        more = {**counts, label: counts.get(label, 0) + extra}
+        assert rank[level(more)] >= rank[level(counts)]
+        fired = {d.rule for d in evaluate_warnings(Facts(units=[UnitFacts("u", counts)]), RULES)}
+        assert {r for r in fired if r.startswith("label:")} == {
+            f"label:{lb}" for lb, n in counts.items() if n > 0 and lb in RULES.unit_labels
+        }
+
+    check()

@@ -771,3 +771,24 @@ def test_warning_detail_follows_the_count(reg, project, photo_bytes, det) -> Non
         (w,) = R.active_warnings(session=s, project=project)
         assert (w.level, w.detail) == ("amber", "4 open defects")
         assert [k for _, k, _, _ in R.warning_events(session=s, project=project)] == ["raised"]
+
+
+def test_default_location_is_sqlite_in_wal_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FINISHSCAN_DB", raising=False)
+    monkeypatch.setenv("FINISHSCAN_HOME", str(tmp_path / "home" / "fs"))
+    reg = open_register()
+    try:
+        assert (tmp_path / "home" / "fs" / "register.db").exists()
+        assert reg.store.root == tmp_path / "home" / "fs" / "photos"
+        with reg.engine.connect() as c:
+            assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10000
+            assert c.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        reg.ping()
+    finally:
+        reg.dispose()
+    with pytest.raises(R.RegisterError):
+        bad = open_register("postgresql://nobody@127.0.0.1:1/none")
+        bad.dispose()
