@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -60,7 +60,6 @@ class ScanOptions:
     select: int = 0
     tasks: Path | None = None
     progress: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
         if (self.manifest is None) == (self.layout is None):
