@@ -104,6 +104,15 @@ def parse_xml(
     return filename, width, height, boxes
 
 
+def object_names(text: str, *, source: str = "<voc>") -> list[str]:
+    """The object class names in one VOC XML text, in order."""
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as e:
+        raise DatasetError(f"{source} is not valid XML ({e})") from e
+    return [(obj.findtext("name") or "").strip() for obj in root.iter("object")]
+
+
 def _find_image(root: Path, xml_path: Path, filename: str) -> Path:
     for cand in (
         root / "JPEGImages" / filename,
@@ -119,24 +128,31 @@ def _find_image(root: Path, xml_path: Path, filename: str) -> Path:
 def load(root: Path, *, names: list[str] | None = None) -> Dataset:
     """Read a VOC folder (``Annotations/*.xml`` or XML files anywhere under ``root``).
 
-    ``names`` default to configs/classes.yaml. Images listed in
-    ``ImageSets/Main/{train,val,test}.txt`` keep that split via their path
-    (read them with :func:`datasets.formats._common.split_of`).
+    Without ``names``: configs/classes.yaml when every object name is in it, else the
+    names found, sorted. Splits are in ``ImageSets/Main/<split>.txt``
+    (:func:`split_lists`), not in the returned dataset.
     """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"dataset not found: {root}")
-    names = default_names(names)
     ann_dir = root / "Annotations"
     xmls = sorted(ann_dir.glob("*.xml")) if ann_dir.is_dir() else sorted(root.rglob("*.xml"))
     if not xmls:
         raise DatasetError(f"no VOC XML files found in {root}")
-    images = []
+    texts = []
     for x in xmls:
         try:
-            text = x.read_text(encoding="utf-8")
+            texts.append(x.read_text(encoding="utf-8"))
         except UnicodeDecodeError as e:
             raise DatasetError(f"{x} is not UTF-8 text") from e
+    if names is None:
+        found = sorted(
+            {n for x, t in zip(xmls, texts, strict=True) for n in object_names(t, source=str(x))}
+        )
+        default = default_names(None)
+        names = default if set(found) <= set(default) else found
+    images = []
+    for x, text in zip(xmls, texts, strict=True):
         filename, width, height, boxes = parse_xml(text, names, source=str(x))
         path = _find_image(root, x, filename)
         if width <= 0 or height <= 0:

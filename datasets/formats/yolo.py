@@ -243,7 +243,8 @@ def load(root_or_data_yaml: Path, *, names: list[str] | None = None) -> Dataset:
     """Read a YOLO dataset from its data.yaml or its root folder.
 
     A folder without a data.yaml is read as ``images/**`` (or all images in it) with
-    ``names`` (default: configs/classes.yaml). Raises DatasetError on the first bad label.
+    ``names`` (default: configs/classes.yaml); with a data.yaml its names are used and
+    ``names`` is ignored. Raises DatasetError on the first bad label.
     """
     src = Path(root_or_data_yaml)
     if src.is_file():
@@ -254,7 +255,7 @@ def load(root_or_data_yaml: Path, *, names: list[str] | None = None) -> Dataset:
         raise DatasetError(f"dataset not found: {src}")
     if yaml_path is not None:
         _root, yaml_names, splits = read_data_yaml(yaml_path)
-        names = names or yaml_names
+        names = yaml_names  # the file's names win; remap by name afterwards if needed
         seen: set[Path] = set()
         paths: list[Path] = []
         for key in ("train", "val", "test"):

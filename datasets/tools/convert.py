@@ -10,7 +10,7 @@ taxonomy.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from datasets.formats import coco, cvat, labelstudio, masks, voc, yolo
@@ -87,6 +87,8 @@ def read(
     fmt: str,
     *,
     names: list[str] | None = None,
+    mapping: dict[str, str] | None = None,
+    drop: Sequence[str] = (),
     images: Path | None = None,
     class_name: str | None = "crack",
     min_area: int = 10,
@@ -94,8 +96,11 @@ def read(
 ) -> tuple[Dataset, SplitFn]:
     """``(dataset, split of each image)`` from ``src`` in format ``fmt``.
 
-    ``images``: the image folder for formats whose labels live apart (COCO, Label
-    Studio, CVAT); default: the label file's folder.
+    ``names``: the class list of the result; formats that carry names (data.yaml, COCO,
+    Label Studio, CVAT, VOC object names) are remapped to it by name, after ``mapping``
+    (old=new) and ``drop``; for a YOLO folder without data.yaml it is the source's list.
+    ``images``: the image folder for formats whose labels live apart (COCO, Label Studio,
+    CVAT); default: the label file's folder.
     """
     src = Path(src)
     if not src.exists():
@@ -111,13 +116,13 @@ def read(
         path = _coco_json(src)
         ds = coco.load(path, images if images is not None else path.parent)
     elif fmt == "voc":
-        ds = voc.load(src, names=names)
+        ds = voc.load(src)
         lists = voc.split_lists(src)
         split_fn = lambda im: lists.get(Path(im.path).stem) or split_of(im.path)  # noqa: E731
     elif fmt == "labelstudio":
-        ds = labelstudio.load(src, images, names=names)
+        ds = labelstudio.load(src, images)
     elif fmt == "cvat":
-        ds = cvat.load(src, images, names=names)
+        ds = cvat.load(src, images)
         subsets = {k: SPLIT_ALIASES[v] for k, v in cvat.subsets(src).items() if v in SPLIT_ALIASES}
         split_fn = lambda im: subsets.get(Path(im.path).name) or split_of(im.path)  # noqa: E731
     elif fmt == "masks":
@@ -126,8 +131,8 @@ def read(
         )
     else:
         raise DatasetError(f"unknown input format {fmt!r}; use one of {', '.join(INPUT_FORMATS)}")
-    if names is not None and ds.names != names:
-        ds = remap(ds, names, source=str(src))
+    if (names is not None and ds.names != names) or mapping or drop:
+        ds = remap(ds, names or ds.names, mapping=mapping, drop=drop, source=str(src))
     return ds, split_fn
 
 
@@ -213,6 +218,8 @@ def convert(
     min_area: int = 10,
     merge_gap: int = 0,
     url_prefix: str = "/data/local-files/?d=",
+    mapping: dict[str, str] | None = None,
+    drop: Sequence[str] = (),
 ) -> tuple[Dataset, Path]:
     """Convert ``src`` (``src_format``) into a new ``dst_format`` folder at ``out``."""
     if dst_format not in OUTPUT_FORMATS:
@@ -225,6 +232,8 @@ def convert(
         src,
         src_format,
         names=names,
+        mapping=mapping,
+        drop=drop,
         images=images,
         class_name=class_name,
         min_area=min_area,

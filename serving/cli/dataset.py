@@ -34,6 +34,10 @@ NamesOpt = Annotated[
 FormatOpt = Annotated[
     str, typer.Option("--format", "-f", help="input format: " + "|".join(convert_mod.INPUT_FORMATS))
 ]
+MapOpt = Annotated[
+    list[str] | None, typer.Option("--map", help="rename a class: old=new (repeatable)")
+]
+DropOpt = Annotated[list[str] | None, typer.Option(help="drop a class's boxes (repeatable)")]
 CopyOpt = Annotated[bool, typer.Option("--copy", help="copy images instead of hard-linking")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="replace a non-empty --out")]
 
@@ -93,6 +97,8 @@ def convert(
     url_prefix: Annotated[
         str, typer.Option(help="--to labelstudio: image URL prefix before the path inside --out")
     ] = "/data/local-files/?d=",
+    map_: MapOpt = None,
+    drop: DropOpt = None,
     copy: CopyOpt = False,
     overwrite: OverwriteOpt = False,
 ) -> None:
@@ -115,6 +121,8 @@ def convert(
         min_area=min_area,
         merge_gap=merge_gap,
         url_prefix=url_prefix,
+        mapping=merge_mod.parse_mapping(map_ or []),
+        drop=drop or [],
     )
     n_boxes = sum(len(im.boxes) for im in ds.images)
     typer.echo(
@@ -174,12 +182,8 @@ def stats(
 def merge(
     sources: Annotated[list[Path], typer.Argument(help="YOLO datasets to merge")],
     out: Annotated[Path, typer.Option(help="new output folder (YOLO)")],
-    map_: Annotated[
-        list[str] | None, typer.Option("--map", help="rename a class: old=new (repeatable)")
-    ] = None,
-    drop: Annotated[
-        list[str] | None, typer.Option(help="drop a class's boxes (repeatable)")
-    ] = None,
+    map_: MapOpt = None,
+    drop: DropOpt = None,
     names: NamesOpt = None,
     copy: CopyOpt = False,
     overwrite: OverwriteOpt = False,

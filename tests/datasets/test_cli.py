@@ -81,6 +81,70 @@ def test_convert_yolo_to_coco_and_voc(tmp_path, make_image):
     ).stat().st_ino
 
 
+def test_convert_names_reorders_ids_by_name(tmp_path, make_image):
+    src = _yolo(
+        tmp_path / "src",
+        make_image,
+        ["stain", "crack"],
+        [("train", "a.jpg", [(0, 0.5, 0.5, 0.2, 0.2), (1, 0.3, 0.3, 0.1, 0.1)], 1)],
+    )
+    r = run(
+        "convert",
+        str(src),
+        "--from",
+        "yolo",
+        "--to",
+        "yolo",
+        "--out",
+        str(tmp_path / "o"),
+        "--names",
+        "crack,hollow_tile,stain",
+    )
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "o/labels/train/a.txt").read_text().split("\n")[:2] == [
+        "2 0.500000 0.500000 0.200000 0.200000",
+        "0 0.300000 0.300000 0.100000 0.100000",
+    ]
+    r = subprocess.run(
+        [
+            *CLI,
+            "dataset",
+            "convert",
+            str(src),
+            "--from",
+            "yolo",
+            "--to",
+            "coco",
+            "--out",
+            str(tmp_path / "o2"),
+            "--names",
+            "crack",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 1 and "class 'stain'" in r.stderr and "Traceback" not in r.stderr
+    r = run(
+        "convert",
+        str(src),
+        "--from",
+        "yolo",
+        "--to",
+        "yolo",
+        "--out",
+        str(tmp_path / "o3"),
+        "--names",
+        "crack",
+        "--drop",
+        "stain",
+    )
+    assert r.exit_code == 0, r.output
+    assert (
+        tmp_path / "o3/labels/train/a.txt"
+    ).read_text() == "0 0.300000 0.300000 0.100000 0.100000\n"
+
+
 def test_convert_labelstudio_cvat_masks_to_yolo(tmp_path, make_image):
     # Label Studio export (minimal but schema-true) -> YOLO with the default taxonomy
     make_image(tmp_path / "ls" / "p.jpg", 100, 50)

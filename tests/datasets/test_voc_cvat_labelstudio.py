@@ -452,3 +452,17 @@ def test_voc_without_size_reads_the_image(tmp_path, make_image):
     (tmp_path / "Annotations" / "wall_01.xml").write_text(no_size)
     (im,) = voc.load(tmp_path).images
     assert (im.width, im.height) == (200, 100) and len(im.boxes) == 2
+
+
+def test_voc_names_found_when_outside_the_taxonomy(tmp_path, make_image):
+    make_image(tmp_path / "JPEGImages" / "wall_01.jpg", 200, 100)
+    (tmp_path / "Annotations").mkdir()
+    (tmp_path / "Annotations" / "wall_01.xml").write_text(
+        VOC_XML.replace("<name>stain</name>", "<name>mould</name>")
+    )
+    ds = voc.load(tmp_path)
+    assert ds.names == [
+        "crack",
+        "mould",
+    ]  # not all in configs/classes.yaml: the names found, sorted
+    assert [b.class_id for b in ds.images[0].boxes] == [0, 1]
