@@ -126,12 +126,16 @@ def create_app(
     register: Any | None = None,
 ) -> FastAPI:
     """A new app; ``detector``/``register`` replace what ``settings`` would open (tests)."""
-    settings = settings or Settings()
+    settings = settings or Settings()  # type: ignore[call-arg]  # fields come from the env
     metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        det = detector or await anyio.to_thread.run_sync(load_detector, settings)
+        det = (
+            detector
+            if detector is not None
+            else await anyio.to_thread.run_sync(load_detector, settings)
+        )
         reg = register or await anyio.to_thread.run_sync(open_register_from, settings)
         info = getattr(det, "info", None)
         runner = InferenceRunner(

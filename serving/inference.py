@@ -32,8 +32,9 @@ class DetectorLike(Protocol):
     """What the service needs of ``detector.Detector`` (tests pass a fake with these)."""
 
     names: list[str]
+    info: Any  # detector.ModelInfo: name, version
 
-    def detect(self, image: np.ndarray, tile: str = "auto") -> Any: ...
+    def detect(self, image: np.ndarray, *, tile: Any = "auto") -> Any: ...
 
     def batch(self, images: list[np.ndarray]) -> list[Any]: ...
 

@@ -55,7 +55,7 @@ def detection_record(a: Analysed, services: Services, image_name: str) -> dict[s
     """The detection JSON object of INTERFACE.md for an analysed upload."""
     from detector import to_record
 
-    info = getattr(services.detector, "info", None)
+    info = services.detector.info
     record = to_record(
         a.detections,
         services.detector.names,

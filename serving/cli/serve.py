@@ -58,7 +58,7 @@ def serve(
         "threads": threads,
         "max_upload_bytes": int(max_upload_mb * 1024 * 1024) if max_upload_mb else None,
     }
-    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    settings = Settings.model_validate({k: v for k, v in overrides.items() if v is not None})
     if not settings.model.is_file():
         raise ModelError(f"model file not found: {settings.model}")
     bootstrap_admin_key(settings)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 
@@ -13,7 +13,7 @@ from serving.settings import TileMode
 
 router = APIRouter(prefix="/v1", tags=["detect"])
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "empty file"},
     401: {"description": "no or bad API key"},
     413: {"description": "file or pixel count over the limit"},

@@ -25,6 +25,7 @@ from serving.pipeline import analyse_bytes, detection_record
 from serving.routes.detect import ERRORS, TileForm, TileQuery, pick_tile
 from serving.schemas import (
     DefectPublic,
+    ModelPublic,
     PhotoDefectPublic,
     PhotoUploadPublic,
     UnitStatusPublic,
@@ -180,7 +181,7 @@ async def upload_photo(
             open_defects=recorded.unit.open_defects,
             warning=recorded.unit.warning,
         ),
-        model=model,
+        model=ModelPublic(**model),
     )
 
 
