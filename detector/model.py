@@ -229,7 +229,12 @@ class Detector:
         if tile == "off" or (tile == "auto" and not should_tile(image.shape[:2], self.imgsz)):
             return self(image)
         return tiled_detect(
-            image, self.batch, self.imgsz, overlap=self.tile_overlap, whole=True, max_det=None
+            image,
+            self.batch,
+            self.imgsz,
+            overlap=self.tile_overlap,
+            whole=True,
+            max_det=self.max_det,
         )
 
 

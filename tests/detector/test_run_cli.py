@@ -175,3 +175,18 @@ def test_cli_missing_model_is_one_line(tmp_path: Path) -> None:
 def test_cli_rejects_bad_tile_mode(tmp_path: Path) -> None:
     out = cli("x.jpg", "--tile", "sometimes", cwd=tmp_path)
     assert out.returncode == 2 and "Traceback" not in out.stderr and "--tile" in out.stderr
+
+
+def test_cli_detect_runs_without_network(tmp_path: Path) -> None:
+    """Nothing is downloaded at run time: the command works in a namespace with no network."""
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("cannot create a network namespace here (needs root or user namespaces)")
+    img = write_rgb(tmp_path / "a.png", texture(np.random.default_rng(5), 300, 400))
+    out = subprocess.run(
+        ["unshare", "-n", sys.executable, "-c", "from serving.cli import main; main()", "detect", str(img),
+         "--annotate", str(tmp_path / "ann")],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)[0]["width"] == 400
+    assert (tmp_path / "ann" / "a.jpg").exists()
