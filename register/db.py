@@ -31,6 +31,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 60.0
 _MIGRATE_LOCK_KEY = 0x66_69_6E_69  # pg advisory lock id ("fini")
 _migrate_mutex = threading.Lock()
+_READONLY = "finishscan_readonly"
 
 
 def normalize_url(url: str) -> str:
@@ -65,7 +66,9 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # read-only sessions read a WAL snapshot without queueing behind writers
+            readonly = conn.get_execution_options().get(_READONLY, False)
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
     if u.get_backend_name() == "postgresql":
@@ -107,14 +110,21 @@ class Register:
         self.rules = rules
         self.url = url
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._ro_sessions = sessionmaker(
+            engine.execution_options(**{_READONLY: True}), expire_on_commit=False
+        )
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, *, readonly: bool = False) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back on any exception.
 
+        ``readonly=True`` (for GET-style reads): on SQLite a plain deferred snapshot that does
+        not wait for writers; on PostgreSQL ``SET TRANSACTION READ ONLY`` (writes are refused).
         Database failures surface as RegisterError (finishscan errors pass through unchanged).
         """
-        s = self._sessions()
+        s = (self._ro_sessions if readonly else self._sessions)()
+        if readonly and self.engine.dialect.name == "postgresql":
+            s.execute(text("SET TRANSACTION READ ONLY"))
         try:
             yield s
             s.commit()

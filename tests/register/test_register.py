@@ -792,3 +792,32 @@ def test_default_location_is_sqlite_in_wal_mode(
     with pytest.raises(R.RegisterError):
         bad = open_register("postgresql://nobody@127.0.0.1:1/none")
         bad.dispose()
+
+
+def test_readonly_sessions_do_not_wait_for_a_writer(reg, project, photo_bytes, det) -> None:  # noqa: ANN001
+    import threading
+    import time
+
+    record(reg, project, "u", photo_bytes(1600), [det("stain", 0, 0, 5, 5)])
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with reg.session() as s:
+            R.ensure_project(session=s, code=project)  # takes the write lock / project row lock
+            holding.set()
+            release.wait(10)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        assert holding.wait(10)
+        t0 = time.perf_counter()
+        with reg.session(readonly=True) as s:
+            assert R.unit_summary(session=s, project=project, unit="u").open_defects == 1
+        assert time.perf_counter() - t0 < 2.0
+        if reg.engine.dialect.name == "postgresql":  # enforced there; a convention on SQLite
+            with pytest.raises(RegisterError, match="read-only"), reg.session(readonly=True) as s:
+                R.ensure_project(session=s, code=project + "x")
+    finally:
+        release.set()
+        t.join()
