@@ -219,7 +219,9 @@ class Recorder:
         records = [self._record(f.item, f.sha256, f.outcome) for f in batch]
         if self.jsonl is not None:
             self.jsonl.write(records)  # before the commit: a recorded photo always has its line
+        t = time.perf_counter()
         recorded = self.sink.record(batch)
+        self.summary.register_seconds += time.perf_counter() - t
         for f, rec, res in zip(batch, records, recorded, strict=True):
             self.summary.scanned += 1
             self.summary.new_photos += int(bool(getattr(res, "created", True)))
@@ -265,7 +267,10 @@ def prepare(
             recorder.skipped(duplicate=True)
             continue
         seen.add(key)
-        if sink.is_recorded(sha, item.project, item.unit):
+        t = time.perf_counter()
+        recorded = sink.is_recorded(sha, item.project, item.unit)
+        recorder.summary.register_seconds += time.perf_counter() - t
+        if recorded:
             recorder.skipped()
             continue
         yield Pending(item, sha, data, item.path(root))

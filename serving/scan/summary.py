@@ -27,6 +27,7 @@ class ScanSummary:
     warnings_raised: list[dict[str, str]] = field(default_factory=list)
     warnings_cleared: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    register_seconds: float = 0.0  # in the register: skip checks and recording
     engine: str = "local"
     workers: int = 1
     model: dict[str, str] = field(default_factory=dict)
@@ -56,6 +57,7 @@ class ScanSummary:
             "warnings_raised": self.warnings_raised,
             "warnings_cleared": self.warnings_cleared,
             "seconds": round(self.seconds, 3),
+            "register_seconds": round(self.register_seconds, 3),
             "photos_per_second": round(self.rate, 3),
             "engine": self.engine,
             "workers": self.workers,
