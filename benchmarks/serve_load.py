@@ -119,10 +119,8 @@ async def load(
     latencies: list[float] = []
     failed = 0
     async with httpx.AsyncClient(headers=headers, timeout=120) as client:
-        for i in range(warmup):
-            r = await client.post(
-                url, files={"file": ("w.jpg", files[i % len(files)], "image/jpeg")}
-            )
+        for i in range(warmup):  # the last photos of the set: measured uploads stay new
+            r = await client.post(url, files={"file": ("w.jpg", files[-1 - i], "image/jpeg")})
             r.raise_for_status()
         start = time.perf_counter()
 
@@ -214,8 +212,6 @@ def run_finishscan(
             httpx.post(
                 f"{base}/v1/projects", headers=headers, json={"code": "BENCH"}
             ).raise_for_status()
-            # distinct photos per request: every upload is new (detect + record + warnings)
-            files = photos(args.requests + 8, tuple(args.size), seed=1)
             url = f"{base}/v1/projects/BENCH/units/U1/photos"
         else:
             url = f"{base}/v1/detect?tile=off"
@@ -310,12 +306,12 @@ def main() -> None:
     ap.add_argument(
         "--model", type=Path, default=None, help="ONNX model (default: the shipped one)"
     )
-    ap.add_argument("--requests", type=int, default=80, help="requests per scenario")
+    ap.add_argument("--requests", type=int, default=60, help="requests per scenario")
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--time-limit", type=float, default=120.0, help="seconds per scenario at most")
     ap.add_argument("--size", type=int, nargs=2, default=[960, 1280], metavar=("H", "W"))
     ap.add_argument(
-        "--rounds", type=int, default=2, help="rounds (scenarios interleaved); median reported"
+        "--rounds", type=int, default=3, help="rounds (scenarios interleaved); median reported"
     )
     ap.add_argument("--no-write", action="store_true", help="print only, do not update RESULTS.md")
     args = ap.parse_args()
@@ -325,7 +321,7 @@ def main() -> None:
 
     model = (args.model or default_model_path()).resolve()
     imgsz = max(Detector(model).imgsz)
-    files = photos(16, tuple(args.size))
+    files = photos(args.requests + 8, tuple(args.size), seed=1)  # the same photos for every server
     scenarios = {
         "ultralytics": lambda: run_ultralytics(model, files, args, imgsz),
         "detector": lambda: run_detector(model, files, args),
