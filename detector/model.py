@@ -107,7 +107,7 @@ class Detector:
         iou: float = 0.7,
         max_det: int = 300,
         rect: bool = True,
-        max_batch: int = 4,
+        max_batch: int = 1,
         tile_overlap: float = 0.2,
     ) -> None:
         path = Path(model)
@@ -146,25 +146,17 @@ class Detector:
         self.dynamic_hw = not (isinstance(in_shape[2], int) and isinstance(in_shape[3], int))
         self.rect = rect and self.dynamic_hw
         self.stride = int(meta.get("stride", 32))
-        self.end2end = meta.get("end2end", "").lower() == "true" or (
-            out_shape[2] == 6 and not meta.get("names")
-        )
         if meta.get("task") not in (None, "detect"):
             raise ModelError(f"model {path} is a '{meta['task']}' model, not a detection model")
-        nc = out_shape[1] - 4 if isinstance(out_shape[1], int) and not self.end2end else None
-        self.names = _parse_names(meta.get("names"), nc)
-        if (
-            not self.end2end
-            and isinstance(out_shape[1], int)
-            and out_shape[1] != 4 + len(self.names)
-        ):
-            if out_shape[2] == 6:
-                self.end2end = True
-            else:
-                raise ModelError(
-                    f"model {path} outputs {out_shape[1]} channels per box but names "
-                    f"{len(self.names)} classes (4 + classes expected)"
-                )
+        # ultralytics' rule: end-to-end (N, 6) rows when the metadata says so or the last axis is 6
+        self.end2end = meta.get("end2end", "").lower() == "true" or out_shape[2] == 6
+        channels = out_shape[1] if isinstance(out_shape[1], int) and not self.end2end else None
+        self.names = _parse_names(meta.get("names"), None if channels is None else channels - 4)
+        if channels is not None and channels != 4 + len(self.names):
+            raise ModelError(
+                f"model {path} outputs {channels} values per box but names {len(self.names)} "
+                "classes (4 + classes expected)"
+            )
         self.imgsz = _parse_imgsz(meta.get("imgsz"), in_shape)
         self.info = ModelInfo(
             name=meta.get("model_name") or path.stem,
@@ -182,11 +174,12 @@ class Detector:
         return self.batch([image])[0]
 
     def batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        """Detections for each image; one ``session.run`` per ``max_batch`` images when the
-        model has a dynamic batch axis, else one per image. (The default ``max_batch=4``: on
-        this 2-core CPU a 640 batch of 4 cost 225 ms/image, 16 cost 312 ms/image.) Images of
-        one size get the minimum rectangle, mixed sizes the full square, as ultralytics does,
-        so a mixed batch can differ slightly from single calls."""
+        """Detections for each image, letterboxed together: images of one size get the minimum
+        rectangle, mixed sizes the full square (as ultralytics does, so a mixed batch can differ
+        slightly from single calls). One ``session.run`` per ``max_batch`` images when the model
+        has a dynamic batch axis. The default ``max_batch=1`` is the fastest on a CPU: a tiled
+        4000x3000 photo took 4.4 s with runs of 1 and 7.3 s with runs of 4 here (see
+        benchmarks/RESULTS.md); raise it for a GPU build of ONNX Runtime."""
         if not images:
             return []
         for im in images:

@@ -88,10 +88,15 @@ def test_boxes_inside_the_image(det: Detector) -> None:
     assert (d.confidence > 0.001).all() and len(d) <= 300
 
 
-def test_batch_equals_single_calls_for_same_size(det: Detector) -> None:
+@pytest.mark.parametrize("max_batch", [1, 2, 4])
+def test_batch_equals_single_calls_for_same_size(
+    det: Detector, default_model: Path, max_batch: int
+) -> None:
+    """Same-size photos in one ONNX batch (3 photos: runs of 1+1+1, 2+1, or 3) = single calls."""
     rng = np.random.default_rng(2)
     images = [texture(rng, 360, 480) for _ in range(3)]
-    for b, s in zip(det.batch(images), [det(i) for i in images], strict=True):
+    batched = Detector(default_model, conf=0.001, threads=2, max_batch=max_batch)
+    for b, s in zip(batched.batch(images), [det(i) for i in images], strict=True):
         np.testing.assert_allclose(b.xyxy, s.xyxy, atol=1e-2)
         np.testing.assert_allclose(b.confidence, s.confidence, atol=1e-4)
         assert b.class_id.tolist() == s.class_id.tolist()
@@ -132,3 +137,35 @@ def test_detect_tile_switch(det: Detector, monkeypatch: pytest.MonkeyPatch) -> N
     assert len(calls) == 1 and len(calls[0]) == 2  # whole photo + one slice
     with pytest.raises(ValueError):
         det.detect(small, tile="sometimes")  # type: ignore[arg-type]
+
+
+def with_metadata(tmp_path: Path, **props: str) -> Path:
+    """A copy of the shipped model with some metadata entries replaced or added."""
+    onnx = pytest.importorskip("onnx")
+    m = onnx.load(str(DEFAULT))
+    current = {p.key: p.value for p in m.metadata_props}
+    current.update(props)
+    del m.metadata_props[:]
+    for k, v in current.items():
+        m.metadata_props.add(key=k, value=v)
+    out = tmp_path / "m.onnx"
+    onnx.save(m, str(out))
+    return out
+
+
+def test_model_name_and_version_from_metadata(tmp_path: Path) -> None:
+    det = Detector(with_metadata(tmp_path, model_name="finishscan-yolo11n", model_version="3"))
+    assert (det.info.name, det.info.version) == ("finishscan-yolo11n", "3")
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"names": "{0: 'crack', 1: 'stain'}"}, "10 values per box but names 2 classes"),
+        ({"names": "not python"}, "'names' metadata"),
+        ({"task": "segment"}, "'segment' model"),
+    ],
+)
+def test_inconsistent_metadata_is_refused(tmp_path: Path, props, message) -> None:
+    with pytest.raises(ModelError, match=message):
+        Detector(with_metadata(tmp_path, **props))

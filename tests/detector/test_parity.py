@@ -96,7 +96,7 @@ def test_batch_parity_mixed_sizes(
     """A batch of different sizes is letterboxed to the full square, as ultralytics does."""
     model = tiny_models[arch]
     subset = photos[:4]
-    det = Detector(model, conf=CONF, iou=0.7, max_det=300)
+    det = Detector(model, conf=CONF, iou=0.7, max_det=300, max_batch=4)  # one ONNX batch
     ours = det.batch([load_image(p) for p in subset])
     ref = ultralytics_predict(model, subset, as_batch=True)
     for path, o, r in zip(subset, ours, ref, strict=True):
