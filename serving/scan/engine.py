@@ -14,13 +14,20 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterator
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from finishscan.errors import ConfigError
+from finishscan.errors import ConfigError, FinishscanError
 from serving.scan.discover import Plan, plan_from_layout, plan_from_manifest
 from serving.scan.items import ScanItem
 from serving.scan.jsonl import JsonlLog, read_jsonl
@@ -313,42 +320,58 @@ def detect_local(
     workers: int,
     built: PhotoDetector | None = None,
 ) -> None:
-    """Run the detector on every pending photo: in this process for one worker (``built``, or
-    built here), else in ``workers`` spawned processes (threads per process = cores // workers)."""
+    """Run the detector on every pending photo and hand each result to ``recorder`` in the
+    order the photos were planned (per completion for several workers).
+
+    One worker: a thread of this process (``built``, or built here) detects while this thread
+    reads, hashes and records, so the register's work overlaps the detector's. Several:
+    ``workers`` spawned processes, each with its own session (threads = cores // workers);
+    scripts that call this must guard their entry point with ``if __name__ == "__main__":``.
+    """
     threads = threads_per_worker(workers)
     if workers == 1:
         run = built if built is not None else spec.build(threads)
-        for p in pending:
-            recorder.done(Finished(p.item, p.sha256, p.data, safe_detect(run, p.data)))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect") as threads_pool:
+            _pump(lambda data: threads_pool.submit(safe_detect, run, data), pending, recorder, 2)
         return
     ctx = multiprocessing.get_context("spawn")
-    window = 2 * workers
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(spec, threads)
     ) as pool:
-        inflight: dict[Future[dict[str, Any]], Pending] = {}
         try:
-            _fill(pool, pending, inflight, window)
-            while inflight:
-                finished, _ = wait(inflight, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    p = inflight.pop(fut)
-                    recorder.done(Finished(p.item, p.sha256, p.data, fut.result()))
-                _fill(pool, pending, inflight, window)
-        except BaseException:
-            for fut in inflight:
-                fut.cancel()
-            raise
+            _pump(lambda data: pool.submit(_detect_in_worker, data), pending, recorder, 2 * workers)
+        except BrokenProcessPool as e:
+            raise FinishscanError(
+                "a detector worker process died (out of memory?); what was recorded is kept, "
+                "run the same scan again to resume"
+            ) from e
 
 
-def _fill(
-    pool: ProcessPoolExecutor,
+def _pump(
+    submit: Callable[[bytes], Future[dict[str, Any]]],
     pending: Iterator[Pending],
-    inflight: dict[Future[dict[str, Any]], Pending],
+    recorder: Recorder,
     window: int,
 ) -> None:
-    while len(inflight) < window:
-        p = next(pending, None)
-        if p is None:
-            return
-        inflight[pool.submit(_detect_in_worker, p.data)] = p
+    """Keep ``window`` photos in flight; finished ones go to the recorder in submission order."""
+    inflight: dict[Future[dict[str, Any]], Pending] = {}
+
+    def fill() -> None:
+        while len(inflight) < window:
+            p = next(pending, None)
+            if p is None:
+                return
+            inflight[submit(p.data)] = p
+
+    try:
+        fill()
+        while inflight:
+            finished, _ = wait(inflight, return_when=FIRST_COMPLETED)
+            for fut in [f for f in inflight if f in finished]:
+                p = inflight.pop(fut)
+                recorder.done(Finished(p.item, p.sha256, p.data, fut.result()))
+            fill()
+    except BaseException:
+        for fut in inflight:
+            fut.cancel()
+        raise
