@@ -15,15 +15,15 @@ from finishscan.errors import ModelError
 
 def serve(
     host: Annotated[
-        str | None, typer.Option(help="interface to listen on [default: 127.0.0.1]")
+        str | None, typer.Option(help="interface to listen on (default 127.0.0.1)")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port [default: 8000]")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default 8000)")] = None,
     db: Annotated[
         str | None,
-        typer.Option(help="register URL [default: $FINISHSCAN_DB, else embedded SQLite]"),
+        typer.Option(help="register URL (default $FINISHSCAN_DB, else embedded SQLite)"),
     ] = None,
     model: Annotated[
-        Path | None, typer.Option(help="ONNX model [default: $FINISHSCAN_MODEL, else shipped]")
+        Path | None, typer.Option(help="ONNX model (default $FINISHSCAN_MODEL, else the shipped model)")
     ] = None,
     workers: Annotated[
         int, typer.Option(min=1, help="server processes (each loads the model)")

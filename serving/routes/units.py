@@ -8,7 +8,7 @@ import time
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from fastapi.responses import HTMLResponse
 
 from finishscan.errors import NotFoundError
@@ -38,6 +38,8 @@ router = APIRouter(prefix="/v1/projects/{project}/units", tags=["units"])
 Stage = Literal["construction", "acceptance", "owner_visit", "warranty"]
 LEVEL_RANK = {"none": 0, "amber": 1, "red": 2}
 PHOTO_LINK_TTL_S = 7 * 24 * 3600
+# the report is static: no scripts, images from this service or embedded, inline styles only
+REPORT_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; base-uri 'none'"
 
 
 def photo_url(photo_id: int, *, boxes: bool = True) -> str:
@@ -236,11 +238,17 @@ def list_defects(project: ProjectDep, unit: UnitCode, register: RegisterDep) -> 
     responses={404: {"description": "no such unit"}},
 )
 def unit_report(
-    request: Request, project: ProjectDep, unit: UnitCode, services: ServicesDep
+    project: ProjectDep,
+    unit: UnitCode,
+    services: ServicesDep,
+    embed: Annotated[
+        bool, Query(description="embed downscaled photos in the page (one self-contained file)")
+    ] = False,
 ) -> HTMLResponse:
-    """The unit's file as one HTML page: defect list and annotated photos.
+    """The unit's file as one HTML page: defect list and photos with their defects outlined.
 
-    Photo links are signed for a week, so the page opens in a browser without a key.
+    Photos are linked to ``/v1/photos/{id}.jpg`` through links signed for a week (the page
+    opens in a browser without a key), or embedded with ``?embed=1``.
     """
     from register import unit_report_html
 
@@ -248,12 +256,17 @@ def unit_report(
     secret = services.url_secret
 
     def href(photo_id: int) -> str:
+        # the page outlines the defects itself (SVG), so the linked photo is the plain one
         sig = sign_photo(secret, int(photo_id), expires)
-        return f"{photo_url(int(photo_id))}&max_side=1600&exp={expires}&sig={sig}"
+        return f"{photo_url(int(photo_id), boxes=False)}?max_side=1600&exp={expires}&sig={sig}"
 
     register = services.register
     with register.session() as session:
         html = unit_report_html(
-            session=session, store=register.store, project=project, unit=unit, photo_href=href
+            session=session,
+            store=register.store,
+            project=project,
+            unit=unit,
+            photo_href=None if embed else href,
         )
-    return HTMLResponse(html)
+    return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_CSP})

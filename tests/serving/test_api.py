@@ -256,7 +256,12 @@ def test_report_links_open_without_a_key(as_user, make_photo, client) -> None:
     other_photo = re.sub(r"/photos/\d+", "/photos/1", link)
     if other_photo != link:
         assert client.get(other_photo).status_code == 401
+    assert "script-src" not in r.headers["content-security-policy"]  # default-src 'none'
     assert as_user("p2_inspector").get("/v1/projects/P1/units/7-0101/report").status_code == 403
+
+    embedded = u.get("/v1/projects/P1/units/7-0101/report?embed=1")
+    assert embedded.status_code == 200 and "data:image/jpeg;base64," in embedded.text
+    assert "/v1/photos/" not in embedded.text
 
 
 def test_metrics_count_detections_and_routes(as_user, make_photo, client) -> None:
