@@ -23,7 +23,8 @@ def serve(
         typer.Option(help="register URL (default $FINISHSCAN_DB, else embedded SQLite)"),
     ] = None,
     model: Annotated[
-        Path | None, typer.Option(help="ONNX model (default $FINISHSCAN_MODEL, else the shipped model)")
+        Path | None,
+        typer.Option(help="ONNX model (default $FINISHSCAN_MODEL, else the shipped model)"),
     ] = None,
     workers: Annotated[
         int, typer.Option(min=1, help="server processes (each loads the model)")
