@@ -142,7 +142,10 @@ def load_card_fields(path: str | Path, *, name: str, version: str) -> ModelCard:
         raise ConfigError(
             f"card file {path}: unknown fields {sorted(unknown)} (allowed: {sorted(allowed)})"
         )
-    return ModelCard(name=name, version=version, classes=[], **{k: str(v) for k, v in doc.items()})
+    card = ModelCard(name=name, version=version, classes=[])
+    for k, v in doc.items():
+        setattr(card, k, str(v))
+    return card
 
 
 def read_card(model: str | Path) -> ModelCard | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -130,7 +130,7 @@ def evaluate_model(
     """
     import time
 
-    from detector import Detector, load_image
+    from detector import Detector, TileMode, load_image
 
     spec = read_data_yaml(data)
     images = spec.images(split)[:limit] if limit else spec.images(split)
@@ -145,7 +145,7 @@ def evaluate_model(
     for path in images:
         rgb = load_image(path)
         h, w = rgb.shape[:2]
-        d = det.detect(rgb, tile=tile)
+        d = det.detect(rgb, tile=cast("TileMode", tile))
         tc, tb = load_labels(path, (w, h))
         records.append(
             (
