@@ -79,7 +79,7 @@ class Recipe(BaseModel):
         gt=0,
         description="train for this long instead of `epochs` (the schedule fits the budget)",
     )
-    augment: Augmentation = Field(default_factory=lambda: Augmentation())
+    augment: Augmentation = Field(default_factory=lambda: Augmentation.model_validate({}))
     albumentations: list[AlbumentationsStep] = Field(default_factory=list)
 
     def ultralytics_args(self) -> dict[str, Any]:
