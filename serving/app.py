@@ -67,6 +67,16 @@ def _error(status: int, detail: Any, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
+def _is_outage(e: BaseException) -> bool:
+    """A register error caused by an unreachable database or an unreadable disk."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    cause = e.__cause__
+    return isinstance(cause, (OperationalError, InterfaceError)) or (
+        isinstance(cause, OSError) and not isinstance(cause, FileNotFoundError)
+    )
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ImageError)
     async def image_error(_: Request, e: ImageError) -> JSONResponse:
@@ -86,6 +96,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RegisterError)
     async def register_error(_: Request, e: RegisterError) -> JSONResponse:
+        if _is_outage(e):  # the database or photo store is down, not a refused change
+            log.error("register unavailable: %s", e)
+            return _error(503, f"the register is unavailable: {e}", {"Retry-After": "5"})
         return _error(409, str(e))
 
     @app.exception_handler(ModelError)

@@ -105,3 +105,42 @@ def test_signed_links_work_across_apps_sharing_a_secret(
             c.get(f"/v1/photos/1.jpg?exp=5&sig={sign_photo(secret.encode(), 1, 5)}").status_code
             == 401
         )
+
+
+def test_a_database_outage_is_503_not_a_conflict(as_user, client, register_db) -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    healthy = register_db._sessions
+    register_db._sessions = sessionmaker(create_engine("sqlite:////nonexistent/dir/x.db"))
+    try:
+        r = client.get(
+            "/v1/projects/P1/units",
+            headers={"Authorization": "Bearer fsk_000000000000_" + "A" * 43},
+        )
+        assert r.status_code == 503 and r.headers["retry-after"] == "5"
+        assert "unavailable" in r.json()["detail"]
+        assert client.get("/healthz").status_code == 200
+    finally:
+        register_db._sessions = healthy
+    assert as_user("admin").get("/v1/projects/P1/units").status_code == 200
+
+
+def test_settings_survive_the_trip_to_worker_processes(monkeypatch, tmp_path) -> None:
+    """``serve --workers N`` passes settings to the workers as FINISHSCAN_* variables."""
+    from serving.cli.serve import settings_env
+
+    s = Settings(
+        db=f"sqlite:///{tmp_path / 'w.db'}",
+        port=9123,
+        cors_origins=["https://a.example", "https://b.example"],
+        batch_max=3,
+        max_pixels=777,
+        url_secret="s" * 40,
+    )
+    for name in list(__import__("os").environ):
+        if name.startswith("FINISHSCAN_"):
+            monkeypatch.delenv(name)
+    for k, v in settings_env(s).items():
+        monkeypatch.setenv(k, v)
+    assert Settings() == s
