@@ -114,3 +114,44 @@ def test_evaluate_cli_json_and_plots(tiny_run, tmp_path):
         and "model file not found" in bad.stderr
         and "Traceback" not in bad.stderr
     )
+
+
+def test_select_from_images_runs_whole_and_tiled(tiny_run, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from training.export import export_onnx
+
+    data, best = tiny_run
+    m = export_onnx(best, tmp_path / "s.onnx")
+    fs = Path(sys.executable).parent / "finishscan"
+    images = data.parent / "images" / "val"
+    out = tmp_path / "tasks.json"
+    p = subprocess.run(
+        [
+            str(fs),
+            "select",
+            "--images",
+            str(images),
+            "--model",
+            str(m),
+            "--n",
+            "3",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr
+    tasks = json.loads(out.read_text())
+    assert len(tasks) == 3
+    for t in tasks:
+        assert (
+            t["data"]["image"].startswith("/data/local-files/?d=")
+            and "/" not in t["data"]["image"].split("?d=")[1]
+        )
+        assert set(t["data"]["selection"]) == {"score", "uncertainty", "disagreement", "rarity"}
+        assert "predictions" in t
