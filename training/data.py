@@ -28,7 +28,9 @@ class DataSpec:
     splits: dict[str, list[Path]]
 
     def images(self, split: str) -> list[Path]:
-        """The image files of one split, sorted."""
+        """The image files of one split (``"all"``: every split, deduplicated), sorted."""
+        if split == "all":
+            return sorted({p for k in self.splits for p in self.images(k)})
         if split not in self.splits:
             raise DatasetError(
                 f"{self.yaml_path} has no {split!r} split (has {sorted(self.splits)})"

@@ -128,7 +128,9 @@ def export(
 def evaluate(
     model: Annotated[Path, typer.Option(help="ONNX model to measure.")],
     data: Annotated[Path, typer.Option(help="YOLO data YAML.")],
-    split: Annotated[str, typer.Option(help="train, val or test.")] = "val",
+    split: Annotated[
+        str, typer.Option(help="train, val, test or all (a held-out set made for testing).")
+    ] = "val",
     tile: Annotated[str, typer.Option(help="Tiled inference: on, off or auto.")] = "off",
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the metrics JSON here.")
