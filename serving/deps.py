@@ -23,6 +23,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from finishscan.errors import NotFoundError
 from serving.inference import DetectorLike, InferenceRunner
 from serving.metrics import Metrics
 from serving.settings import Settings
@@ -151,6 +152,17 @@ ProjectDep = Annotated[str, Depends(get_project_scope)]
 def actor_of(key: Any) -> str:
     """Who the history records for a change made with this key."""
     return f"key:{getattr(key, 'prefix', None) or getattr(key, 'id', '?')}({key.role})"
+
+
+def active_warning_levels(session: Any, project: str) -> dict[tuple[str, str], str]:
+    """``{(unit or "project", rule): level}`` of the project's active warnings (for metrics)."""
+    from register import active_warnings
+
+    try:
+        items = active_warnings(session=session, project=project)
+    except NotFoundError:
+        return {}
+    return {(w.unit or "project", w.rule): w.level for w in items}
 
 
 # Signed photo links: the HTML report is opened in a browser, which sends no Authorization

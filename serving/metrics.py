@@ -61,12 +61,30 @@ class Metrics:
             ["level"],
             registry=r,
         )
+        self.warnings_cleared = Counter(
+            "finishscan_warnings_cleared",
+            "Warnings that cleared by themselves after an upload or a status change.",
+            ["level"],
+            registry=r,
+        )
         self.photos = Counter(
             "finishscan_photos",
             "Photos uploaded to units, new or already known.",
             ["result"],
             registry=r,
         )
+
+    def count_warning_changes(
+        self, before: dict[tuple[str, str], str], after: dict[tuple[str, str], str]
+    ) -> None:
+        """Count warnings raised and cleared between two ``{(subject, rule): level}`` snapshots
+        (a level change counts as the old one cleared and the new one raised)."""
+        for k, level in after.items():
+            if before.get(k) != level:
+                self.warnings_raised.labels(level).inc()
+        for k, level in before.items():
+            if after.get(k) != level:
+                self.warnings_cleared.labels(level).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

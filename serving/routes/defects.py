@@ -9,7 +9,9 @@ from fastapi import APIRouter, Path
 from serving.deps import (
     SUPERVISOR_STATUSES,
     ApiKeyDep,
+    MetricsDep,
     RegisterDep,
+    active_warning_levels,
     actor_of,
     check_project,
     require_role,
@@ -68,7 +70,11 @@ def get_defect(defect_id: DefectId, key: ApiKeyDep, register: RegisterDep) -> An
     },
 )
 def change_defect(
-    defect_id: DefectId, body: DefectUpdate, key: ApiKeyDep, register: RegisterDep
+    defect_id: DefectId,
+    body: DefectUpdate,
+    key: ApiKeyDep,
+    register: RegisterDep,
+    metrics: MetricsDep,
 ) -> Any:
     """Change the status (``open``, ``rectifying``, ``rectified``, ``verified``, ``rejected``).
 
@@ -78,9 +84,11 @@ def change_defect(
     from register import change_status, defect_project
 
     with register.session() as session:
-        check_project(key, defect_project(session=session, defect_id=defect_id))
+        project = defect_project(session=session, defect_id=defect_id)
+        check_project(key, project)
         if body.status in SUPERVISOR_STATUSES:
             require_role(key, "supervisor")
+        before = active_warning_levels(session, project)
         d = change_status(
             session=session,
             rules=register.rules,
@@ -89,4 +97,7 @@ def change_defect(
             actor=actor_of(key),
             note=body.note,
         )
-        return detail_public(d)
+        after = active_warning_levels(session, project)
+        out = detail_public(d)
+    metrics.count_warning_changes(before, after)
+    return out

@@ -11,13 +11,13 @@ import anyio.to_thread
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from fastapi.responses import HTMLResponse
 
-from finishscan.errors import NotFoundError
 from serving.deps import (
     ApiKeyDep,
     ProjectDep,
     RegisterDep,
     ServicesDep,
     UnitCode,
+    active_warning_levels,
     actor_of,
     sign_photo,
 )
@@ -95,7 +95,7 @@ async def upload_photo(
     bytes were already uploaded for this unit. A failed request writes nothing.
     """
     from detector import image_header
-    from register import DetectedDefect, get_project, is_recorded, record_photo, unit_summary
+    from register import DetectedDefect, get_project, is_recorded, record_photo
 
     settings, register = services.settings, services.register
     tile = pick_tile(tile_query, tile_form, settings.default_tile)
@@ -131,12 +131,9 @@ async def upload_photo(
         ]
     actor = actor_of(key)
 
-    def write() -> tuple[Any, str]:
+    def write() -> tuple[Any, dict, dict]:
         with register.session() as session:
-            try:
-                before = unit_summary(session=session, project=project, unit=unit).warning
-            except NotFoundError:  # a unit not seen yet has no warning
-                before = "none"
+            before = active_warning_levels(session, project)
             recorded = record_photo(
                 session=session,
                 store=register.store,
@@ -153,14 +150,13 @@ async def upload_photo(
                 stage=stage,
                 inspector=actor,
             )
-        return recorded, before
+            after = active_warning_levels(session, project)
+        return recorded, before, after
 
-    recorded, before = await anyio.to_thread.run_sync(write)
+    recorded, before, after = await anyio.to_thread.run_sync(write)
     metrics = services.metrics
     metrics.photos.labels("created" if recorded.created else "known").inc()
-    after = recorded.unit.warning
-    if LEVEL_RANK[after] > LEVEL_RANK[before]:
-        metrics.warnings_raised.labels(after).inc()
+    metrics.count_warning_changes(before, after)
     if not recorded.created:
         response.status_code = status.HTTP_200_OK
     return PhotoUploadPublic(

@@ -212,12 +212,18 @@ def test_warning_raised_and_cleared(as_user, make_photo, client) -> None:
     )
     assert insp.get("/v1/projects/P1/warnings").json() == []
     assert insp.get("/v1/projects/P1/units/5-1-0302").json()["warning"] == "none"
+    assert 'finishscan_warnings_cleared_total{level="amber"} 1.0' in client.get("/metrics").text
 
     # ten open defects in one unit: red
     r = upload(insp, make_photo, [("tile_chip", 0.5)] * 10, unit="5-1-0303", seed=9)
     assert r.json()["unit"] == {"unit": "5-1-0303", "open_defects": 10, "warning": "red"}
     levels = {w["rule"]: w["level"] for w in insp.get("/v1/projects/P1/warnings").json()}
     assert levels == {"open_defects": "red"}
+    assert 'finishscan_warnings_raised_total{level="red"} 1.0' in client.get("/metrics").text
+
+    # reinstating the crack (rejected -> open) raises its warning again
+    assert sup.patch(f"/v1/defects/{crack}", json={"status": "open"}).status_code == 200
+    assert 'finishscan_warnings_raised_total{level="amber"} 2.0' in client.get("/metrics").text
 
 
 def test_photo_route_draws_boxes(as_user, make_photo) -> None:
