@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from finishscan.errors import ConfigError
+from finishscan.errors import ConfigError, FinishscanError
 from serving.scan.items import ScanItem
 from serving.scan.sink import Finished
 from serving.scan.work import Spec, safe_detect, threads_per_worker
@@ -67,6 +67,7 @@ def detect_ray(
     try:
         import ray
         import ray.data
+        import ray.exceptions
     except ImportError as e:
         raise ConfigError(
             "the Ray engine needs the distributed extra: pip install 'finishscan[distributed]'"
@@ -76,7 +77,7 @@ def detect_ray(
     rows: list[dict[str, Any]] = []
     for i, p in enumerate(pending):  # the driver has hashed and filtered; actors re-read
         by_idx[i] = (p.item, p.sha256, p.path)  # bytes dropped: read again when recording
-        rows.append({"idx": i, "path": str(p.path), "sha256": p.sha256})
+        rows.append({"idx": i, "path": str(p.path.resolve()), "sha256": p.sha256})
     if not rows:
         return
     started = False
@@ -99,14 +100,21 @@ def detect_ray(
             num_cpus=threads,
             batch_format="numpy",
         )
-        for batch in ds.iter_batches(batch_size=batch_size, batch_format="numpy"):
-            for idx, raw in zip(batch["idx"], batch["outcome"], strict=True):
-                item, sha, path = by_idx.pop(int(idx))
-                outcome = json.loads(raw)
-                data = read_checked(str(path), sha)
-                if not isinstance(data, bytes):
-                    outcome, data = data, b""
-                recorder.done(Finished(item, sha, data, outcome))
+        try:
+            for batch in ds.iter_batches(batch_size=batch_size, batch_format="numpy"):
+                for idx, raw in zip(batch["idx"], batch["outcome"], strict=True):
+                    item, sha, path = by_idx.pop(int(idx))
+                    outcome = json.loads(raw)
+                    data = read_checked(str(path), sha)
+                    if not isinstance(data, bytes):
+                        outcome, data = data, b""
+                    recorder.done(Finished(item, sha, data, outcome))
+        except ray.exceptions.RayError as e:
+            first = next((ln for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+            raise FinishscanError(
+                f"the Ray scan failed ({first[:300]}); what was recorded is kept, run it again "
+                "to resume"
+            ) from e
     finally:
         if started:
             ray.shutdown()

@@ -107,4 +107,4 @@ def model_path(model: str | Path | None) -> str:
     path = Path(model) if model else default_model_path()
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
-    return str(path)
+    return str(path.resolve())

@@ -9,6 +9,7 @@ sleep per photo make a run slow enough to be killed in the middle.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ def fake_defects(data: bytes, width: int, height: int) -> list[dict[str, Any]]:
 @dataclass(frozen=True)
 class FakeSpec:
     delay: float = 0.0
+    die_on_width: int | None = None  # the worker process dies (os._exit) on a photo this wide
 
     def info(self) -> tuple[str, str]:
         return ("fake-detector", "1")
@@ -48,6 +50,8 @@ class FakeSpec:
         def run(data: bytes) -> dict[str, Any]:
             image = detector.decode_image(data)
             h, w = image.shape[:2]
+            if w == self.die_on_width:
+                os._exit(3)
             if self.delay:
                 time.sleep(self.delay)
             return {"width": w, "height": h, "defects": fake_defects(data, w, h)}
