@@ -82,6 +82,22 @@ class Recipe(BaseModel):
     augment: Augmentation = Field(default_factory=lambda: Augmentation.model_validate({}))
     albumentations: list[AlbumentationsStep] = Field(default_factory=list)
 
+    def with_overrides(self, **values: Any) -> Recipe:
+        """A validated copy with the given fields replaced; ``None`` values are ignored.
+
+        >>> Recipe().with_overrides(epochs=3, imgsz=None).epochs
+        3
+        """
+        changes = {k: v for k, v in values.items() if v is not None}
+        unknown = set(changes) - set(type(self).model_fields)
+        if unknown:
+            raise ConfigError(f"unknown recipe fields {sorted(unknown)}")
+        try:
+            return type(self).model_validate({**self.model_dump(), **changes})
+        except ValidationError as e:
+            first = e.errors()[0]
+            raise ConfigError(f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}") from e
+
     def ultralytics_args(self) -> dict[str, Any]:
         """Keyword arguments for ``YOLO.train`` (without data/out/augmentations)."""
         return {

@@ -47,7 +47,9 @@ def train_model(
     """Train ``recipe.model`` on ``data`` into the run folder ``out`` (CPU, no network).
 
     Example: ``train_model(data="synth/data.yaml", out="runs/a", recipe=load_recipe("tiny"))``.
-    ``resume=True`` continues from ``out/weights/last.pt`` with the arguments stored in it.
+    ``resume=True`` continues from ``out/weights/last.pt`` with the arguments stored in it
+    (``recipe.time_hours`` may be changed on resume: the total budget counted in epochs at the
+    speed measured after resuming).
     """
     run_dir = Path(out).expanduser().resolve()
     last = run_dir / "weights" / "last.pt"
@@ -60,7 +62,8 @@ def train_model(
         if not last.exists():
             raise ModelError(f"nothing to resume: {last} does not exist")
         try:
-            YOLO(str(last)).train(resume=True, device="cpu", workers=recipe.workers)
+            extra = {"time": recipe.time_hours} if recipe.time_hours else {}
+            YOLO(str(last)).train(resume=True, device="cpu", workers=recipe.workers, **extra)
         except AssertionError as e:  # ultralytics: "... training to N epochs is finished"
             raise ModelError(f"cannot resume {last}: {e}") from e
         return _result(run_dir)

@@ -51,21 +51,15 @@ def train(
     from training.recipe import load_recipe
     from training.train import train_model
 
-    r = load_recipe(recipe)
-    overrides = {
-        k: v
-        for k, v in {
-            "model": model,
-            "epochs": epochs,
-            "imgsz": imgsz,
-            "batch": batch,
-            "seed": seed,
-            "workers": workers,
-        }.items()
-        if v is not None
-    }
-    if overrides:
-        r = r.model_validate({**r.model_dump(), **overrides})
+    r = load_recipe(recipe).with_overrides(
+        model=model,
+        epochs=epochs,
+        imgsz=imgsz,
+        batch=batch,
+        seed=seed,
+        workers=workers,
+        time_hours=hours,
+    )
     res = train_model(
         data=data, out=out, recipe=r, resume=resume, command=["finishscan", *sys.argv[1:]]
     )

@@ -72,3 +72,14 @@ def test_bad_recipes_are_config_errors(tmp_path: Path, text, message):
 def test_missing_recipe():
     with pytest.raises(ConfigError, match="not found"):
         load_recipe("no-such-recipe")
+
+
+def test_cli_overrides_reach_the_recipe():
+    r = load_recipe("default").with_overrides(
+        model="yolo26n.yaml", epochs=3, imgsz=None, time_hours=1.5
+    )
+    args = r.ultralytics_args()
+    assert (r.model, args["epochs"], args["imgsz"], args["time"]) == ("yolo26n.yaml", 3, 320, 1.5)
+    assert "time" not in load_recipe("default").ultralytics_args()
+    with pytest.raises(ConfigError, match="imgsz"):
+        load_recipe("default").with_overrides(imgsz=100)
