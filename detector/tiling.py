@@ -70,6 +70,47 @@ def _clip(boxes: np.ndarray, regions: np.ndarray) -> np.ndarray:
     )
 
 
+def _linked_pairs(
+    boxes: np.ndarray, regions: np.ndarray, source: np.ndarray, iou: float, block: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i < j) from different slices whose boxes, clipped to the area both slices
+    saw, have IoU >= ``iou``."""
+    n = len(boxes)
+    firsts, seconds = [], []
+    cols = np.arange(n)
+    for start in range(0, n, block):
+        a = np.arange(start, min(start + block, n))
+        # candidates: later boxes from another slice that intersect at all
+        lt = np.maximum(boxes[a, None, :2], boxes[None, :, :2])
+        rb = np.minimum(boxes[a, None, 2:], boxes[None, :, 2:])
+        cand = ((rb - lt) > 0).all(-1) & (source[a, None] != source[None]) & (a[:, None] < cols)
+        i, j = np.nonzero(cand)
+        i = a[i]
+        shared = _clip(regions[i], regions[j])
+        bi, bj = _clip(boxes[i], shared), _clip(boxes[j], shared)
+        inter = box_area(_clip(bi, bj))
+        union = box_area(bi) + box_area(bj) - inter
+        ok = (inter > 0) & (inter >= iou * np.where(union > 0, union, 1))
+        firsts.append(i[ok])
+        seconds.append(j[ok])
+    if not firsts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(firsts), np.concatenate(seconds)
+
+
+def _components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Connected-component label (its smallest member) of each of ``n`` nodes given edges i-j."""
+    labels = np.arange(n)
+    while True:
+        new = labels.copy()
+        np.minimum.at(new, i, labels[j])
+        np.minimum.at(new, j, labels[i])
+        new = new[new]  # pointer jumping: follow labels to their own labels
+        if np.array_equal(new, labels):
+            return labels
+        labels = new
+
+
 def merge_slices(parts: list[Detections], regions: np.ndarray, *, iou: float = 0.5) -> Detections:
     """Merge detections made on overlapping slices (boxes already in photo pixels).
 
@@ -91,46 +132,21 @@ def merge_slices(parts: list[Detections], regions: np.ndarray, *, iou: float = 0
     if not len(dets):
         return dets
     source = np.concatenate([np.full(len(p), k) for k, p in enumerate(parts)])
-    parent = np.arange(len(dets))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    firsts, seconds = [], []
     for c in np.unique(dets.class_id):
         idx = np.flatnonzero(dets.class_id == c)
-        boxes, src = dets.xyxy[idx], source[idx]
-        for a in range(len(idx) - 1):
-            rest = np.arange(a + 1, len(idx))
-            rest = rest[src[rest] != src[a]]
-            if not rest.size:
-                continue
-            # boxes that intersect at all are the only candidates
-            lt = np.maximum(boxes[a, :2], boxes[rest, :2])
-            rb = np.minimum(boxes[a, 2:], boxes[rest, 2:])
-            rest = rest[((rb - lt) > 0).all(1)]
-            if not rest.size:
-                continue
-            shared = _clip(regions[src[a]][None], regions[src[rest]])
-            ba, bb = _clip(boxes[a][None], shared), _clip(boxes[rest], shared)
-            inter = box_area(_clip(ba, bb))
-            union = box_area(ba) + box_area(bb) - inter
-            ok = (union > 0) & (inter >= iou * np.where(union > 0, union, 1))
-            for b in rest[ok]:
-                ra, rb_ = find(int(idx[a])), find(int(idx[b]))
-                if ra != rb_:
-                    parent[max(ra, rb_)] = min(ra, rb_)
-    roots = np.array([find(i) for i in range(len(dets))])
-    groups = np.unique(roots)
-    xyxy = np.stack(
-        [
-            np.concatenate([dets.xyxy[roots == g, :2].min(0), dets.xyxy[roots == g, 2:].max(0)])
-            for g in groups
-        ]
-    )
-    conf = np.array([dets.confidence[roots == g].max() for g in groups], np.float32)
+        i, j = _linked_pairs(dets.xyxy[idx], regions[source[idx]], source[idx], iou)
+        firsts.append(idx[i])
+        seconds.append(idx[j])
+    roots = _components(len(dets), np.concatenate(firsts), np.concatenate(seconds))
+    groups, inverse = np.unique(roots, return_inverse=True)
+    lo = np.full((len(groups), 2), np.inf, np.float32)
+    hi = np.full((len(groups), 2), -np.inf, np.float32)
+    np.minimum.at(lo, inverse, dets.xyxy[:, :2])
+    np.maximum.at(hi, inverse, dets.xyxy[:, 2:])
+    conf = np.zeros(len(groups), np.float32)
+    np.maximum.at(conf, inverse, dets.confidence)
+    xyxy = np.concatenate([lo, hi], axis=1)
     merged = Detections(xyxy, conf, dets.class_id[groups])
     return merged[np.argsort(-merged.confidence, kind="stable")]
 
