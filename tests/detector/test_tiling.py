@@ -192,3 +192,26 @@ def test_tiled_detect_without_whole_pass_and_one_slice() -> None:
 def test_tiled_detect_checks_callback_result_length() -> None:
     with pytest.raises(ValueError):
         tiled_detect(np.zeros((10, 10, 3), np.uint8), lambda crops: [], (5, 5))
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("whole", [True, False])
+def test_tiled_equals_whole_image_for_random_rectangles(seed: int, whole: bool) -> None:
+    """Seeded scenes of separated bright rectangles (many cut by slice borders): tiling with the
+    fake detector finds exactly the boxes a single whole-image pass finds."""
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(300, 900)), int(rng.integers(300, 900))
+    img = np.zeros((h, w, 3), np.uint8)
+    taken = np.zeros((h, w), bool)
+    for _ in range(12):
+        rw, rh = int(rng.integers(2, 300)), int(rng.integers(2, 60))
+        if rng.random() < 0.5:
+            rw, rh = rh, rw
+        x0, y0 = int(rng.integers(0, max(1, w - rw))), int(rng.integers(0, max(1, h - rh)))
+        if taken[max(0, y0 - 2) : y0 + rh + 2, max(0, x0 - 2) : x0 + rw + 2].any():
+            continue  # keep rectangles separated so each is one blob
+        taken[y0 : y0 + rh, x0 : x0 + rw] = True
+        img[y0 : y0 + rh, x0 : x0 + rw] = 255
+    expected = blobs(img)
+    out = tiled_detect(img, BrightBlobDetector(), (128, 160), overlap=0.25, whole=whole)
+    assert sorted(map(tuple, out.xyxy.tolist())) == sorted(map(tuple, expected.xyxy.tolist()))
