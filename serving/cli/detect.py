@@ -48,6 +48,7 @@ def detect(
     Exit status: 0 when every photo was read, 2 when some could not be (they carry "error"),
     1 for a missing or unusable model.
     """
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -68,6 +69,7 @@ def detect(
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
+        console=Console(stderr=True),
         transient=True,
         disable=len(paths) < 2 or not sys.stderr.isatty(),
     )
