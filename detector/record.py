@@ -20,8 +20,8 @@ def to_record(
     model: ModelInfo,
 ) -> dict[str, Any]:
     """``{"image", "width", "height", "defects": [{"label", "confidence", "box"}], "model"}``,
-    defects best first, ``box`` = [x0, y0, x1, y1] in photo pixels (2 decimals), confidence
-    rounded to 4 decimals.
+    defects best first, ``box`` = [x0, y0, x1, y1] in photo pixels (2 decimals, x0 < x1 and
+    y0 < y1: boxes clipped to zero area are left out), confidence rounded to 4 decimals.
 
     >>> info = ModelInfo("m", "1", ["crack"], (640, 640))
     >>> to_record(Detections.empty(), ["crack"], image="a.jpg", width=4, height=3, model=info)["defects"]
@@ -30,6 +30,9 @@ def to_record(
     order = np.argsort(-detections.confidence, kind="stable")
     defects = []
     for k in order:
+        x0, y0, x1, y1 = detections.xyxy[k]
+        if not (x1 > x0 and y1 > y0):  # clipped to nothing at the photo's edge: not a defect
+            continue
         cid = int(detections.class_id[k])
         defects.append(
             {

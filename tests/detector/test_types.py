@@ -56,10 +56,10 @@ def test_empty_concat_shift() -> None:
 def test_to_record() -> None:
     info = ModelInfo("finishscan-x", "abc123", ["crack", "stain", "tile_chip"], (640, 640))
     d = Detections(
-        np.array([[1.234, 2.0, 3.0, 4.0], [10, 20, 30, 40]]),
-        np.array([0.3, 0.87654]),
-        np.array([1, 0]),
-    )
+        np.array([[1.234, 2.0, 3.0, 4.0], [10, 20, 30, 40], [4000, 5, 4000, 9]]),
+        np.array([0.3, 0.87654, 0.99]),
+        np.array([1, 0, 0]),
+    )  # the third was clipped to zero width at the right edge: left out
     rec = to_record(d, info.names, image="a/b.jpg", width=4000, height=3000, model=info)
     assert rec == {
         "image": "a/b.jpg",
