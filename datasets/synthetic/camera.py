@@ -191,13 +191,15 @@ def develop(
             (s, s),
             interpolation=cv2.INTER_LINEAR,
         )
-    # Tone: exposure, contrast curve, saturation.
-    img = np.clip(img, 0, 1.5)
-    img = img * rng.uniform(0.85, 1.15)
-    img = img / (1.0 + rng.uniform(0.0, 0.5) * img)  # highlight roll-off
-    img = img / max(1e-3, float(np.percentile(img[::16, ::16], 99.5))) * rng.uniform(0.85, 1.0)
-    gamma = rng.uniform(0.85, 1.15)
-    img = np.clip(img, 0, 1) ** gamma
+    # Tone curve (exposure, highlight roll-off, auto-exposure, gamma) as one 4096-entry LUT.
+    top = 1.5
+    idx = (np.clip(img, 0, top) * (4095 / top)).astype(np.uint16)
+    xs = np.linspace(0, top, 4096, dtype=np.float32) * rng.uniform(0.85, 1.15)
+    curve = xs / (1.0 + rng.uniform(0.0, 0.5) * xs)
+    p995 = float(np.percentile(idx[::16, ::16], 99.5))
+    curve = curve / max(1e-3, float(curve[int(p995)])) * rng.uniform(0.85, 1.0)
+    curve = np.clip(curve, 0, 1) ** rng.uniform(0.85, 1.15)
+    img = np.take(curve.astype(np.float32), idx)
     sat = rng.uniform(0.75, 1.25)
     grey = cv2.cvtColor(img.astype(np.float32), cv2.COLOR_RGB2GRAY)[..., None]
     img = grey + (img - grey) * sat

@@ -7,6 +7,7 @@ defect masks after the perspective warp (masks are warped, never the boxes).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -17,6 +18,12 @@ from datasets.synthetic.scene import Instance, Scene
 from datasets.types import Box
 
 REF_SIZE = 640
+
+
+@lru_cache(maxsize=1)
+def default_config() -> SynthConfig:
+    """The default (immutable) config, built once: building it reads configs/classes.yaml."""
+    return SynthConfig()
 
 
 @dataclass
@@ -165,7 +172,7 @@ def render_sample(
 
     Example: ``s = render_sample(np.random.default_rng(0)); s.image.shape == (640, 640, 3)``.
     """
-    cfg = config or SynthConfig()
+    cfg = config or default_config()
     ref = max(imgsz, REF_SIZE)  # scene scale is fixed by a 640-px photo; smaller = downscaled
     c = int(round(ref * cfg.canvas_margin))
     classes, mats = _plan(rng, cfg)

@@ -142,21 +142,27 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
     """Ceramic/porcelain tiles in a grid or running bond with grout, glaze and patterns."""
     px, py, bond, gw = _tile_grid(rng, h, w)
     ox, oy = rng.uniform(0, px), rng.uniform(0, py)
-    ys = np.arange(h, dtype=np.float32)[:, None]
-    xs = np.arange(w, dtype=np.float32)[None, :]
-    rowf = (ys + oy) / py
-    row = np.floor(rowf).astype(np.int32)
-    shift = (row * bond % 1.0) * px if bond else 0.0
-    colf = (xs + ox + shift) / px
-    col = np.floor(colf).astype(np.int32)
-    fx = (colf - col) * px  # position inside the pitch cell, px
-    fy = (rowf - row) * py
-    # Distance to the nearest cell border (grout centre lines at 0/px).
-    dx = np.minimum(fx, px - fx)
-    dy = np.minimum(fy, py - fy)
-    d = np.minimum(dx, dy)
+    # Separable grid: rows depend on y only; columns on x and the row's bond shift (<= 4 kinds).
     half = gw / 2.0
-    face = noise.smoothstep(half - 0.5, half + 0.5, d)  # 1 on tile face, 0 in grout
+    y1d = np.arange(h, dtype=np.float32)
+    x1d = np.arange(w, dtype=np.float32)
+    rowf = (y1d + oy) / py
+    row = np.floor(rowf).astype(np.int32)
+    fy = (rowf - row) * py
+    dy = np.minimum(fy, py - fy)
+    kinds = int(round(1.0 / bond)) if bond else 1
+    sidx = row % kinds
+    col_t, dx_t = [], []
+    for k in range(kinds):
+        colf = (x1d + ox + ((k * bond) % 1.0) * px) / px
+        col_k = np.floor(colf).astype(np.int32)
+        fx = (colf - col_k) * px
+        col_t.append(col_k)
+        dx_t.append(np.minimum(fx, px - fx))
+    col_tab, dx_tab = np.stack(col_t), np.stack(dx_t)
+    face_y = noise.smoothstep(half - 0.5, half + 0.5, dy)
+    face_x = noise.smoothstep(half - 0.5, half + 0.5, dx_tab)
+    face = face_y[:, None] * face_x[sidx]  # 1 on tile face, 0 in grout
 
     nrow = int(np.ceil((h + oy) / py)) + 2
     ncol = int(np.ceil((w + ox + px) / px)) + 2
@@ -169,10 +175,10 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
     if mosaic:  # 2-3 shades mixed per tile
         shades = np.stack([_jitter(rng, base, 0.12) for _ in range(3)])
         tile_rgb = shades[rng.integers(0, 3, (nrow, ncol))].astype(np.float32)
-    r_i = np.clip(row, 0, nrow - 1)
-    c_i = np.clip(col, 0, ncol - 1)
-    flat_idx = r_i * ncol + c_i
+    flat_idx = np.clip(row, 0, nrow - 1)[:, None] * ncol + np.clip(col_tab, 0, ncol - 1)[sidx]
     albedo = np.take(tile_rgb.reshape(-1, 3), flat_idx, axis=0)  # (h, w, 3)
+    ys = y1d[:, None]
+    xs = x1d[None, :]
 
     pattern = rng.choice(
         ["plain", "speckle", "marble", "stone", "wood", "cement"],
@@ -182,26 +188,33 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
         n = noise.field(rng, (h, w), rng.uniform(0.7, 1.5), beta=0)
         albedo *= (1.0 - rng.uniform(0.05, 0.25) * noise.smoothstep(1.2, 2.2, np.abs(n)))[..., None]
     elif pattern == "marble":
-        n = noise.field(rng, (h, w), rng.uniform(40, 160), beta=2)
+        # Long flowing veins: a warped stripe field, thin where the stripe crosses zero.
+        n = noise.field(rng, (h, w), rng.uniform(80, 250), beta=2)
+        n2 = noise.field(rng, (h, w), rng.uniform(10, 30), beta=1)
         ang = rng.uniform(0, np.pi)
         u = xs * np.cos(ang) + ys * np.sin(ang)
-        v = np.abs(np.sin(u / rng.uniform(15, 60) + 4.0 * n))
-        veins = (1.0 - v) ** rng.uniform(8, 30)
+        v = np.abs(np.sin(u / rng.uniform(60, 200) + rng.uniform(0.8, 1.6) * n + 0.15 * n2))
+        veins = noise.smoothstep(rng.uniform(0.02, 0.08), 0.0, v) * noise.smoothstep(-0.6, 0.4, n2)
         vein_c = (
-            _rgb(rng.uniform(0.2, 0.6) * np.ones(3))
+            _rgb(rng.uniform(0.25, 0.6) * np.ones(3))
             if rng.random() < 0.8
-            else _rgb((0.6, 0.5, 0.3))
+            else _rgb((0.65, 0.55, 0.35))
         )
         a = rng.uniform(0.3, 0.7) * veins[..., None]
         albedo = albedo * (1 - a) + vein_c * a
-        albedo *= (1.0 + 0.03 * noise.field(rng, (h, w), 30, beta=2))[..., None]
+        albedo *= (1.0 + 0.04 * noise.field(rng, (h, w), 40, beta=2))[..., None]
     elif pattern == "stone":
         n = noise.field(rng, (h, w), rng.uniform(6, 40), beta=1)
         albedo *= (1.0 + rng.uniform(0.04, 0.12) * n)[..., None]
-    elif pattern == "wood":
-        n = noise.field(rng, (h, w), rng.uniform(6, 20), beta=1, stretch=8.0)
-        grain = np.sin(n * rng.uniform(2, 5) + ys * 0.0)
-        albedo *= (1.0 + rng.uniform(0.05, 0.15) * grain)[..., None]
+    elif pattern == "wood":  # wood-look porcelain: grain stripes along the plank's long side
+        along_x = px >= py
+        warp = noise.field(
+            rng, (h, w), rng.uniform(20, 60), beta=2, stretch=6.0 if along_x else 1 / 6.0
+        )
+        coord = ys if along_x else xs
+        grain = np.sin(coord / rng.uniform(2.0, 6.0) + rng.uniform(2, 6) * warp)
+        fine = noise.field(rng, (h, w), 1.0, beta=0, stretch=10.0 if along_x else 0.1)
+        albedo *= (1.0 + rng.uniform(0.04, 0.12) * grain + 0.03 * fine)[..., None]
     elif pattern == "cement":
         n = noise.field(rng, (h, w), rng.uniform(20, 80), beta=2)
         g = noise.field(rng, (h, w), 1.0, beta=0)
@@ -225,15 +238,14 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
     grout_img = grout.reshape(1, 1, 3) * (grout_tex * dirt)[..., None]
     # Cushion edge: tile face slightly darker in the last pixels before the grout.
     edge_w = rng.uniform(0.5, 3.0)
-    cushion = 1.0 - rng.uniform(0.0, 0.12) * (1.0 - noise.smoothstep(half, half + edge_w, d))
-    albedo = albedo * cushion[..., None]
-    f3 = face[..., None]
-    albedo = albedo * f3 + grout_img * (1.0 - f3)
-    # Relief: faces flat (each tile slightly tilted), grout recessed.
-    tilt = rng.normal(0, 0.015, (nrow, ncol, 2)).astype(np.float32)
-    tl = np.take(tilt.reshape(-1, 2), flat_idx, axis=0)
-    height = (tl[..., 0] * fx + tl[..., 1] * fy) + rng.uniform(0.8, 2.0) * face
-    height = height.astype(np.float32)
+    ca = rng.uniform(0.0, 0.12)
+    cush_y = 1.0 - ca * (1.0 - noise.smoothstep(half, half + edge_w, dy))
+    cush_x = 1.0 - ca * (1.0 - noise.smoothstep(half, half + edge_w, dx_tab))
+    f = face * (cush_y[:, None] * cush_x[sidx])
+    albedo = grout_img + (albedo - grout_img) * f[..., None]
+    # Relief: grout recessed; tiles set very slightly unevenly (tiny steps at joints).
+    offs = rng.normal(0, 0.25, nrow * ncol).astype(np.float32)
+    height = (np.take(offs, flat_idx) + rng.uniform(0.8, 2.0)) * face
 
     tiles: list[Tile] = []
     body = _jitter(

@@ -1,0 +1,65 @@
+"""Synthetic generator speed: images/s at a given size on ONE core (cv2 single-threaded).
+
+    python benchmarks/synth_speed.py [--n 60] [--imgsz 640]
+
+Reports wall-clock and CPU-time rates (the machine is shared; CPU time is the fairer figure)
+for ``render_sample`` alone and for ``render_sample`` + JPEG file write (``write_dataset``,
+workers=1), and writes the ``synth_speed`` section of ``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks._results import write_section  # noqa: E402
+from datasets.synthetic import render_sample, write_dataset  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=60)
+    ap.add_argument("--imgsz", type=int, default=640)
+    ap.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    args = ap.parse_args()
+    cv2.setNumThreads(1)
+    render_sample(np.random.default_rng(12345), args.imgsz)  # warm-up: noise bank, imports
+    w0, c0 = time.perf_counter(), time.process_time()
+    for i in range(args.n):
+        render_sample(np.random.default_rng([0, i]), args.imgsz)
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    with tempfile.TemporaryDirectory() as d:
+        w1, c1 = time.perf_counter(), time.process_time()
+        write_dataset(Path(d) / "ds", args.n, seed=1, imgsz=args.imgsz)
+        wall_w, cpu_w = time.perf_counter() - w1, time.process_time() - c1
+    load = os.getloadavg()[0]
+    rows = [
+        ("render_sample", args.n / wall, args.n / cpu),
+        ("write_dataset (workers=1)", args.n / wall_w, args.n / cpu_w),
+    ]
+    md = [
+        f"{args.n} photos of {args.imgsz} px, one process, `cv2.setNumThreads(1)`; "
+        f"load average {load:.1f} on {os.cpu_count()} cores during the run (shared machine).",
+        "",
+        "| what | images/s (wall) | images/s (CPU time) |",
+        "| --- | --- | --- |",
+    ]
+    md += [f"| {name} | {a:.1f} | {b:.1f} |" for name, a, b in rows]
+    text = "\n".join(md)
+    print(text)
+    if not args.no_write:
+        write_section("synth_speed", text)
+
+
+if __name__ == "__main__":
+    main()
