@@ -104,7 +104,7 @@ def box_area(boxes: np.ndarray) -> np.ndarray:
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise IoU (len(a), len(b)) of xyxy boxes; 0 where both are empty.
 
-    >>> box_iou(np.array([[0, 0, 2, 2]]), np.array([[1, 0, 3, 2]])).round(4).tolist()
+    >>> box_iou(np.array([[0, 0, 2, 2]]), np.array([[1, 0, 3, 2]])).astype(float).round(4).tolist()
     [[0.3333]]
     """
     a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
