@@ -306,13 +306,14 @@ def main() -> None:
     ap.add_argument(
         "--model", type=Path, default=None, help="ONNX model (default: the shipped one)"
     )
-    ap.add_argument("--requests", type=int, default=60, help="requests per scenario")
+    ap.add_argument("--requests", type=int, default=48, help="requests per scenario")
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--time-limit", type=float, default=120.0, help="seconds per scenario at most")
     ap.add_argument("--size", type=int, nargs=2, default=[960, 1280], metavar=("H", "W"))
     ap.add_argument(
-        "--rounds", type=int, default=3, help="rounds (scenarios interleaved); median reported"
+        "--rounds", type=int, default=5, help="rounds (scenarios interleaved); median reported"
     )
+    ap.add_argument("--only", nargs="+", default=None, help="run only these scenarios")
     ap.add_argument("--no-write", action="store_true", help="print only, do not update RESULTS.md")
     args = ap.parse_args()
 
@@ -327,8 +328,13 @@ def main() -> None:
         "detector": lambda: run_detector(model, files, args),
         "serve": lambda: run_finishscan(model, files, args, [], upload=False),
         "serve-batch": lambda: run_finishscan(model, files, args, ["--batch", "4"], upload=False),
+        "serve-batch-nowait": lambda: run_finishscan(
+            model, files, args, ["--batch", "8", "--batch-wait-ms", "0"], upload=False
+        ),
         "serve-upload": lambda: run_finishscan(model, files, args, [], upload=True),
     }
+    only = args.only or [k for k in scenarios if k != "serve-batch-nowait"]
+    scenarios = {k: v for k, v in scenarios.items() if k in only}
     results: dict[str, list[Result]] = {k: [] for k in scenarios}
     for rnd in range(args.rounds):
         for key, fn in scenarios.items():

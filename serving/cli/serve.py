@@ -36,6 +36,9 @@ def serve(
     batch: Annotated[
         int | None, typer.Option(min=1, help="micro-batch up to N concurrent photos (1 = off)")
     ] = None,
+    batch_wait_ms: Annotated[
+        float | None, typer.Option(min=0, help="how long a micro-batch waits to fill (ms)")
+    ] = None,
     threads: Annotated[
         int | None, typer.Option(min=1, help="ONNX Runtime threads per process")
     ] = None,
@@ -56,6 +59,7 @@ def serve(
         "model": model,
         "cors_origins": cors_origin or None,
         "batch_max": batch,
+        "batch_wait_ms": batch_wait_ms,
         "threads": threads,
         "max_upload_bytes": int(max_upload_mb * 1024 * 1024) if max_upload_mb else None,
     }

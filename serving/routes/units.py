@@ -105,9 +105,8 @@ async def upload_photo(
 
     def known() -> bool:
         with register.session() as session:
-            get_project(
-                session=session, code=project
-            )  # 404 before any work; admins create projects
+            # 404 for an unknown project before any work (admins create projects)
+            get_project(session=session, code=project)
             return is_recorded(
                 session=session,
                 sha256=sha,
