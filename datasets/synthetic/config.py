@@ -51,8 +51,8 @@ class SynthConfig:
     class_weights: dict[str, float] = field(default_factory=_default_class_weights)
     surface_weights: dict[str, float] = field(default_factory=_default_surface_weights)
     defects_per_image: tuple[int, int] = (1, 4)  # inclusive range for photos with defects
-    empty_fraction: float = 0.25  # photos with no defect at all (negatives only)
-    negatives_per_image: tuple[int, int] = (1, 5)  # unlabelled look-alikes per photo
+    empty_fraction: float = 0.3  # photos with no defect at all (negatives only)
+    negatives_per_image: tuple[int, int] = (2, 6)  # unlabelled look-alikes per photo
     second_zone_rate: float = 0.3  # extra material zone (floor, wainscot, corner) when not needed
     canvas_margin: float = 1.2  # canvas side / output side, room for the perspective warp
     jpeg_quality: tuple[int, int] = (45, 95)

@@ -77,7 +77,10 @@ def crack(
     """A crack: tapering, wandering/zig-zag dark line with branches; one instance per crack."""
     c = scene.size
     straight = material == "tiles" and rng.random() < 0.6
-    length = float(np.exp(rng.uniform(np.log(40), np.log(c * 0.9))))
+    if rng.random() < 0.35:  # long crack running through the frame
+        length = float(rng.uniform(0.8, 1.6) * c)
+    else:
+        length = float(np.exp(rng.uniform(np.log(40), np.log(c * 0.8))))
     ang = rng.uniform(0, 2 * np.pi)
     if rng.random() < 0.3:  # structural cracks often run near-vertical or diagonal
         ang = rng.choice([np.pi / 2, np.pi / 4, 3 * np.pi / 4]) + rng.normal(0, 0.2)
@@ -87,7 +90,7 @@ def crack(
     kink = rng.uniform(0.3, 0.9)
     main = _walk(rng, ang, length, step, wander, kink_p, kink)
     main -= main[len(main) // 2]
-    jitter = rng.uniform(0.0, 0.5)
+    jitter = rng.uniform(0.0, 0.5) if material in ("paint", "tiles") else rng.uniform(0.2, 0.9)
     main += rng.normal(0, jitter, main.shape)
     wmax = float(np.clip(rng.lognormal(np.log(1.4), 0.5), 0.6, 5.0))
     widths = _profile(rng, len(main), wmax, "both" if rng.random() < 0.6 else "one")
@@ -475,7 +478,7 @@ def paint_bubble(
     n = int(rng.choice([1, 2, 4, 8, 15], p=[0.3, 0.2, 0.2, 0.2, 0.1]))
     spread = rng.uniform(8, 50) * np.sqrt(n)
     centers = rng.normal(0, spread / 2.5, (n, 2))
-    radii = np.clip(rng.lognormal(np.log(5.0), 0.5, n), 2.0, 22.0)
+    radii = np.clip(rng.lognormal(np.log(7.0), 0.5, n), 3.0, 30.0)
     ext = np.abs(centers).max() + radii.max() + 4
     x0, y0, x1, y1 = scene.window(cx, cy, ext, ext)
     h, w = y1 - y0, x1 - x0
@@ -530,14 +533,17 @@ def stain(rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_) -> 
         col = np.asarray(
             [rng.uniform(0.75, 0.9), rng.uniform(0.6, 0.75), rng.uniform(0.35, 0.55)], np.float32
         )
-        strength = rng.uniform(0.25, 0.6)
-        alb[:] = alb * (1 - strength * reg[..., None] * (1 - col))
-        # Tide marks: dark brownish lines where the stain's level field crosses thresholds.
-        f = reg
-        tide = np.zeros_like(f)
-        for lvl in rng.uniform(0.05, 0.6, int(rng.integers(1, 4))):
-            tide = np.maximum(tide, np.exp(-(((f - lvl) / rng.uniform(0.02, 0.05)) ** 2)))
-        alb *= 1.0 - rng.uniform(0.1, 0.35) * tide[..., None] * (1.2 - col)
+        strength = rng.uniform(0.2, 0.55)
+        # Uneven interior (soaked more in places), darker towards the rim where deposits dry.
+        inner = 0.35 + 0.65 * noise.smoothstep(-1.0, 1.0, noise.field(rng, (h, w), r / 3, beta=2))
+        rim = noise.smoothstep(0.05, 0.25, reg) * (1.0 - 0.5 * noise.smoothstep(0.3, 0.9, reg))
+        a = strength * reg * inner * (0.6 + 0.8 * rim)
+        alb[:] = alb * (1 - a[..., None] * (1 - col))
+        # Tide marks: thin brownish lines along level sets near the outer edge.
+        tide = np.zeros_like(reg)
+        for lvl in rng.uniform(0.06, 0.4, int(rng.integers(1, 4))):
+            tide = np.maximum(tide, np.exp(-(((reg - lvl) / rng.uniform(0.015, 0.04)) ** 2)))
+        alb *= 1.0 - rng.uniform(0.08, 0.3) * tide[..., None] * (1.2 - col)
         mask = reg > 0.15
     elif kind == "damp":
         strength = rng.uniform(0.1, 0.3)
