@@ -145,19 +145,34 @@ def crack(
 # ----------------------------------------------------------------------------- tiles
 
 
-def _pick_tile(rng: np.random.Generator, scene: Scene, cx: float, cy: float, min_side: int = 14):
+def _pick_tile(
+    rng: np.random.Generator,
+    scene: Scene,
+    cx: float,
+    cy: float,
+    min_side: int = 14,
+    whole_only: bool = False,
+):
     """The tile nearest to (cx, cy) whose centre lies on the tiled zone of the canvas."""
     c = scene.size
     if "tiles" not in scene.materials:
         return None
     tile_zone = scene.materials.index("tiles")
-    cands = []
+    cands, whole = [], []
     for t in scene.tiles:
         if min(t.x1 - t.x0, t.y1 - t.y0) < min_side:
             continue
         mx, my = (t.x0 + t.x1) // 2, (t.y0 + t.y1) // 2
         if 0 <= mx < c and 0 <= my < c and scene.zone[my, mx] == tile_zone:
             cands.append(t)
+            corners = [(t.x0, t.y0), (t.x1 - 1, t.y0), (t.x0, t.y1 - 1), (t.x1 - 1, t.y1 - 1)]
+            if all(
+                scene.zone[min(max(y, 0), c - 1), min(max(x, 0), c - 1)] == tile_zone
+                for x, y in corners
+            ):
+                whole.append(t)
+    if whole_only:
+        cands = whole
     if not cands:
         return None
     d = [((t.x0 + t.x1) / 2 - cx) ** 2 + ((t.y0 + t.y1) / 2 - cy) ** 2 for t in cands]
@@ -186,7 +201,7 @@ def hollow_tile(
     rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_
 ) -> Instance | None:
     """A debonded tile: lippage edge, shifted/tilted tile and/or an inspector's chalk/marker ring."""
-    t = _pick_tile(rng, scene, cx, cy)
+    t = _pick_tile(rng, scene, cx, cy, whole_only=True)
     if t is None:
         return None
     c = scene.size

@@ -40,6 +40,13 @@ def _curve(
     return pts
 
 
+def _bounds(lay: np.ndarray, pad: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Row and column ranges of the non-zero part of a layer, padded and clipped."""
+    x, y, w, h = cv2.boundingRect(lay)
+    c0, r0 = lay.shape[1], lay.shape[0]
+    return (max(0, y - pad), min(r0, y + h + pad)), (max(0, x - pad), min(c0, x + w + pad))
+
+
 def _stroke(
     scene: Scene, pts: np.ndarray, width: float, color, opacity: float, blur: float = 0.5
 ) -> None:
@@ -182,9 +189,10 @@ def holes(rng: np.random.Generator, scene: Scene) -> None:
             cv2.LINE_AA,
             SHIFT,
         )
-    f = cv2.GaussianBlur(lay, (0, 0), 0.6).astype(np.float32) / 255.0
-    scene.albedo *= (1.0 - rng.uniform(0.3, 0.7) * f)[..., None]
-    scene.height -= 2.0 * f
+    (y0, y1), (x0, x1) = _bounds(lay, 3)
+    f = cv2.GaussianBlur(lay[y0:y1, x0:x1], (0, 0), 0.6).astype(np.float32) / 255.0
+    scene.albedo[y0:y1, x0:x1] *= (1.0 - rng.uniform(0.3, 0.7) * f)[..., None]
+    scene.height[y0:y1, x0:x1] -= 2.0 * f
 
 
 def tape(rng: np.random.Generator, scene: Scene) -> None:
@@ -196,14 +204,16 @@ def tape(rng: np.random.Generator, scene: Scene) -> None:
     c = scene.size
     lay = np.zeros((c, c), np.uint8)
     cv2.fillPoly(lay, [np.round(box * SUB).astype(np.int32)], 255, cv2.LINE_AA, SHIFT)
-    f = lay.astype(np.float32) / 255.0
+    (y0, y1), (x0, x1) = _bounds(lay, 1)
+    f = lay[y0:y1, x0:x1].astype(np.float32) / 255.0
     col = np.asarray(
         [(0.9, 0.85, 0.68), (0.35, 0.55, 0.85), (0.95, 0.95, 0.93)][int(rng.integers(3))],
         np.float32,
     )
     op = rng.uniform(0.6, 0.9)
-    scene.albedo[:] = scene.albedo * (1 - op * f[..., None]) + col * (op * f[..., None])
-    scene.height += 0.6 * f
+    alb = scene.albedo[y0:y1, x0:x1]
+    alb[:] = alb * (1 - op * f[..., None]) + col * (op * f[..., None])
+    scene.height[y0:y1, x0:x1] += 0.6 * f
 
 
 def socket(rng: np.random.Generator, scene: Scene) -> None:
@@ -304,7 +314,8 @@ def joint(rng: np.random.Generator, scene: Scene) -> None:
     tilt = rng.normal(0, 4)
     pts = np.array([[0, p], [c, p + tilt]]) if horiz else np.array([[p, 0], [p + tilt, c]])
     if rng.random() < 0.5:  # tone change across the line (cut-in)
-        yy, xx = np.mgrid[0:c, 0:c].astype(np.float32)
+        yy = np.arange(c, dtype=np.float32)[:, None]
+        xx = np.arange(c, dtype=np.float32)[None, :]
         side = (yy - p - tilt * xx / c) if horiz else (xx - p - tilt * yy / c)
         step = noise.smoothstep(-1.0, 1.0, side)
         scene.albedo *= (1.0 + rng.uniform(-0.05, 0.05) * step)[..., None]
