@@ -85,6 +85,8 @@ class ScanOptions:
             raise ConfigError(f"--select must be 0 or more, got {self.select}")
         if self.select and self.tasks is None:
             raise ConfigError("--select N needs --tasks OUT.json to write the labelling tasks to")
+        if self.tasks is not None and not self.select:
+            raise ConfigError("--tasks needs --select N (how many photos to pick for labelling)")
 
 
 def make_plan(options: ScanOptions) -> Plan:

@@ -138,6 +138,22 @@ def _cli() -> list[str]:
             "error: --workers must be at least 1",
         ),
         (
+            ["--manifest", "{m}", "--select", "3"],
+            "path,project,unit\n",
+            "error: --select N needs --tasks",
+        ),
+        (
+            ["--manifest", "{m}", "--tasks", "{d}/t.json"],
+            "path,project,unit\n",
+            "error: --tasks needs --select",
+        ),
+        (
+            ["--manifest", "{m}", "--engine", "spark"],
+            "path,project,unit\n",
+            "error: --engine must be local or ray",
+        ),
+        (["--manifest", "{d}/nope.csv"], None, "error: manifest not found"),
+        (
             ["--manifest", "{m}", "--model", "{d}/none.onnx"],
             "path,project,unit\n",
             "error: model file not found",
