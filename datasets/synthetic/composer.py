@@ -154,8 +154,13 @@ def _place(
     return None
 
 
+OUTDOOR_NEGATIVES = ("hair", "pencil", "scratch", "smudge", "holes", "shadow", "joint")
+
+
 def _negatives(rng: np.random.Generator, scene: Scene, k: int) -> list[str]:
     names = list(negatives.NEGATIVES)
+    if "paving" in scene.materials:  # no sockets, cables or tape on a pavement
+        names = [n for n in names if n in OUTDOOR_NEGATIVES]
     w = np.array([negatives.NEGATIVES[n][1] for n in names])
     done = []
     for _ in range(k):
@@ -184,7 +189,7 @@ def render_sample(
 
     lo, hi = cfg.negatives_per_image
     k_neg = int(rng.integers(lo, hi + 1))
-    if rng.random() < 0.2:
+    if rng.random() < 0.2 and "paving" not in scene.materials:
         negatives.trim(rng, scene)
     k_before = int(rng.integers(0, k_neg + 1))
     neg_names = _negatives(rng, scene, k_before)

@@ -289,7 +289,7 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
 def render_concrete(rng: np.random.Generator, h: int, w: int) -> Layer:
     """Cast concrete or screed: cloudy tone, grain, bug-hole pores, formwork joints, tie holes."""
     g = rng.uniform(0.45, 0.72)
-    tint = rng.normal(0, 0.02, 3)
+    tint = rng.normal(0, 0.008, 3)
     base = np.clip(g + tint, 0, 1).astype(np.float32)
     cloud = noise.field(rng, (h, w), rng.uniform(30, 150), beta=2)
     mid = noise.field(rng, (h, w), rng.uniform(4, 12), beta=1)
@@ -384,15 +384,22 @@ def render_concrete(rng: np.random.Generator, h: int, w: int) -> Layer:
 def render_paving(rng: np.random.Generator, h: int, w: int) -> Layer:
     """Outdoor paving: asphalt with aggregate, or broom-finished concrete with saw-cut joints."""
     if rng.random() < 0.55:
-        g = rng.uniform(0.22, 0.45)
-        base = np.clip(g + rng.normal(0, 0.015, 3), 0, 1).astype(np.float32)
-        s = rng.uniform(1.0, 3.0)
-        agg = noise.field(rng, (h, w), s, beta=0)
-        agg2 = noise.field(rng, (h, w), s * 0.5, beta=0)
-        stones = noise.smoothstep(0.4, 1.4, agg)
-        voids = noise.smoothstep(1.0, 2.0, -agg2)
+        g = rng.uniform(0.18, 0.4)
+        base = np.clip(g + rng.normal(0, 0.004, 3), 0, 1).astype(np.float32)
+        s = rng.uniform(3.0, 10.0)  # aggregate size in px
+        agg = noise.field(rng, (h, w), s, beta=1)
+        tone = noise.field(rng, (h, w), s * 0.7, beta=0)
+        agg2 = noise.field(rng, (h, w), s * 0.4, beta=0)
+        # Stones: about half the surface, each with its own brightness; dark binder and voids between.
+        stones = noise.smoothstep(-0.1, 0.5, agg)
+        voids = noise.smoothstep(1.2, 2.2, -agg2) * (1.0 - stones)
         cloud = noise.field(rng, (h, w), rng.uniform(50, 200), beta=2)
-        shade = 1.0 + rng.uniform(0.3, 0.7) * stones - rng.uniform(0.3, 0.6) * voids + 0.08 * cloud
+        shade = (
+            1.0
+            + stones * (rng.uniform(0.2, 0.6) + 0.25 * tone)
+            - rng.uniform(0.3, 0.6) * voids
+            + 0.08 * cloud
+        )
         albedo = base.reshape(1, 1, 3) * shade[..., None]
         height = 2.0 * stones - 2.0 * voids
         return Layer(
