@@ -32,9 +32,11 @@ def light(rng: np.random.Generator, scene: Scene) -> np.ndarray:
     az = rng.uniform(0, 2 * np.pi)
     rake = float(rng.choice([0.04, 0.1, 0.2, 0.35], p=[0.3, 0.35, 0.25, 0.1]))
     h = scene.height
-    gx = cv2.Sobel(h, cv2.CV_32F, 1, 0, ksize=3) * 0.125
-    gy = cv2.Sobel(h, cv2.CV_32F, 0, 1, ksize=3) * 0.125
-    shade = 1.0 + rake * np.clip(gx * np.cos(az) + gy * np.sin(az), -3, 3)
+    # One directional derivative (Sobel along the light's azimuth) instead of two gradients.
+    sob = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32) * 0.125
+    kern = sob * np.float32(np.cos(az)) + sob.T * np.float32(np.sin(az))
+    slope = cv2.filter2D(h, cv2.CV_32F, kern, borderType=cv2.BORDER_REFLECT)
+    shade = 1.0 + rake * np.clip(slope, -3, 3)
     # Low-frequency illumination at low resolution.
     yy, xx = np.mgrid[0:small, 0:small].astype(np.float32) / (small - 1)
     ga = rng.uniform(0, 2 * np.pi)
@@ -73,9 +75,9 @@ def light(rng: np.random.Generator, scene: Scene) -> np.ndarray:
         )
         glare = cv2.GaussianBlur(gs.astype(np.float32) / 255.0, (0, 0), rng.uniform(2, 8))
         glare = cv2.resize(glare, (c, c), interpolation=cv2.INTER_LINEAR)
-        zone_gloss = np.where(
-            scene.zone < len(gloss), gloss[np.minimum(scene.zone, len(gloss) - 1)], 0.0
-        ).astype(np.float32)
+        lut = np.zeros(256, np.float32)
+        lut[: len(gloss)] = gloss
+        zone_gloss = cv2.LUT(scene.zone, lut)
         g = (
             glare
             * zone_gloss
@@ -208,8 +210,10 @@ def develop(
     nl = noise.field(rng, (s, s), 0.5, beta=0)
     img = img + (lvl * np.sqrt(np.clip(grey[..., 0], 0.02, 1)) * nl)[..., None]
     if rng.random() < 0.5:
-        ch = np.stack([noise.field(rng, (s, s), 2.0, beta=0) for _ in range(3)], 2)
-        img = img + ch * lvl * 0.5
+        ch = cv2.merge(
+            [noise.field(rng, (s, s), 2.0, beta=0) * np.float32(lvl * 0.5) for _ in range(3)]
+        )
+        img = img + ch
     # Phone sharpening (halos).
     if rng.random() < 0.5:
         bl = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.8, 2.0))
