@@ -154,7 +154,7 @@ def _place(
     return None
 
 
-OUTDOOR_NEGATIVES = ("hair", "pencil", "scratch", "smudge", "holes", "shadow", "joint")
+OUTDOOR_NEGATIVES = ("hair", "pencil", "scratch", "smudge", "holes", "shadow", "joint", "trowel")
 
 
 def _negatives(rng: np.random.Generator, scene: Scene, k: int) -> list[str]:

@@ -329,6 +329,39 @@ def joint(rng: np.random.Generator, scene: Scene) -> None:
     )
 
 
+def trowel(rng: np.random.Generator, scene: Scene) -> None:
+    """Trowel or float marks: broad, faint, curved bands (lighter or darker), no sharp edge."""
+    x, y = _pt(rng, scene)
+    for _ in range(int(rng.integers(1, 4))):
+        pts = _curve(
+            rng,
+            x + rng.normal(0, 20),
+            y + rng.normal(0, 20),
+            rng.uniform(60, 300),
+            rng.uniform(0.01, 0.05),
+            4.0,
+        )
+        col = (1.0, 1.0, 1.0) if rng.random() < 0.5 else (0.35, 0.35, 0.35)
+        _stroke(
+            scene, pts, rng.uniform(3, 12), col, rng.uniform(0.03, 0.1), blur=rng.uniform(1.5, 4.0)
+        )
+
+
+def board_imprint(rng: np.random.Generator, scene: Scene) -> None:
+    """Board-formed concrete: faint wood-grain imprint and board edges on concrete zones only."""
+    if "concrete" not in scene.materials:
+        return
+    c = scene.size
+    zone = (scene.zone == scene.materials.index("concrete")).astype(np.float32)
+    along_x = rng.random() < 0.7
+    grain = noise.field(rng, (c, c), rng.uniform(4, 10), beta=1, stretch=rng.uniform(10, 25))
+    if not along_x:
+        grain = np.ascontiguousarray(grain.T)
+    bands = np.sin(grain * rng.uniform(2, 4))
+    scene.albedo *= (1.0 + rng.uniform(0.02, 0.06) * bands * zone)[..., None]
+    scene.height += 0.8 * bands * zone
+
+
 NEGATIVES = {
     "hair": (hair, 1.0),
     "cable": (cable, 0.5),
@@ -337,7 +370,9 @@ NEGATIVES = {
     "smudge": (smudge, 1.5),
     "holes": (holes, 0.6),
     "tape": (tape, 0.4),
-    "socket": (socket, 0.4),
+    "socket": (socket, 0.2),
     "shadow": (shadow, 0.8),
     "joint": (joint, 0.7),
+    "trowel": (trowel, 0.6),
+    "board_imprint": (board_imprint, 0.4),
 }
