@@ -53,9 +53,13 @@ class RegisterSink:
     def record(self, batch: Sequence[Finished]) -> list[Any]:
         """Record every photo of ``batch`` in one transaction; returns the PhotoRecorded list."""
         reg = self._register_mod
-        out = []
+        out: list[Any] = [None] * len(batch)
+        # Lock projects in one global order (sorted by code): two scans writing batches that
+        # span the same projects then never wait on each other in a cycle (no deadlock).
+        order = sorted(range(len(batch)), key=lambda i: batch[i].item.project)
         with self.register.session() as s:
-            for f in batch:
+            for i in order:
+                f = batch[i]
                 item, outcome = f.item, f.outcome
                 defects = [
                     reg.DetectedDefect(
@@ -63,24 +67,22 @@ class RegisterSink:
                     )
                     for d in outcome["defects"]
                 ]
-                out.append(
-                    reg.record_photo(
-                        session=s,
-                        store=self.register.store,
-                        rules=self.register.rules,
-                        project=item.project,
-                        unit=item.unit,
-                        data=f.data,
-                        width=int(outcome["width"]),
-                        height=int(outcome["height"]),
-                        defects=defects,
-                        model_name=self.model_name,
-                        model_version=self.model_version,
-                        building=item.building,
-                        room=item.room,
-                        stage=item.stage,
-                        taken_at=parse_taken_at(item.taken_at),
-                    )
+                out[i] = reg.record_photo(
+                    session=s,
+                    store=self.register.store,
+                    rules=self.register.rules,
+                    project=item.project,
+                    unit=item.unit,
+                    data=f.data,
+                    width=int(outcome["width"]),
+                    height=int(outcome["height"]),
+                    defects=defects,
+                    model_name=self.model_name,
+                    model_version=self.model_version,
+                    building=item.building,
+                    room=item.room,
+                    stage=item.stage,
+                    taken_at=parse_taken_at(item.taken_at),
                 )
         return out
 
@@ -106,16 +108,14 @@ def _warning_fields(w: Any) -> tuple[str, str, str]:
 
 
 def _register_api() -> SimpleNamespace:
-    """The register functions the scan uses, from the package's public API when exported
-    there, else from their modules."""
-    import register
-
-    names = ("open_register", "record_photo", "is_recorded", "active_warnings", "DetectedDefect")
-    if all(hasattr(register, n) for n in names):
-        return SimpleNamespace(**{n: getattr(register, n) for n in names})
-    from register.db import open_register
-    from register.repository import active_warnings, is_recorded, record_photo
-    from register.schemas import DetectedDefect
+    """The register functions the scan uses (imported lazily: workers never need them)."""
+    from register import (
+        DetectedDefect,
+        active_warnings,
+        is_recorded,
+        open_register,
+        record_photo,
+    )
 
     return SimpleNamespace(
         open_register=open_register,
