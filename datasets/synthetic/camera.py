@@ -231,5 +231,8 @@ def encode_jpeg(rgb: np.ndarray, quality: int) -> tuple[np.ndarray, bytes]:
     if not ok:  # pragma: no cover - cv2 always encodes uint8 RGB
         raise RuntimeError("JPEG encoding failed")
     data = buf.tobytes()
-    dec = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    raw = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if raw is None:  # pragma: no cover - cv2 decodes what it encoded
+        raise RuntimeError("JPEG decoding failed")
+    dec = cv2.cvtColor(raw, cv2.COLOR_BGR2RGB)
     return dec, data

@@ -115,9 +115,9 @@ def _build_scene(rng: np.random.Generator, c: int, mats: list[str]) -> Scene:
         albedo = np.where(z[..., None], layers[1].albedo, albedo)
         height = np.where(z, layers[1].height + 3.0, height)
         # A visible junction: shadow line / sealant bead where the materials meet.
-        edge = cv2.morphologyEx(zone, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).astype(
-            np.float32
-        )
+        edge: np.ndarray = cv2.morphologyEx(
+            zone, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)
+        ).astype(np.float32)
         edge = cv2.GaussianBlur(edge, (0, 0), rng.uniform(0.6, 2.0))
         albedo = albedo * (1.0 - rng.uniform(0.1, 0.4) * edge)[..., None]
         # The second plane faces the light differently (wall/floor corner).

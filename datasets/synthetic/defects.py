@@ -8,6 +8,8 @@ hollow tile's box covers the tile and the inspector's ring drawn around it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -198,7 +200,7 @@ def _ring(
 
 
 def hollow_tile(
-    rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_
+    rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_kw: object
 ) -> Instance | None:
     """A debonded tile: lippage edge, shifted/tilted tile and/or an inspector's chalk/marker ring."""
     t = _pick_tile(rng, scene, cx, cy, whole_only=True)
@@ -212,8 +214,8 @@ def hollow_tile(
     x0, y0, x1, y1 = t.x0 - m, t.y0 - m, t.x1 + m, t.y1 + m
     cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(c, x1), min(c, y1)
     pads = (cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1)
-    alb = cv2.copyMakeBorder(scene.albedo[cy0:cy1, cx0:cx1], *pads, cv2.BORDER_REFLECT)
-    hgt = cv2.copyMakeBorder(scene.height[cy0:cy1, cx0:cx1], *pads, cv2.BORDER_REFLECT)
+    alb: np.ndarray = cv2.copyMakeBorder(scene.albedo[cy0:cy1, cx0:cx1], *pads, cv2.BORDER_REFLECT)
+    hgt: np.ndarray = cv2.copyMakeBorder(scene.height[cy0:cy1, cx0:cx1], *pads, cv2.BORDER_REFLECT)
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     mask[t.y0 - y0 : t.y1 - y0, t.x0 - x0 : t.x1 - x0] = 1
     if "lippage" in mode:
@@ -226,8 +228,8 @@ def hollow_tile(
         ramp[:] = lin[None, :] if side in (0, 1) else lin[:, None]
         hgt[t.y0 - y0 : t.y1 - y0, t.x0 - x0 : t.x1 - x0] += lift * ramp
         # Bright lifted edge and a soft shadow just beyond it.
-        edge = np.zeros_like(mask, dtype=np.float32)
-        sh = np.zeros_like(edge)
+        edge: np.ndarray = np.zeros_like(mask, dtype=np.float32)
+        sh: np.ndarray = np.zeros_like(edge)
         ex0, ey0, ex1, ey1 = t.x0 - x0, t.y0 - y0, t.x1 - x0, t.y1 - y0
         bw = int(rng.integers(1, 3))
         sw = int(rng.integers(2, 7))
@@ -327,7 +329,9 @@ def hollow_tile(
     return Instance("hollow_tile", mk, cx0, cy0, {"mode": str(mode)})
 
 
-def tile_chip(rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_) -> Instance | None:
+def tile_chip(
+    rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_kw: object
+) -> Instance | None:
     """A broken tile corner or edge: jagged patch exposing the lighter, rough body."""
     t = _pick_tile(rng, scene, cx, cy, min_side=16)
     if t is None:
@@ -340,19 +344,19 @@ def tile_chip(rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_)
             px = t.x0 if rng.random() < 0.5 else t.x1
             py = t.y0 if rng.random() < 0.5 else t.y1
             sx, sy = (1 if px == t.x0 else -1), (1 if py == t.y0 else -1)
-            a, b = size * rng.uniform(0.6, 1.4), size * rng.uniform(0.6, 1.4)
+            ca, cb = size * rng.uniform(0.6, 1.4), size * rng.uniform(0.6, 1.4)
             mid = rng.uniform(0.3, 0.7, 4)
             inner = [
                 (
-                    px + sx * a * (1 - f) + rng.normal(0, 0.8),
-                    py + sy * b * f * rng.uniform(0.7, 1.3),
+                    px + sx * ca * (1 - f) + rng.normal(0, 0.8),
+                    py + sy * cb * f * rng.uniform(0.7, 1.3),
                 )
                 for f in mid
             ]
-            poly = (
-                [(px - sx * 1.0, py - sy * 1.0), (px + sx * a, py - sy * 0.5)]
+            corners = (
+                [(px - sx * 1.0, py - sy * 1.0), (px + sx * ca, py - sy * 0.5)]
                 + sorted(inner, key=lambda q: abs(q[0] - px))[::-1]
-                + [(px - sx * 0.5, py + sy * b)]
+                + [(px - sx * 0.5, py + sy * cb)]
             )
         else:
             horiz = rng.random() < 0.5
@@ -365,7 +369,7 @@ def tile_chip(rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_)
                 depth = size * rng.uniform(0.3, 0.7) * np.sin(
                     np.linspace(0, np.pi, n)
                 ) + rng.normal(0, 0.6, n)
-                poly = [(x, ey + s * max(0.0, d)) for x, d in zip(xs, depth, strict=True)] + [
+                corners = [(x, ey + s * max(0.0, d)) for x, d in zip(xs, depth, strict=True)] + [
                     (ex + size, ey - s),
                     (ex - size, ey - s),
                 ]
@@ -378,11 +382,11 @@ def tile_chip(rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_)
                 depth = size * rng.uniform(0.3, 0.7) * np.sin(
                     np.linspace(0, np.pi, n)
                 ) + rng.normal(0, 0.6, n)
-                poly = [(ex + s * max(0.0, d), y) for y, d in zip(ys, depth, strict=True)] + [
+                corners = [(ex + s * max(0.0, d), y) for y, d in zip(ys, depth, strict=True)] + [
                     (ex - s, ey + size),
                     (ex - s, ey - size),
                 ]
-        poly = np.asarray(poly, np.float64)
+        poly = np.asarray(corners, np.float64)
         mx, my = (int(np.clip(v, 0, scene.size - 1)) for v in poly.mean(0))
         z = int(scene.zone[my, mx])
         vis = scene.visible is None or bool(scene.visible[my, mx])
@@ -405,8 +409,8 @@ def tile_chip(rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_)
     alb = scene.albedo[y0:y1, x0:x1]
     chip = body * rough[..., None]
     # deeper part near the edge is in shadow
-    inner = cv2.erode(m, np.ones((3, 3), np.uint8)).astype(np.float32) / 255.0
-    rim = np.clip(a - inner, 0, 1)
+    solid = cv2.erode(m, np.ones((3, 3), np.uint8)).astype(np.float32) / 255.0
+    rim = np.clip(a - solid, 0, 1)
     alb[:] = alb * (1 - a[..., None]) + chip * a[..., None]
     alb *= (1.0 - rng.uniform(0.15, 0.45) * rim)[..., None]
     scene.height[y0:y1, x0:x1] -= rng.uniform(0.5, 2.0) * a
@@ -427,7 +431,7 @@ SUBSTRATES = [
 
 
 def paint_peeling(
-    rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_
+    rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_kw: object
 ) -> Instance | None:
     """Peeling paint: irregular patch of exposed substrate with lifted, shadow-casting edges and flakes."""
     r = float(np.exp(rng.uniform(np.log(10), np.log(scene.size * 0.18))))
@@ -462,7 +466,7 @@ def paint_peeling(
     scene.height[y0:y1, x0:x1] += 1.0 * (1 - a) + 2.0 * ob - 1.0 * a
     flakes = np.zeros((h, w), np.uint8)
     ys, xs = np.nonzero(inner_band)
-    for _ in range(int(rng.integers(0, 6))):
+    for _flake in range(int(rng.integers(0, 6))):
         if len(xs) == 0:
             break
         j = int(rng.integers(len(xs)))
@@ -487,7 +491,7 @@ def paint_peeling(
 
 
 def paint_bubble(
-    rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_
+    rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_kw: object
 ) -> Instance | None:
     """A blister or cluster of blisters: domes in the relief with soft highlight/shadow, some popped."""
     n = int(rng.choice([1, 2, 4, 8, 15], p=[0.3, 0.2, 0.2, 0.2, 0.1]))
@@ -533,7 +537,9 @@ def paint_bubble(
     return Instance("paint_bubble", mask, x0, y0, {"n": n})
 
 
-def stain(rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_) -> Instance | None:
+def stain(
+    rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_kw: object
+) -> Instance | None:
     """Water stain with tide marks, damp patch, or mould speckles."""
     kind = rng.choice(["water", "damp", "mould"], p=[0.45, 0.25, 0.3])
     r = float(np.exp(rng.uniform(np.log(18), np.log(scene.size * 0.3))))
@@ -591,7 +597,7 @@ def stain(rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_) -> 
     return Instance("stain", mask, x0, y0, {"kind": str(kind)})
 
 
-RENDERERS = {
+RENDERERS: dict[str, Callable[..., Instance | None]] = {
     "crack": crack,
     "hollow_tile": hollow_tile,
     "tile_chip": tile_chip,

@@ -66,7 +66,7 @@ def _stroke(
         return
     x0, y0 = max(0, x - 3), max(0, y - 3)
     x1, y1 = min(c, x + w + 3), min(c, y + h + 3)
-    a = lay[y0:y1, x0:x1].astype(np.float32) / 255.0
+    a: np.ndarray = lay[y0:y1, x0:x1].astype(np.float32) / 255.0
     if blur > 0:
         a = cv2.GaussianBlur(a, (0, 0), blur)
     a *= opacity * min(1.0, width)
@@ -301,7 +301,7 @@ def shadow(rng: np.random.Generator, scene: Scene) -> None:
     lay = np.zeros((small, small), np.uint8)
     pts = rng.uniform(-0.2, 1.2, (int(rng.integers(3, 6)), 2)) * small
     cv2.fillPoly(lay, [cv2.convexHull(pts.astype(np.int32))], 255)
-    f = cv2.GaussianBlur(lay, (0, 0), rng.uniform(1.0, 6.0)).astype(np.float32) / 255.0
+    f: np.ndarray = cv2.GaussianBlur(lay, (0, 0), rng.uniform(1.0, 6.0)).astype(np.float32) / 255.0
     f = cv2.resize(f, (c, c), interpolation=cv2.INTER_LINEAR)
     scene.albedo *= (1.0 - rng.uniform(0.1, 0.4) * f)[..., None]
 

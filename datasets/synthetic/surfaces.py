@@ -37,6 +37,10 @@ class Layer:
     grout: tuple[float, float, float] | None = None
 
 
+def _t3(v) -> tuple[float, float, float]:
+    return (float(v[0]), float(v[1]), float(v[2]))
+
+
 def _rgb(c) -> np.ndarray:
     return np.asarray(c, np.float32).reshape(1, 1, 3)
 
@@ -65,11 +69,11 @@ def paint_color(rng: np.random.Generator) -> np.ndarray:
     base = PAINTS[k][0]
     if k == "pastel":
         hue = rng.uniform(0, 180)
-        hsv = np.uint8([[[hue, rng.uniform(25, 70), rng.uniform(200, 245)]]])
+        hsv = np.array([[[hue, rng.uniform(25, 70), rng.uniform(200, 245)]]], np.uint8)
         base = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0] / 255.0
     elif k == "accent":
         hue = rng.uniform(0, 180)
-        hsv = np.uint8([[[hue, rng.uniform(80, 180), rng.uniform(110, 220)]]])
+        hsv = np.array([[[hue, rng.uniform(80, 180), rng.uniform(110, 220)]]], np.uint8)
         base = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0] / 255.0
     return _jitter(rng, base, 0.02)
 
@@ -264,15 +268,15 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
             x1 = (c + 1) * px - ox - sh - half
             if x1 < 0 or x0 > w:
                 continue
-            col_t = tuple(float(v) for v in tile_rgb[min(r, nrow - 1), min(c, ncol - 1)])
+            rgb_t = _t3(tile_rgb[min(r, nrow - 1), min(c, ncol - 1)])
             tiles.append(
                 Tile(
                     int(round(x0)),
                     int(round(y0)),
                     int(round(x1)),
                     int(round(y1)),
-                    col_t,
-                    tuple(float(v) for v in body),
+                    rgb_t,
+                    _t3(body),
                 )
             )
     gloss = float(rng.choice([0.1, 0.3, 0.6, 0.9], p=[0.2, 0.25, 0.3, 0.25]))
@@ -282,7 +286,7 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
         gloss,
         "tiles",
         tiles,
-        tuple(float(v) for v in grout),
+        _t3(grout),
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -33,6 +34,9 @@ def _polygons(mask: np.ndarray) -> list[list[float]]:
         if len(c) >= 3:
             out.append([float(v) for v in c.reshape(-1)])
     return out
+
+
+_Rendered = tuple[bytes, list[Box], list[list[list[float]]], list[int]]
 
 
 def _render(
@@ -82,6 +86,7 @@ def write_dataset(
     val = val_indices(n, seed, val_fraction)
     jobs = [(seed, i, imgsz, cfg) for i in range(n)]
     images: list[LabeledImage] = []
+    results: Iterator[_Rendered]
     polys: list[list[list[list[float]]]] = []
     areas: list[list[int]] = []
     with atomic_dir(out, overwrite=overwrite) as tmp:
