@@ -94,8 +94,15 @@ def crack(
     main -= main[len(main) // 2]
     jitter = rng.uniform(0.0, 0.5) if material in ("paint", "tiles") else rng.uniform(0.2, 0.9)
     main += rng.normal(0, jitter, main.shape)
-    wmax = float(np.clip(rng.lognormal(np.log(1.4), 0.5), 0.6, 5.0))
+    wide = material != "tiles" and rng.random() < 0.2  # close-up or structural: open crack
+    if wide:
+        wmax = float(rng.uniform(4.0, 14.0))
+    else:
+        wmax = float(np.clip(rng.lognormal(np.log(1.4), 0.5), 0.6, 5.0))
     widths = _profile(rng, len(main), wmax, "both" if rng.random() < 0.6 else "one")
+    if wide:  # ragged, spalled edges: width varies quickly along the path
+        rag = cv2.GaussianBlur(rng.standard_normal((len(widths), 1)), (0, 0), 2.0)[:, 0]
+        widths = widths * np.clip(1.0 + 0.6 * rag, 0.4, 1.6)
     paths = [(main, widths)]
     for _ in range(int(rng.choice([0, 1, 2, 3], p=[0.35, 0.35, 0.2, 0.1]))):
         i = int(rng.integers(len(main) // 8, max(len(main) // 8 + 1, 7 * len(main) // 8)))
@@ -123,11 +130,19 @@ def crack(
     cov = np.zeros_like(alpha)
     for p, w in paths:
         _draw_path(alpha, cov, p + (cx - x0, cy - y0), w)
+    trim = scene.zone[y0:y1, x0:x1] == 255  # skirting / door frame: the crack stops there
+    if trim.any():
+        alpha[trim] = 0
+        cov[trim] = 0
     if not cov.any():
         return None
     a = cv2.GaussianBlur(alpha, (0, 0), rng.uniform(0.35, 0.7)).astype(np.float32) / 255.0
-    dark = rng.uniform(0.3, 0.85)
+    dark = rng.uniform(0.55, 0.9) if wide else rng.uniform(0.3, 0.85)
     alb = scene.albedo[y0:y1, x0:x1]
+    if wide:  # debris and depth inside an open crack; a lighter broken rim around it
+        a = a * np.clip(0.8 + 0.25 * noise.field(rng, a.shape, 1.5, beta=0), 0.5, 1.0)
+        rim = np.clip(cv2.GaussianBlur(a, (0, 0), 1.5) * 2.0 - a, 0, 1)
+        alb += (rng.uniform(0.0, 0.12) * rim)[..., None]
     tint = np.asarray([1.0, 1.0, 1.0], np.float32) - np.asarray(
         rng.uniform(0.0, 0.15, 3), np.float32
     )
