@@ -78,6 +78,8 @@ def light(rng: np.random.Generator, scene: Scene) -> np.ndarray:
         lut = np.zeros(256, np.float32)
         lut[: len(gloss)] = gloss
         zone_gloss = cv2.LUT(scene.zone, lut)
+        if scene.sheen is not None:
+            zone_gloss = zone_gloss * scene.sheen
         g = (
             glare
             * zone_gloss

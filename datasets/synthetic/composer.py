@@ -124,9 +124,16 @@ def _build_scene(rng: np.random.Generator, c: int, mats: list[str]) -> Scene:
         albedo = albedo * np.where(z, rng.uniform(0.75, 1.1), 1.0)[..., None]
     tiles: list[surfaces.Tile] = []
     grout = None
-    for lay in layers:
+    sheen = None
+    for k, lay in enumerate(layers):
         if lay.material == "tiles":
             tiles, grout = lay.tiles, lay.grout
+            if lay.sheen is not None:
+                sheen = (
+                    lay.sheen
+                    if len(layers) == 1
+                    else np.where(zone == k, lay.sheen, 1.0).astype(np.float32)
+                )
     return Scene(
         albedo=np.ascontiguousarray(albedo, np.float32),
         height=np.ascontiguousarray(height, np.float32),
@@ -135,6 +142,7 @@ def _build_scene(rng: np.random.Generator, c: int, mats: list[str]) -> Scene:
         gloss=[lay.gloss for lay in layers],
         tiles=tiles,
         grout=grout,
+        sheen=sheen,
     )
 
 

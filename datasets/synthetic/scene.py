@@ -25,6 +25,7 @@ class Scene:
     tiles: list[Tile] = field(default_factory=list)
     grout: tuple[float, float, float] | None = None
     visible: np.ndarray | None = None
+    sheen: np.ndarray | None = None  # per-pixel glare factor, None = uniform
 
     @property
     def size(self) -> int:

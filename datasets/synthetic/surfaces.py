@@ -35,6 +35,7 @@ class Layer:
     material: str
     tiles: list[Tile] = field(default_factory=list)
     grout: tuple[float, float, float] | None = None
+    sheen: np.ndarray | None = None  # per-pixel glare factor (glossy tiles: varies per tile)
 
 
 def _t3(v) -> tuple[float, float, float]:
@@ -280,6 +281,9 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
                 )
             )
     gloss = float(rng.choice([0.1, 0.3, 0.6, 0.9], p=[0.2, 0.25, 0.3, 0.25]))
+    # Each tile sits at a slightly different angle, so a reflection breaks up tile by tile.
+    per_tile = rng.uniform(0.4, 1.6, nrow * ncol).astype(np.float32)
+    sheen = np.take(per_tile, flat_idx) * face
     return Layer(
         np.clip(albedo, 0, 1).astype(np.float32),
         height,
@@ -287,6 +291,7 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
         "tiles",
         tiles,
         _t3(grout),
+        sheen.astype(np.float32),
     )
 
 
