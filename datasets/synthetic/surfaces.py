@@ -189,9 +189,10 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
         ["plain", "speckle", "marble", "stone", "wood", "cement"],
         p=[0.35, 0.15, 0.15, 0.15, 0.1, 0.1],
     )
+    pat: np.ndarray
     if pattern == "speckle":
         n = noise.field(rng, (h, w), rng.uniform(0.7, 1.5), beta=0)
-        albedo *= (1.0 - rng.uniform(0.05, 0.25) * noise.smoothstep(1.2, 2.2, np.abs(n)))[..., None]
+        pat = 1.0 - rng.uniform(0.05, 0.25) * noise.smoothstep(1.2, 2.2, np.abs(n))
     elif pattern == "marble":
         # Long flowing veins: a warped stripe field, thin where the stripe crosses zero.
         n = noise.field(rng, (h, w), rng.uniform(80, 250), beta=2)
@@ -207,10 +208,10 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
         )
         a = rng.uniform(0.3, 0.7) * veins[..., None]
         albedo = albedo * (1 - a) + vein_c * a
-        albedo *= (1.0 + 0.04 * noise.field(rng, (h, w), 40, beta=2))[..., None]
+        pat = 1.0 + 0.04 * noise.field(rng, (h, w), 40, beta=2)
     elif pattern == "stone":
         n = noise.field(rng, (h, w), rng.uniform(6, 40), beta=1)
-        albedo *= (1.0 + rng.uniform(0.04, 0.12) * n)[..., None]
+        pat = 1.0 + rng.uniform(0.04, 0.12) * n
     elif pattern == "wood":  # wood-look porcelain: grain stripes along the plank's long side
         along_x = px >= py
         warp = noise.field(
@@ -219,15 +220,13 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
         coord = ys if along_x else xs
         grain = np.sin(coord / rng.uniform(2.0, 6.0) + rng.uniform(2, 6) * warp)
         fine = noise.field(rng, (h, w), 1.0, beta=0, stretch=10.0 if along_x else 0.1)
-        albedo *= (1.0 + rng.uniform(0.04, 0.12) * grain + 0.03 * fine)[..., None]
+        pat = 1.0 + rng.uniform(0.04, 0.12) * grain + 0.03 * fine
     elif pattern == "cement":
         n = noise.field(rng, (h, w), rng.uniform(20, 80), beta=2)
         g = noise.field(rng, (h, w), 1.0, beta=0)
-        albedo *= (1.0 + rng.uniform(0.04, 0.1) * n + 0.03 * g)[..., None]
+        pat = 1.0 + rng.uniform(0.04, 0.1) * n + 0.03 * g
     else:
-        albedo *= (
-            1.0 + rng.uniform(0.003, 0.012) * noise.field(rng, (h, w), rng.uniform(1, 6), beta=1)
-        )[..., None]
+        pat = 1.0 + rng.uniform(0.003, 0.012) * noise.field(rng, (h, w), rng.uniform(1, 6), beta=1)
 
     grout = _jitter(
         rng,
@@ -240,14 +239,17 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
     dirt = 1.0 - rng.uniform(0.0, 0.15) * noise.smoothstep(
         -0.5, 1.5, noise.field(rng, (h, w), 25, beta=2)
     )
-    grout_img = grout.reshape(1, 1, 3) * (grout_tex * dirt)[..., None]
     # Cushion edge: tile face slightly darker in the last pixels before the grout.
     edge_w = rng.uniform(0.5, 3.0)
     ca = rng.uniform(0.0, 0.12)
     cush_y = 1.0 - ca * (1.0 - noise.smoothstep(half, half + edge_w, dy))
     cush_x = 1.0 - ca * (1.0 - noise.smoothstep(half, half + edge_w, dx_tab))
     f = face * (cush_y[:, None] * cush_x[sidx])
-    albedo = grout_img + (albedo - grout_img) * f[..., None]
+    # One blend: tile colour x pattern x face mask + grout colour x texture x grout mask.
+    albedo = (
+        albedo * (pat * f)[..., None]
+        + grout.reshape(1, 1, 3) * (grout_tex * dirt * (1.0 - f))[..., None]
+    )
     # Relief: grout recessed; tiles set very slightly unevenly (tiny steps at joints).
     offs = rng.normal(0, 0.25, nrow * ncol).astype(np.float32)
     height = (np.take(offs, flat_idx) + rng.uniform(0.8, 2.0)) * face
