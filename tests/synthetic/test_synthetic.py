@@ -189,3 +189,13 @@ def test_write_dataset_refuses_bad_arguments(tmp_path):
 def test_config_validation(kwargs):
     with pytest.raises(ConfigError):
         SynthConfig(**kwargs)
+
+
+def test_preview_mosaic_is_a_png_of_the_expected_size(tmp_path):
+    import cv2
+
+    from datasets.synthetic.preview import mosaic
+
+    out = mosaic(tmp_path / "p.png", 3, imgsz=SZ, cols=2, tile=64)
+    img = cv2.imread(str(out))
+    assert img is not None and img.shape == (2 * 64 + 4, 2 * 64 + 4, 3)
