@@ -82,7 +82,7 @@ def crack(
     if rng.random() < 0.35:  # long crack running through the frame
         length = float(rng.uniform(0.8, 1.6) * c)
     else:
-        length = float(np.exp(rng.uniform(np.log(40), np.log(c * 0.8))))
+        length = float(np.exp(rng.uniform(np.log(60), np.log(c * 0.8))))
     ang = rng.uniform(0, 2 * np.pi)
     if rng.random() < 0.3:  # structural cracks often run near-vertical or diagonal
         ang = rng.choice([np.pi / 2, np.pi / 4, 3 * np.pi / 4]) + rng.normal(0, 0.2)
@@ -99,6 +99,8 @@ def crack(
         wmax = float(rng.uniform(4.0, 14.0))
     else:
         wmax = float(np.clip(rng.lognormal(np.log(1.4), 0.5), 0.6, 5.0))
+        if length < 150:  # a short hairline must still be visible to carry a label
+            wmax = max(wmax, 1.3)
     widths = _profile(rng, len(main), wmax, "both" if rng.random() < 0.6 else "one")
     if wide:  # ragged, spalled edges: width varies quickly along the path
         rag = cv2.GaussianBlur(rng.standard_normal((len(widths), 1)), (0, 0), 2.0)[:, 0]
@@ -137,7 +139,7 @@ def crack(
     if not cov.any():
         return None
     a = cv2.GaussianBlur(alpha, (0, 0), rng.uniform(0.35, 0.7)).astype(np.float32) / 255.0
-    dark = rng.uniform(0.55, 0.9) if wide else rng.uniform(0.3, 0.85)
+    dark = rng.uniform(0.55, 0.9) if wide else rng.uniform(0.3 if length >= 150 else 0.5, 0.85)
     alb = scene.albedo[y0:y1, x0:x1]
     if wide:  # debris and depth inside an open crack; a lighter broken rim around it
         a = a * np.clip(0.8 + 0.25 * noise.field(rng, a.shape, 1.5, beta=0), 0.5, 1.0)
@@ -512,7 +514,7 @@ def paint_bubble(
     n = int(rng.choice([1, 2, 4, 8, 15], p=[0.3, 0.2, 0.2, 0.2, 0.1]))
     spread = rng.uniform(8, 50) * np.sqrt(n)
     centers = rng.normal(0, spread / 2.5, (n, 2))
-    radii = np.clip(rng.lognormal(np.log(7.0), 0.5, n), 3.0, 30.0)
+    radii = np.clip(rng.lognormal(np.log(7.0), 0.5, n), 4.0, 30.0)
     ext = np.abs(centers).max() + radii.max() + 4
     x0, y0, x1, y1 = scene.window(cx, cy, ext, ext)
     h, w = y1 - y0, x1 - x0
@@ -582,7 +584,7 @@ def stain(
         alb *= 1.0 - rng.uniform(0.08, 0.3) * tide[..., None] * (1.2 - col)
         mask = reg > 0.15
     elif kind == "damp":
-        strength = rng.uniform(0.1, 0.3)
+        strength = rng.uniform(0.15, 0.35)
         grey = alb.mean(axis=2, keepdims=True)
         alb[:] = (alb * (1 - 0.5 * reg[..., None]) + grey * 0.5 * reg[..., None]) * (
             1 - strength * reg[..., None]

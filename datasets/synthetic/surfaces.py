@@ -200,13 +200,16 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
         ang = rng.uniform(0, np.pi)
         u = xs * np.cos(ang) + ys * np.sin(ang)
         v = np.abs(np.sin(u / rng.uniform(60, 200) + rng.uniform(0.8, 1.6) * n + 0.15 * n2))
-        veins = noise.smoothstep(rng.uniform(0.02, 0.08), 0.0, v) * noise.smoothstep(-0.6, 0.4, n2)
+        # Soft, fairly wide veins that fade in and out at large scale (not hairline-like).
+        fade = noise.smoothstep(-0.8, 0.6, noise.field(rng, (h, w), rng.uniform(60, 150), beta=2))
+        veins = noise.smoothstep(rng.uniform(0.06, 0.16), 0.0, v) * fade
+        veins = cv2.GaussianBlur(veins, (0, 0), rng.uniform(0.8, 2.0))
         vein_c = (
             _rgb(rng.uniform(0.25, 0.6) * np.ones(3))
             if rng.random() < 0.8
             else _rgb((0.65, 0.55, 0.35))
         )
-        a = rng.uniform(0.3, 0.7) * veins[..., None]
+        a = rng.uniform(0.15, 0.45) * veins[..., None]
         albedo = albedo * (1 - a) + vein_c * a
         pat = 1.0 + 0.04 * noise.field(rng, (h, w), 40, beta=2)
     elif pattern == "stone":
