@@ -36,6 +36,7 @@ def bank() -> np.ndarray:
             t = np.fft.irfft2(spec * amp, s=(n, n))
             t = (t - t.mean()) / (t.std() + 1e-9)
             tiles[i, j] = np.pad(t.astype(np.float32), ((0, PAD), (0, PAD)), mode="wrap")
+    tiles.flags.writeable = False  # shared by every sample: never modified
     return tiles
 
 
