@@ -73,52 +73,97 @@ def _draw_path(alpha: np.ndarray, cov: np.ndarray, pts: np.ndarray, widths: np.n
             cv2.line(cov, p0, p1, 255, th, cv2.LINE_8, SHIFT)
 
 
+def _network(rng: np.random.Generator) -> tuple[list[tuple[np.ndarray, np.ndarray]], float, float]:
+    """Map (crazing/shrinkage) cracking: jittered Voronoi cell edges inside a blob, centred on 0."""
+    r = float(rng.uniform(60, 260))
+    cell = float(rng.uniform(18, 70))
+    n = max(6, int((2 * r / cell) ** 2))
+    pts = rng.uniform(-r, r, (n, 2))
+    sub = cv2.Subdiv2D((int(-r * 2), int(-r * 2), int(r * 4), int(r * 4)))
+    for x, y in pts:
+        sub.insert((float(x), float(y)))
+    facets, _ = sub.getVoronoiFacetList([])
+    wmax = float(rng.uniform(0.6, 2.0))
+    seen: set[tuple[int, int, int, int]] = set()
+    paths: list[tuple[np.ndarray, np.ndarray]] = []
+    rough = r * rng.uniform(0.7, 1.0)
+    for facet in facets:
+        fp = np.asarray(facet, np.float64)
+        for k in range(len(fp)):
+            p0, p1 = fp[k], fp[(k + 1) % len(fp)]
+            q = np.round(np.concatenate([np.minimum(p0, p1), np.maximum(p0, p1)])).astype(int)
+            key = (int(q[0]), int(q[1]), int(q[2]), int(q[3]))
+            if key in seen:
+                continue
+            seen.add(key)
+            mid = (p0 + p1) / 2
+            if np.hypot(*mid) > rough * rng.uniform(0.8, 1.1) or rng.random() < 0.1:
+                continue
+            m = max(2, int(np.hypot(*(p1 - p0)) / 3))
+            t = np.linspace(0, 1, m)[:, None]
+            seg = p0 + (p1 - p0) * t
+            nrm = np.array([-(p1 - p0)[1], (p1 - p0)[0]]) / (np.hypot(*(p1 - p0)) + 1e-6)
+            seg = seg + nrm * (rng.normal(0, 1.2, (m, 1)) * np.sin(np.pi * t))
+            w = wmax * rng.uniform(0.5, 1.0) * np.ones(m) * (1.0 - 0.5 * np.hypot(*mid) / r)
+            paths.append((seg, w))
+    if not paths:
+        paths.append((np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([wmax, wmax])))
+    return paths, wmax, 2 * r
+
+
 def crack(
     rng: np.random.Generator, scene: Scene, cx: float, cy: float, *, material: str = "paint"
 ) -> Instance | None:
     """A crack: tapering, wandering/zig-zag dark line with branches; one instance per crack."""
     c = scene.size
-    straight = material == "tiles" and rng.random() < 0.6
-    if rng.random() < 0.35:  # long crack running through the frame
-        length = float(rng.uniform(0.8, 1.6) * c)
+    if material != "tiles" and rng.random() < 0.15:  # map cracking: one connected network
+        paths, wmax, length = _network(rng)
+        wide = False
     else:
-        length = float(np.exp(rng.uniform(np.log(60), np.log(c * 0.8))))
-    ang = rng.uniform(0, 2 * np.pi)
-    if rng.random() < 0.3:  # structural cracks often run near-vertical or diagonal
-        ang = rng.choice([np.pi / 2, np.pi / 4, 3 * np.pi / 4]) + rng.normal(0, 0.2)
-    step = 1.5
-    wander = rng.uniform(0.02, 0.06) if straight else rng.uniform(0.05, 0.2)
-    kink_p = rng.uniform(0.0, 0.03) if straight else rng.uniform(0.01, 0.12)
-    kink = rng.uniform(0.3, 0.9)
-    main = _walk(rng, ang, length, step, wander, kink_p, kink)
-    main -= main[len(main) // 2]
-    jitter = rng.uniform(0.0, 0.5) if material in ("paint", "tiles") else rng.uniform(0.2, 0.9)
-    main += rng.normal(0, jitter, main.shape)
-    wide = material != "tiles" and rng.random() < 0.2  # close-up or structural: open crack
-    if wide:
-        wmax = float(rng.uniform(4.0, 14.0))
-    else:
-        wmax = float(np.clip(rng.lognormal(np.log(1.4), 0.5), 0.6, 5.0))
-        if length < 150:  # a short hairline must still be visible to carry a label
-            wmax = max(wmax, 1.3)
-    widths = _profile(rng, len(main), wmax, "both" if rng.random() < 0.6 else "one")
-    if wide:  # ragged, spalled edges: width varies quickly along the path
-        rag = cv2.GaussianBlur(rng.standard_normal((len(widths), 1)), (0, 0), 2.0)[:, 0]
-        widths = widths * np.clip(1.0 + 0.6 * rag, 0.4, 1.6)
-    paths = [(main, widths)]
-    for _ in range(int(rng.choice([0, 1, 2, 3], p=[0.35, 0.35, 0.2, 0.1]))):
-        i = int(rng.integers(len(main) // 8, max(len(main) // 8 + 1, 7 * len(main) // 8)))
-        seg = main[min(i + 2, len(main) - 1)] - main[i]
-        a0 = float(np.arctan2(seg[1], seg[0])) + rng.choice([-1, 1]) * rng.uniform(0.3, 1.2)
-        bl = length * rng.uniform(0.1, 0.45)
-        b = _walk(rng, a0, bl, step, wander * 1.3, kink_p, kink) + main[i]
-        bw = _profile(rng, len(b), max(0.4, widths[i] * rng.uniform(0.5, 0.9)), "one")
-        paths.append((b, bw))
-    if rng.random() < 0.15:  # en-echelon / parallel companion hairline
-        off = rng.normal(0, 6, 2)
-        sub = slice(int(len(main) * rng.uniform(0, 0.4)), int(len(main) * rng.uniform(0.6, 1.0)))
-        paths.append((main[sub] + off, _profile(rng, len(main[sub]), max(0.5, wmax * 0.5), "both")))
-
+        straight = material == "tiles" and rng.random() < 0.6
+        if rng.random() < 0.35:  # long crack running through the frame
+            length = float(rng.uniform(0.8, 1.6) * c)
+        else:
+            length = float(np.exp(rng.uniform(np.log(60), np.log(c * 0.8))))
+        ang = rng.uniform(0, 2 * np.pi)
+        if rng.random() < 0.3:  # structural cracks often run near-vertical or diagonal
+            ang = rng.choice([np.pi / 2, np.pi / 4, 3 * np.pi / 4]) + rng.normal(0, 0.2)
+        step = 1.5
+        wander = rng.uniform(0.02, 0.06) if straight else rng.uniform(0.05, 0.2)
+        kink_p = rng.uniform(0.0, 0.03) if straight else rng.uniform(0.01, 0.12)
+        kink = rng.uniform(0.3, 0.9)
+        main = _walk(rng, ang, length, step, wander, kink_p, kink)
+        main -= main[len(main) // 2]
+        jitter = rng.uniform(0.0, 0.5) if material in ("paint", "tiles") else rng.uniform(0.2, 0.9)
+        main += rng.normal(0, jitter, main.shape)
+        wide = material != "tiles" and rng.random() < 0.2  # close-up or structural: open crack
+        if wide:
+            wmax = float(rng.uniform(4.0, 14.0))
+        else:
+            wmax = float(np.clip(rng.lognormal(np.log(1.4), 0.5), 0.6, 5.0))
+            if length < 150:  # a short hairline must still be visible to carry a label
+                wmax = max(wmax, 1.3)
+        widths = _profile(rng, len(main), wmax, "both" if rng.random() < 0.6 else "one")
+        if wide:  # ragged, spalled edges: width varies quickly along the path
+            rag = cv2.GaussianBlur(rng.standard_normal((len(widths), 1)), (0, 0), 2.0)[:, 0]
+            widths = widths * np.clip(1.0 + 0.6 * rag, 0.4, 1.6)
+        paths = [(main, widths)]
+        for _ in range(int(rng.choice([0, 1, 2, 3], p=[0.35, 0.35, 0.2, 0.1]))):
+            i = int(rng.integers(len(main) // 8, max(len(main) // 8 + 1, 7 * len(main) // 8)))
+            seg = main[min(i + 2, len(main) - 1)] - main[i]
+            a0 = float(np.arctan2(seg[1], seg[0])) + rng.choice([-1, 1]) * rng.uniform(0.3, 1.2)
+            bl = length * rng.uniform(0.1, 0.45)
+            b = _walk(rng, a0, bl, step, wander * 1.3, kink_p, kink) + main[i]
+            bw = _profile(rng, len(b), max(0.4, widths[i] * rng.uniform(0.5, 0.9)), "one")
+            paths.append((b, bw))
+        if rng.random() < 0.15:  # en-echelon / parallel companion hairline
+            off = rng.normal(0, 6, 2)
+            sub = slice(
+                int(len(main) * rng.uniform(0, 0.4)), int(len(main) * rng.uniform(0.6, 1.0))
+            )
+            paths.append(
+                (main[sub] + off, _profile(rng, len(main[sub]), max(0.5, wmax * 0.5), "both"))
+            )
     allp = np.concatenate([p for p, _ in paths]) + (cx, cy)
     pad = wmax + 6
     x0, y0, x1, y1 = scene.window(0, 0, 0, 0)
