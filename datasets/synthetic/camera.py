@@ -208,7 +208,7 @@ def develop(
     grey = cv2.cvtColor(img.astype(np.float32), cv2.COLOR_RGB2GRAY)[..., None]
     img = grey + (img - grey) * sat
     # Sensor noise: luminance-dependent plus low-res chroma noise.
-    lvl = rng.uniform(0.003, 0.03)
+    lvl = rng.uniform(0.003, 0.03) if rng.random() < 0.9 else rng.uniform(0.03, 0.06)  # dim room
     nl = noise.field(rng, (s, s), 0.5, beta=0)
     img = img + (lvl * np.sqrt(np.clip(grey[..., 0], 0.02, 1)) * nl)[..., None]
     if rng.random() < 0.5:

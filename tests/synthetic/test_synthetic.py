@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -156,6 +157,8 @@ def test_written_dataset_loads(tmp_path):
         for a, b in zip(sorted(got.boxes, key=key), sorted(im.boxes, key=key), strict=True):
             assert a.class_id == b.class_id
             assert np.allclose(a.xyxy, b.xyxy, atol=0.01)
+    recipe = json.loads((out / "synth_config.json").read_text())
+    assert recipe["seed"] == 1 and recipe["n"] == 10 and recipe["config"]["names"] == class_names()
     cc = coco.load(out / "annotations.coco.json")
     assert len(cc.images) == 10
     assert sum(len(i.boxes) for i in cc.images) == sum(len(i.boxes) for i in ds.images)
