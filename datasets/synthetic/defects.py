@@ -271,13 +271,16 @@ def hollow_tile(
     c = scene.size
     tw, th = t.x1 - t.x0, t.y1 - t.y0
     mode = rng.choice(["ring", "lippage", "shift", "ring+lippage"], p=[0.35, 0.25, 0.2, 0.2])
-    m = int(max(tw, th) * 0.35) + 8
+    # Inspectors ring the tile itself, or a hollow-sounding area spanning its neighbours.
+    ring_k = rng.uniform(0.55, 0.9) if rng.random() < 0.75 else rng.uniform(1.1, 1.7)
+    m = int(max(tw, th) * max(0.35, ring_k - 0.4)) + 8
     # Local window around the tile; it may reach past the canvas (padded, cropped back at the end).
     x0, y0, x1, y1 = t.x0 - m, t.y0 - m, t.x1 + m, t.y1 + m
     cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(c, x1), min(c, y1)
     pads = (cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1)
     alb: np.ndarray = cv2.copyMakeBorder(scene.albedo[cy0:cy1, cx0:cx1], *pads, cv2.BORDER_REFLECT)
     hgt: np.ndarray = cv2.copyMakeBorder(scene.height[cy0:cy1, cx0:cx1], *pads, cv2.BORDER_REFLECT)
+    orig = alb.copy()
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     mask[t.y0 - y0 : t.y1 - y0, t.x0 - x0 : t.x1 - x0] = 1
     if "lippage" in mode:
@@ -294,7 +297,7 @@ def hollow_tile(
         sh: np.ndarray = np.zeros_like(edge)
         ex0, ey0, ex1, ey1 = t.x0 - x0, t.y0 - y0, t.x1 - x0, t.y1 - y0
         bw = int(rng.integers(1, 3))
-        sw = int(rng.integers(2, 7))
+        sw = int(rng.integers(3, 9))
         if side == 0:
             edge[ey0:ey1, ex1 - bw : ex1] = 1
             sh[ey0:ey1, ex1 : ex1 + sw] = 1
@@ -309,16 +312,16 @@ def hollow_tile(
             sh[max(0, ey0 - sw) : ey0, ex0:ex1] = 1
         sh = cv2.GaussianBlur(sh, (0, 0), 1.2)
         edge = cv2.GaussianBlur(edge, (0, 0), 0.5)
-        alb *= (1.0 - rng.uniform(0.2, 0.55) * sh)[..., None]
-        alb += (rng.uniform(0.1, 0.3) * edge)[..., None]
+        alb *= (1.0 - rng.uniform(0.3, 0.6) * sh)[..., None]
+        alb += (rng.uniform(0.15, 0.35) * edge)[..., None]
         mask |= (sh > 0.2).astype(np.uint8)
         # slight shading of the tilted face
         alb[ey0:ey1, ex0:ex1] *= 1.0 + rng.uniform(-0.06, 0.06) * (ramp[..., None] - 0.5)
     if mode == "shift":
         ex0, ey0, ex1, ey1 = t.x0 - x0, t.y0 - y0, t.x1 - x0, t.y1 - y0
         patch = alb[ey0:ey1, ex0:ex1].copy()
-        ang = rng.choice([-1, 1]) * rng.uniform(0.8, 3.5)
-        dx, dy = rng.normal(0, 1.5, 2)
+        ang = rng.choice([-1, 1]) * rng.uniform(1.5, 4.5)
+        dx, dy = rng.normal(0, 2.5, 2)
         ccx, ccy = (ex0 + ex1) / 2 + dx, (ey0 + ey1) / 2 + dy
         rot = cv2.getRotationMatrix2D((tw / 2, th / 2), ang, 1.0)
         rot[:, 2] += (ccx - tw / 2, ccy - th / 2)
@@ -340,9 +343,14 @@ def hollow_tile(
         alb *= (1.0 - 0.4 * shadow)[..., None]
         hgt += 1.5 * fm
         mask |= (fm > 0.5).astype(np.uint8)
+    # Every labelled hollow tile must show a cue; if the lift/shift is too subtle here,
+    # the inspector's ring is what a photo of it would show.
+    sel = mask > 0
+    if "ring" not in mode and np.percentile(np.abs(alb - orig).max(axis=2)[sel], 98) < 0.1:
+        mode = "ring+" + str(mode)
     if "ring" in mode:
         ring = np.zeros_like(mask)
-        rx, ry = tw * rng.uniform(0.55, 0.9), th * rng.uniform(0.55, 0.9)
+        rx, ry = tw * ring_k * rng.uniform(0.9, 1.1), th * ring_k * rng.uniform(0.9, 1.1)
         chalk = rng.random() < 0.5
         thick = int(rng.integers(3, 8)) if chalk else int(rng.integers(2, 5))
         _ring(
