@@ -54,6 +54,7 @@ from register.schemas import (
     DefectOut,
     DetectedDefect,
     HistoryOut,
+    PhotoInput,
     PhotoOut,
     PhotoRecorded,
     ProjectOut,
@@ -289,76 +290,250 @@ def record_photo(
     The same bytes for the same unit again: ``created=False``, the same photo and defects.
     A newer ``model_version`` on a known photo: see the module's re-scan rule.
     Warnings of the unit and project are re-evaluated in the same transaction.
+    A batch of one for :func:`record_photos`.
+    """
+    item = PhotoInput(
+        project=project,
+        unit=unit,
+        data=data,
+        width=width,
+        height=height,
+        defects=defects,
+        building=building,
+        room=room,
+        stage=stage,
+        inspector=inspector,
+        taken_at=taken_at,
+    )
+    return record_photos(
+        session=session,
+        store=store,
+        rules=rules,
+        items=[item],
+        model_name=model_name,
+        model_version=model_version,
+        source=source,
+        now=now,
+    )[0]
+
+
+def record_photos(
+    *,
+    session: Session,
+    store: PhotoStore,
+    rules: Rules,
+    items: Sequence[PhotoInput],
+    model_name: str,
+    model_version: str,
+    source: str = "model",
+    now: datetime | None = None,
+) -> list[PhotoRecorded]:
+    """Record ``items`` in order, all at the instant ``now``; one result per item.
+
+    Equivalent to ``[record_photo(..., now=now) for each item]`` in the same session: the
+    same rows, ids, defects and warning events (raised and cleared, in the same order),
+    but each project is locked and each unit looked up once, and warnings are re-evaluated
+    in memory from facts read once per batch (one SQL round of facts per project and unit,
+    not per photo). Callers writing concurrently should sort ``items`` by project (one global
+    lock order). ``record_photos(session=s, store=st, rules=r, items=[PhotoInput(...)],
+    model_name="m", model_version="1")``.
     """
     now = now or utcnow()
-    if not data:
-        raise RegisterError("the photo is empty")
-    if int(width) <= 0 or int(height) <= 0:
-        raise RegisterError(f"photo size must be positive, got {width}x{height}")
     if source not in SOURCES:
         raise RegisterError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
     model_name = _code(model_name, "model name")
     model_version = _code(model_version, "model version")
-    if stage is not None and stage not in STAGES:
-        raise RegisterError(f"unknown stage {stage!r}; use one of {', '.join(STAGES)}")
-    dets = [d if isinstance(d, DetectedDefect) else DetectedDefect(*d) for d in defects]
-    sha = store.put(data)
-
-    proj = _lock_project(session, project, create=True)
-    u = _get_or_create_unit(session, proj, unit, building)
-    photo = session.scalars(
-        select(Photo).where(Photo.unit_id == u.id, Photo.sha256 == sha)
-    ).one_or_none()
-    actor = inspector or f"model:{model_name}"
-    created = changed = photo is None
-    if photo is None:
-        photo = Photo(
-            unit_id=u.id,
-            room_id=_room(session, u, room),
-            inspection_id=_inspection(session, u, stage, inspector, taken_at or now),
-            sha256=sha,
-            storage_path=store.relpath(sha),
-            size=len(data),
-            width=int(width),
-            height=int(height),
-            taken_at=taken_at,
-            created_at=now,
-        )
-        session.add(photo)
-        session.flush()
-        session.add(
-            Scan(
+    dets_of = [_checked_detections(item) for item in items]
+    batch = _Batch(session, rules, now)
+    out = []
+    for item, dets in zip(items, dets_of, strict=True):
+        sha = store.put(item.data)
+        proj = batch.project(item.project)
+        u = batch.unit(proj, item.unit, item.building)
+        state = batch.warnings(proj)
+        state.load_unit(u)
+        photo = session.scalars(
+            select(Photo).where(Photo.unit_id == u.id, Photo.sha256 == sha)
+        ).one_or_none()
+        actor = item.inspector or f"model:{model_name}"
+        added: list[Defect] = []
+        superseded: list[Defect] = []
+        created = changed = photo is None
+        if photo is None:
+            photo = Photo(
+                unit_id=u.id,
+                room_id=batch.room(u, item.room),
+                inspection_id=batch.inspection(u, item.stage, item.inspector, item.taken_at or now),
+                sha256=sha,
+                storage_path=store.relpath(sha),
+                size=len(item.data),
+                width=int(item.width),
+                height=int(item.height),
+                taken_at=item.taken_at,
+                created_at=now,
+            )
+            session.add(photo)
+            session.flush()
+            session.add(
+                Scan(
+                    photo_id=photo.id,
+                    model_name=model_name,
+                    model_version=model_version,
+                    detections=len(dets),
+                    applied=True,
+                    scanned_at=now,
+                )
+            )
+            added = [
+                _new_defect(
+                    session, rules, photo, u, d, source, model_name, model_version, actor, now
+                )
+                for d in dets
+            ]
+        else:
+            seen = session.scalars(
+                select(Scan).where(
+                    Scan.photo_id == photo.id,
+                    Scan.model_name == model_name,
+                    Scan.model_version == model_version,
+                )
+            ).first()
+            if seen is None:
+                added, superseded = _rescan(
+                    session, rules, photo, u, dets, source, model_name, model_version, actor, now
+                )
+            changed = seen is None
+        if changed:  # a plain repeat writes nothing, so it cannot change a warning
+            session.flush()
+            state.apply(u, added, superseded)
+            state.sync(u)
+            session.flush()
+        out.append(
+            PhotoRecorded(
                 photo_id=photo.id,
-                model_name=model_name,
-                model_version=model_version,
-                detections=len(dets),
-                applied=True,
-                scanned_at=now,
+                created=created,
+                defects=[_defect_out(d, now) for d in _photo_defects(session, photo.id)],
+                unit=state.unit_status(u),
             )
         )
-        for d in dets:
-            _new_defect(session, rules, photo, u, d, source, model_name, model_version, actor, now)
-    else:
-        seen = session.scalars(
-            select(Scan).where(
-                Scan.photo_id == photo.id,
-                Scan.model_name == model_name,
-                Scan.model_version == model_version,
-            )
-        ).first()
-        if seen is None:
-            _rescan(session, rules, photo, u, dets, source, model_name, model_version, actor, now)
-        changed = seen is None
-    if changed:  # a plain repeat writes nothing, so it cannot change a warning
-        session.flush()
-        _sync_warnings(session, rules, proj, [u], now)
-        session.flush()
-    return PhotoRecorded(
-        photo_id=photo.id,
-        created=created,
-        defects=[_defect_out(d, now) for d in _photo_defects(session, photo.id)],
-        unit=_unit_status(session, u),
-    )
+    return out
+
+
+def _checked_detections(item: PhotoInput) -> list[DetectedDefect]:
+    if not item.data:
+        raise RegisterError("the photo is empty")
+    if int(item.width) <= 0 or int(item.height) <= 0:
+        raise RegisterError(f"photo size must be positive, got {item.width}x{item.height}")
+    if item.stage is not None and item.stage not in STAGES:
+        raise RegisterError(f"unknown stage {item.stage!r}; use one of {', '.join(STAGES)}")
+    return [d if isinstance(d, DetectedDefect) else DetectedDefect(*d) for d in item.defects]
+
+
+class _Batch:
+    """Per-transaction lookups of :func:`record_photos`: locked projects, units, rooms,
+    inspections and the warning state of each project, each read once."""
+
+    def __init__(self, session: Session, rules: Rules, now: datetime) -> None:
+        self.session, self.rules, self.now = session, rules, now
+        self._projects: dict[str, Project] = {}
+        self._units: dict[tuple[int, str, str | None], Unit] = {}
+        self._rooms: dict[tuple[int, str], int | None] = {}
+        self._inspections: dict[tuple[int, str | None, str | None, str], int | None] = {}
+        self._warnings: dict[int, _WarningState] = {}
+
+    def project(self, code: str) -> Project:
+        if code not in self._projects:
+            self._projects[code] = _lock_project(self.session, code, create=True)
+        return self._projects[code]
+
+    def unit(self, project: Project, code: str, building: str | None) -> Unit:
+        key = (project.id, code, building or None)
+        if key not in self._units:
+            self._units[key] = _get_or_create_unit(self.session, project, code, building)
+        return self._units[key]
+
+    def room(self, unit: Unit, name: str | None) -> int | None:
+        key = (unit.id, name or "")
+        if key not in self._rooms:
+            self._rooms[key] = _room(self.session, unit, name)
+        return self._rooms[key]
+
+    def inspection(
+        self, unit: Unit, stage: str | None, inspector: str | None, when: datetime
+    ) -> int | None:
+        key = (unit.id, stage, inspector or "", when.strftime("%Y-%m-%d"))
+        if key not in self._inspections:
+            self._inspections[key] = _inspection(self.session, unit, stage, inspector, when)
+        return self._inspections[key]
+
+    def warnings(self, project: Project) -> _WarningState:
+        if project.id not in self._warnings:
+            self._warnings[project.id] = _WarningState(self.session, self.rules, project, self.now)
+        return self._warnings[project.id]
+
+
+class _WarningState:
+    """The facts and active warnings of one locked project, read once and then kept current
+    in memory as defects are added or superseded; :meth:`sync` reconciles exactly as
+    :func:`_sync_warnings` would from SQL at that moment (same facts, same events)."""
+
+    def __init__(self, session: Session, rules: Rules, project: Project, now: datetime) -> None:
+        self.session, self.rules, self.project, self.now = session, rules, project, now
+        age = rules.rectification_rate.min_age_days if rules.rectification_rate else 0.0
+        self.cutoff = now - timedelta(days=age)
+        pf = project_facts(session, project, rules, now)
+        self.aged, self.aged_rectified, self.overdue = pf.aged, pf.aged_rectified, pf.overdue
+        self.counts: dict[int, dict[str, int]] = {}
+        self.active: dict[tuple[str, str], Warning] = {
+            (w.subject, w.rule): w for w in _active_rows(session, project, ["project"])
+        }
+
+    def load_unit(self, unit: Unit) -> None:
+        if unit.id in self.counts:
+            return
+        self.counts[unit.id] = _open_counts(self.session, [unit.id])[unit.id]
+        for w in _active_rows(self.session, self.project, [f"unit:{unit.code}"]):
+            self.active[(w.subject, w.rule)] = w
+
+    def apply(self, unit: Unit, added: Sequence[Defect], superseded: Sequence[Defect]) -> None:
+        """Count ``added`` defects in and ``superseded`` ones out (what the SQL facts see)."""
+        for sign, defects in ((1, added), (-1, superseded)):
+            for d in defects:
+                if d.status in OPEN_STATUSES:
+                    c = self.counts[unit.id]
+                    c[d.label] = c.get(d.label, 0) + sign
+                    if d.deadline is not None and d.deadline < self.now:
+                        self.overdue += sign
+                if d.status != "rejected" and d.created_at <= self.cutoff:
+                    self.aged += sign
+                    if d.status in DONE_STATUSES:
+                        self.aged_rectified += sign
+
+    def sync(self, unit: Unit) -> tuple[int, int]:
+        facts = Facts(
+            units=[UnitFacts(unit.code, {k: n for k, n in self.counts[unit.id].items() if n})],
+            project=ProjectFacts(self.aged, self.aged_rectified, self.overdue),
+        )
+        subjects = {f"unit:{unit.code}", "project"}
+        active = {k: w for k, w in self.active.items() if k[0] in subjects}
+        raised, cleared = _reconcile(
+            self.session, self.project, [unit], facts, self.rules, active, self.now
+        )
+        for w in cleared:
+            del self.active[(w.subject, w.rule)]
+        for w in raised:
+            self.active[(w.subject, w.rule)] = w
+        return len(raised), len(cleared)
+
+    def unit_status(self, unit: Unit) -> UnitStatus:
+        level: WarningLevel = "none"
+        for (subject, _), w in self.active.items():
+            mine = subject == f"unit:{unit.code}" and w.scope == "unit"
+            if mine and _LEVEL_RANK[w.level] > _LEVEL_RANK[level]:
+                level = cast(WarningLevel, w.level)
+        return UnitStatus(
+            unit=unit.code, open_defects=sum(self.counts[unit.id].values()), warning=level
+        )
 
 
 def _new_defect(
@@ -423,7 +598,8 @@ def _rescan(
     model_version: str,
     actor: str,
     now: datetime,
-) -> None:
+) -> tuple[list[Defect], list[Defect]]:
+    """Apply a scan of a known photo; returns (defects added, defects superseded)."""
     applied = session.scalars(
         select(Scan.model_version).where(Scan.photo_id == photo.id, Scan.applied.is_(True))
     ).all()
@@ -439,21 +615,24 @@ def _rescan(
         )
     )
     if not newer:
-        return
+        return [], []
     if source == "person":  # a person's marks add to what is there, never replace
         current = _photo_defects(session, photo.id)
         keep = [(d.label, _box(d)) for d in current]
         hit = {j for _, j in match_boxes(keep, [(d.label, d.box) for d in dets])}
-        for j, d in enumerate(dets):
-            if j not in hit:
-                _new_defect(
-                    session, rules, photo, unit, d, source, model_name, model_version, actor, now
-                )
-        return
+        return [
+            _new_defect(
+                session, rules, photo, unit, d, source, model_name, model_version, actor, now
+            )
+            for j, d in enumerate(dets)
+            if j not in hit
+        ], []
     old = [d for d in _photo_defects(session, photo.id) if d.source == "model"]
     matches = dict(match_boxes([(d.label, _box(d)) for d in old], [(d.label, d.box) for d in dets]))
     matched_new = set(matches.values())
     by_old = {i: j for i, j in matches.items()}
+    added: list[Defect] = []
+    superseded: list[Defect] = []
     for i, od in enumerate(old):
         touched = od.status != "open" or len(od.history) > 1
         if touched:
@@ -476,14 +655,19 @@ def _rescan(
                 tier=od.tier,
                 note=f"re-detected by {model_name} {model_version} (supersedes #{od.id})",
             )
+            added.append(new)
         od.superseded_at = now
         od.superseded_by_id = new.id if new is not None else None
         od.updated_at = now
+        superseded.append(od)
     for j, d in enumerate(dets):
         if j not in matched_new:
-            _new_defect(
-                session, rules, photo, unit, d, source, model_name, model_version, actor, now
+            added.append(
+                _new_defect(
+                    session, rules, photo, unit, d, source, model_name, model_version, actor, now
+                )
             )
+    return added, superseded
 
 
 def _box(d: Defect) -> tuple[float, float, float, float]:
@@ -896,28 +1080,51 @@ def _sync_warnings(
         units=[UnitFacts(u.code, counts[u.id]) for u in units],
         project=project_facts(session, project, rules, now),
     )
-    desired: dict[tuple[str, str], Decision] = {
-        (d.subject, d.rule): d for d in evaluate_warnings(facts, rules)
-    }
     subjects = [f"unit:{u.code}" for u in units] + ["project"]
-    active = {
-        (w.subject, w.rule): w
-        for w in session.scalars(
-            select(Warning).where(
+    active = {(w.subject, w.rule): w for w in _active_rows(session, project, subjects)}
+    raised, cleared = _reconcile(session, project, units, facts, rules, active, now)
+    return len(raised), len(cleared)
+
+
+def _active_rows(session: Session, project: Project, subjects: Sequence[str]) -> list[Warning]:
+    """The active warnings of these subjects, oldest (lowest id) first."""
+    return list(
+        session.scalars(
+            select(Warning)
+            .where(
                 Warning.project_id == project.id,
                 Warning.cleared_at.is_(None),
                 Warning.subject.in_(subjects),
             )
+            .order_by(Warning.id)
         )
+    )
+
+
+def _reconcile(
+    session: Session,
+    project: Project,
+    units: Sequence[Unit],
+    facts: Facts,
+    rules: Rules,
+    active: dict[tuple[str, str], Warning],
+    now: datetime,
+) -> tuple[list[Warning], list[Warning]]:
+    """Make the ``active`` warnings (of the subjects of ``facts``) what ``facts`` call for:
+    clear (in id order) what no longer holds or changed level, then raise what is missing
+    (in :func:`evaluate_warnings` order). Returns (raised, cleared) warnings."""
+    desired: dict[tuple[str, str], Decision] = {
+        (d.subject, d.rule): d for d in evaluate_warnings(facts, rules)
     }
-    raised = cleared = 0
-    for key, w in active.items():
+    raised: list[Warning] = []
+    cleared: list[Warning] = []
+    for key, w in sorted(active.items(), key=lambda kv: kv[1].id):
         want = desired.get(key)
         if want is None or want.level != w.level:
             w.cleared_at = now
             why = "condition no longer holds" if want is None else f"level now {want.level}"
             session.add(WarningEvent(warning_id=w.id, kind="cleared", at=now, detail=why))
-            cleared += 1
+            cleared.append(w)
     session.flush()
     by_code = {u.code: u for u in units}
     for key, want in desired.items():
@@ -939,7 +1146,7 @@ def _sync_warnings(
         session.add(nw)
         session.flush()
         session.add(WarningEvent(warning_id=nw.id, kind="raised", at=now, detail=want.detail))
-        raised += 1
+        raised.append(nw)
     return raised, cleared
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -34,6 +35,26 @@ class DetectedDefect:
         x0, y0, x1, y1 = (float(v) for v in self.box)
         if not (x0 < x1 and y0 < y1):
             raise RegisterError(f"box must have x0 < x1 and y0 < y1, got {self.box}")
+
+
+@dataclass(frozen=True)
+class PhotoInput:
+    """One photo for :func:`register.record_photos`: where it goes, its bytes and detections.
+
+    ``PhotoInput("P1", "3-2-1701", jpeg, 4000, 3000, [DetectedDefect("crack", 0.9, box)])``
+    """
+
+    project: str
+    unit: str
+    data: bytes
+    width: int
+    height: int
+    defects: Sequence[DetectedDefect] = ()
+    building: str | None = None
+    room: str | None = None
+    stage: str | None = None
+    inspector: str | None = None
+    taken_at: datetime | None = None
 
 
 class _Out(BaseModel):

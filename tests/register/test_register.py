@@ -519,7 +519,7 @@ def test_failure_mid_record_leaves_nothing_half_written(
     def boom(*a, **k):  # noqa: ANN002, ANN003, ANN202
         raise RuntimeError("power cut while evaluating warnings")
 
-    monkeypatch.setattr(repo, "_sync_warnings", boom)
+    monkeypatch.setattr(repo, "_reconcile", boom)
     data = photo_bytes(900)
     with pytest.raises(RuntimeError):
         record(reg, project, "u-fail", data, [det("crack", 0, 0, 5, 5), det("stain", 9, 9, 20, 20)])
@@ -748,7 +748,7 @@ def test_unreferenced_photos_after_a_failed_write(
     import register.repository as repo
 
     kept = record(reg, project, "u-gc", photo_bytes(1400), [det("stain", 0, 0, 5, 5)])
-    monkeypatch.setattr(repo, "_sync_warnings", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(repo, "_reconcile", lambda *a, **k: 1 / 0)
     lost = photo_bytes(1401)
     with pytest.raises(ZeroDivisionError):
         record(reg, project, "u-gc", lost, [det("stain", 0, 0, 5, 5)])
