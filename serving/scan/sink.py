@@ -53,37 +53,22 @@ class RegisterSink:
     def record(self, batch: Sequence[Finished]) -> list[Any]:
         """Record every photo of ``batch`` in one transaction; returns the PhotoRecorded list."""
         reg = self._register_mod
-        out: list[Any] = [None] * len(batch)
         # Lock projects in one global order (sorted by code): two scans writing batches that
         # span the same projects then never wait on each other in a cycle (no deadlock).
         order = sorted(range(len(batch)), key=lambda i: batch[i].item.project)
+        items = [_photo_input(reg, batch[i]) for i in order]
         with self.register.session() as s:
-            for i in order:
-                f = batch[i]
-                item, outcome = f.item, f.outcome
-                defects = [
-                    reg.DetectedDefect(
-                        label=d["label"], confidence=float(d["confidence"]), box=tuple(d["box"])
-                    )
-                    for d in outcome["defects"]
-                ]
-                out[i] = reg.record_photo(
-                    session=s,
-                    store=self.register.store,
-                    rules=self.register.rules,
-                    project=item.project,
-                    unit=item.unit,
-                    data=f.data,
-                    width=int(outcome["width"]),
-                    height=int(outcome["height"]),
-                    defects=defects,
-                    model_name=self.model_name,
-                    model_version=self.model_version,
-                    building=item.building,
-                    room=item.room,
-                    stage=item.stage,
-                    taken_at=parse_taken_at(item.taken_at),
-                )
+            recorded = reg.record_photos(
+                session=s,
+                store=self.register.store,
+                rules=self.register.rules,
+                items=items,
+                model_name=self.model_name,
+                model_version=self.model_version,
+            )
+        out: list[Any] = [None] * len(batch)
+        for i, r in zip(order, recorded, strict=True):
+            out[i] = r
         return out
 
     def active_warnings(self, projects: Sequence[str]) -> set[tuple[str, str, str, str]]:
@@ -103,6 +88,26 @@ class RegisterSink:
         self.register.dispose()
 
 
+def _photo_input(reg: SimpleNamespace, f: Finished) -> Any:
+    item, outcome = f.item, f.outcome
+    defects = [
+        reg.DetectedDefect(label=d["label"], confidence=float(d["confidence"]), box=tuple(d["box"]))
+        for d in outcome["defects"]
+    ]
+    return reg.PhotoInput(
+        project=item.project,
+        unit=item.unit,
+        data=f.data,
+        width=int(outcome["width"]),
+        height=int(outcome["height"]),
+        defects=defects,
+        building=item.building,
+        room=item.room,
+        stage=item.stage,
+        taken_at=parse_taken_at(item.taken_at),
+    )
+
+
 def _warning_fields(w: Any) -> tuple[str, str, str]:
     return (str(w.unit or "(project)"), str(w.level), str(w.rule))
 
@@ -111,15 +116,17 @@ def _register_api() -> SimpleNamespace:
     """The register functions the scan uses (imported lazily: workers never need them)."""
     from register import (
         DetectedDefect,
+        PhotoInput,
         active_warnings,
         is_recorded,
         open_register,
-        record_photo,
+        record_photos,
     )
 
     return SimpleNamespace(
         open_register=open_register,
-        record_photo=record_photo,
+        record_photos=record_photos,
+        PhotoInput=PhotoInput,
         is_recorded=is_recorded,
         active_warnings=active_warnings,
         DetectedDefect=DetectedDefect,
