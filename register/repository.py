@@ -412,7 +412,11 @@ def record_photos(
             PhotoRecorded(
                 photo_id=photo.id,
                 created=created,
-                defects=[_defect_out(d, now) for d in _photo_defects(session, photo.id)],
+                # a new photo's defects are the ones just made (their history is loaded)
+                defects=[
+                    _defect_out(d, now)
+                    for d in (added if created else _photo_defects(session, photo.id))
+                ],
                 unit=state.unit_status(u),
             )
         )
@@ -571,19 +575,18 @@ def _new_defect(
         status="open",
         created_at=now,
         updated_at=now,
+        history=[  # set here, the history is loaded: no query to hand the defect out
+            DefectHistory(
+                at=now,
+                actor=actor,
+                from_status=None,
+                to_status="open",
+                note=note or f"{source} {model_name} {model_version}: {d.label} {d.confidence:.2f}",
+            )
+        ],
     )
     session.add(defect)
     session.flush()
-    session.add(
-        DefectHistory(
-            defect_id=defect.id,
-            at=now,
-            actor=actor,
-            from_status=None,
-            to_status="open",
-            note=note or f"{source} {model_name} {model_version}: {d.label} {d.confidence:.2f}",
-        )
-    )
     return defect
 
 
