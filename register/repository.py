@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from finishscan.errors import NotFoundError, RegisterError, TransitionError
@@ -1047,28 +1047,24 @@ def change_status(
 
 
 def project_facts(session: Session, project: Project, rules: Rules, now: datetime) -> ProjectFacts:
-    base = (
-        select(func.count())
+    """The project's aged / aged-and-rectified / overdue defect counts at ``now`` (one query)."""
+    age = rules.rectification_rate.min_age_days if rules.rectification_rate else 0.0
+    cutoff = now - timedelta(days=age)
+    aged = (Defect.status != "rejected") & (Defect.created_at <= cutoff)
+    overdue = (
+        Defect.status.in_(OPEN_STATUSES) & Defect.deadline.is_not(None) & (Defect.deadline < now)
+    )
+
+    def n(cond: Any) -> Any:
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    row = session.execute(
+        select(n(aged), n(aged & Defect.status.in_(DONE_STATUSES)), n(overdue))
         .select_from(Defect)
         .join(Unit, Defect.unit_id == Unit.id)
         .where(Unit.project_id == project.id, Defect.superseded_at.is_(None))
-    )
-    age = rules.rectification_rate.min_age_days if rules.rectification_rate else 0.0
-    cutoff = now - timedelta(days=age)
-    aged_q = base.where(Defect.status != "rejected", Defect.created_at <= cutoff)
-    aged = session.scalar(aged_q) or 0
-    done = session.scalar(aged_q.where(Defect.status.in_(DONE_STATUSES))) or 0
-    overdue = (
-        session.scalar(
-            base.where(
-                Defect.status.in_(OPEN_STATUSES),
-                Defect.deadline.is_not(None),
-                Defect.deadline < now,
-            )
-        )
-        or 0
-    )
-    return ProjectFacts(aged=int(aged), aged_rectified=int(done), overdue=int(overdue))
+    ).one()
+    return ProjectFacts(aged=int(row[0]), aged_rectified=int(row[1]), overdue=int(row[2]))
 
 
 def _sync_warnings(
