@@ -7,6 +7,10 @@
                          unit="3-2-1701", data=jpeg_bytes, width=4000, height=3000,
                          defects=[DetectedDefect("crack", 0.87, (10, 20, 300, 40))],
                          model_name="finishscan", model_version="1.0")
+    with reg.session() as s:                   # many photos: same result, far fewer queries
+        rs = record_photos(session=s, store=reg.store, rules=reg.rules,
+                           items=[PhotoInput("P1", "3-2-1701", jpeg_bytes, 4000, 3000)],
+                           model_name="finishscan", model_version="1.0")
     reg.dispose()
 
 Imports neither ``serving`` nor ``training``. Errors come from ``finishscan.errors``.
