@@ -16,6 +16,8 @@ from finishscan.paths import MODELS
 from .conftest import texture
 
 DEFAULT = MODELS / (MODELS / "DEFAULT").read_text().strip()
+# Generic Detector behaviour is pinned to the placeholder (640 px, classic head), whatever ships.
+PLACEHOLDER = MODELS / "finishscan-placeholder.onnx"
 
 
 def written(path: Path, data: bytes) -> Path:
@@ -24,16 +26,28 @@ def written(path: Path, data: bytes) -> Path:
 
 
 @pytest.fixture(scope="module")
-def det(default_model: Path) -> Detector:
-    return Detector(default_model, conf=0.001, threads=2)
+def det() -> Detector:
+    return Detector(PLACEHOLDER, conf=0.001, threads=2)
 
 
-def test_shipped_model_metadata(det: Detector) -> None:
+def test_placeholder_model_metadata(det: Detector) -> None:
     assert det.names == class_names()
     assert det.imgsz == (640, 640)
     assert det.info.names == det.names and det.info.imgsz == (640, 640)
-    assert len(det.info.version) == 12 and det.info.name
+    assert len(det.info.version) == 12 and det.info.name  # no card: sha256 prefix as version
     assert det.dynamic_batch and not det.end2end
+
+
+def test_shipped_default_model_has_classes_size_and_card(default_model: Path) -> None:
+    shipped = Detector(default_model, threads=1)
+    assert shipped.names == class_names()
+    h, w = shipped.imgsz
+    assert h == w and h % 32 == 0 and shipped.dynamic_batch
+    assert shipped.info.name and shipped.info.version
+    assert default_model.stat().st_size <= 15 * 2**20  # shipped ONNX stays small
+    if default_model != PLACEHOLDER:  # a trained model carries its card
+        assert "finishscan_card" in shipped.info.metadata
+        assert default_model.with_suffix(".md").exists()
 
 
 @pytest.mark.parametrize(
@@ -89,13 +103,11 @@ def test_boxes_inside_the_image(det: Detector) -> None:
 
 
 @pytest.mark.parametrize("max_batch", [1, 2, 4])
-def test_batch_equals_single_calls_for_same_size(
-    det: Detector, default_model: Path, max_batch: int
-) -> None:
+def test_batch_equals_single_calls_for_same_size(det: Detector, max_batch: int) -> None:
     """Same-size photos in one ONNX batch (3 photos: runs of 1+1+1, 2+1, or 3) = single calls."""
     rng = np.random.default_rng(2)
     images = [texture(rng, 360, 480) for _ in range(3)]
-    batched = Detector(default_model, conf=0.001, threads=2, max_batch=max_batch)
+    batched = Detector(PLACEHOLDER, conf=0.001, threads=2, max_batch=max_batch)
     for b, s in zip(batched.batch(images), [det(i) for i in images], strict=True):
         np.testing.assert_allclose(b.xyxy, s.xyxy, atol=1e-2)
         np.testing.assert_allclose(b.confidence, s.confidence, atol=1e-4)
