@@ -6,8 +6,6 @@ Each command group lives in its own module; this one wires them and maps
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
 from finishscan.errors import FinishscanError
@@ -51,4 +49,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()
