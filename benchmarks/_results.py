@@ -30,5 +30,9 @@ def write_section(name: str, markdown: str) -> None:
     with FileLock(str(RESULTS) + ".lock"):
         text = RESULTS.read_text() if RESULTS.exists() else HEADER
         pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
-        text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+        text = (
+            pattern.sub(lambda _: block, text)
+            if pattern.search(text)
+            else text.rstrip() + "\n\n" + block + "\n"
+        )
         RESULTS.write_text(text)

@@ -26,5 +26,10 @@ def test_classes_default_taxonomy() -> None:
     from finishscan.classes import class_names
 
     assert class_names() == [
-        "crack", "hollow_tile", "tile_chip", "paint_peeling", "paint_bubble", "stain",
+        "crack",
+        "hollow_tile",
+        "tile_chip",
+        "paint_peeling",
+        "paint_bubble",
+        "stain",
     ]
