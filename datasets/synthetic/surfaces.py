@@ -140,7 +140,8 @@ def _tile_grid(rng: np.random.Generator, h: int, w: int):
     if shape in ("subway", "plank") or rng.random() < 0.2:
         bond = float(rng.choice([0.5, 1.0 / 3.0, 0.25]))
     grout_w = float(np.clip(min(pitch_x, pitch_y) * rng.uniform(0.01, 0.05), 0.8, 8.0))
-    return pitch_x, pitch_y, bond, grout_w
+    # Plain floats: a numpy float64 scalar would silently promote every grid array to float64.
+    return float(pitch_x), float(pitch_y), bond, grout_w
 
 
 def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
@@ -152,16 +153,18 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
     y1d = np.arange(h, dtype=np.float32)
     x1d = np.arange(w, dtype=np.float32)
     rowf = (y1d + oy) / py
-    row = np.floor(rowf).astype(np.int32)
-    fy = (rowf - row) * py
+    rowfl = np.floor(rowf)
+    row = rowfl.astype(np.int32)
+    fy = (rowf - rowfl) * py  # float32 throughout (float32 - int32 would give float64)
     dy = np.minimum(fy, py - fy)
     kinds = int(round(1.0 / bond)) if bond else 1
     sidx = row % kinds
     col_t, dx_t = [], []
     for k in range(kinds):
         colf = (x1d + ox + ((k * bond) % 1.0) * px) / px
-        col_k = np.floor(colf).astype(np.int32)
-        fx = (colf - col_k) * px
+        colfl = np.floor(colf)
+        col_k = colfl.astype(np.int32)
+        fx = (colf - colfl) * px
         col_t.append(col_k)
         dx_t.append(np.minimum(fx, px - fx))
     col_tab, dx_tab = np.stack(col_t), np.stack(dx_t)
@@ -211,7 +214,7 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
         n = noise.field(rng, (h, w), rng.uniform(80, 250), beta=2)
         n2 = noise.field(rng, (h, w), rng.uniform(10, 30), beta=1)
         ang = rng.uniform(0, np.pi)
-        u = xs * np.cos(ang) + ys * np.sin(ang)
+        u = xs * float(np.cos(ang)) + ys * float(np.sin(ang))
         v = np.abs(np.sin(u / rng.uniform(60, 200) + rng.uniform(0.8, 1.6) * n + 0.15 * n2))
         # Soft, fairly wide veins that fade in and out at large scale (not hairline-like).
         fade = noise.smoothstep(-0.8, 0.6, noise.field(rng, (h, w), rng.uniform(60, 150), beta=2))
