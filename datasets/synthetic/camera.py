@@ -197,7 +197,9 @@ def develop(
         )
     # Tone curve (exposure, highlight roll-off, auto-exposure, gamma) as one 4096-entry LUT.
     top = 1.5
-    idx = (np.clip(img, 0, top) * (4095 / top)).astype(np.uint16)
+    # floor(clip(img, 0, top) * 4095 / top) in one cv2 pass (round(x - 0.5), saturating at 0).
+    idx = cv2.addWeighted(img, 4095 / top, img, 0.0, -0.5, dtype=cv2.CV_16U)
+    np.minimum(idx, 4095, out=idx)
     xs = np.linspace(0, top, 4096, dtype=np.float32) * rng.uniform(0.85, 1.15)
     curve = xs / (1.0 + rng.uniform(0.0, 0.5) * xs)
     p995 = float(np.percentile(idx[::16, ::16], 99.5))
@@ -205,8 +207,10 @@ def develop(
     curve = np.clip(curve, 0, 1) ** rng.uniform(0.85, 1.15)
     img = np.take(curve.astype(np.float32), idx)
     sat = rng.uniform(0.75, 1.25)
-    grey = cv2.cvtColor(img.astype(np.float32), cv2.COLOR_RGB2GRAY)[..., None]
-    img = grey + (img - grey) * sat
+    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None]
+    # grey + (img - grey) * sat as one 3x3 colour matrix (cv2.transform: a single pass).
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    img = cv2.transform(img, sat * np.eye(3, dtype=np.float32) + (1.0 - sat) * luma[None, :])
     # Sensor noise: luminance-dependent plus low-res chroma noise.
     lvl = rng.uniform(0.003, 0.03) if rng.random() < 0.9 else rng.uniform(0.03, 0.06)  # dim room
     nl = noise.field(rng, (s, s), 0.5, beta=0)
@@ -219,8 +223,11 @@ def develop(
     # Phone sharpening (halos).
     if rng.random() < 0.5:
         bl = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.8, 2.0))
-        img = img + rng.uniform(0.2, 0.9) * (img - bl)
-    u8 = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        amt = rng.uniform(0.2, 0.9)
+        # img + amt * (img - bl), scaled to 0..255 and saturated to uint8 in one pass.
+        u8 = cv2.addWeighted(img, 255.0 * (1.0 + amt), bl, -255.0 * amt, 0.0, dtype=cv2.CV_8U)
+    else:
+        u8 = cv2.addWeighted(img, 255.0, img, 0.0, 0.0, dtype=cv2.CV_8U)
     q = int(rng.integers(quality[0], quality[1] + 1))
     return u8, q
 
