@@ -88,7 +88,7 @@ def light(rng: np.random.Generator, scene: Scene) -> np.ndarray:
         )
         img = img + g[..., None]
     # Vignetting (lens) is applied after the warp; here only light.
-    return img.astype(np.float32)
+    return img.astype(np.float32, copy=False)
 
 
 def homography(rng: np.random.Generator, canvas: int, out: int) -> tuple[np.ndarray, np.ndarray]:

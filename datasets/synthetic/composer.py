@@ -119,9 +119,10 @@ def _build_scene(rng: np.random.Generator, c: int, mats: list[str]) -> Scene:
             zone, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)
         ).astype(np.float32)
         edge = cv2.GaussianBlur(edge, (0, 0), rng.uniform(0.6, 2.0))
-        albedo = albedo * (1.0 - rng.uniform(0.1, 0.4) * edge)[..., None]
+        fac = 1.0 - rng.uniform(0.1, 0.4) * edge
         # The second plane faces the light differently (wall/floor corner).
-        albedo = albedo * np.where(z, rng.uniform(0.75, 1.1), 1.0)[..., None]
+        fac *= np.where(z, np.float32(rng.uniform(0.75, 1.1)), np.float32(1.0))
+        albedo = albedo * fac[..., None]  # one float32 pass over the colour image
     tiles: list[surfaces.Tile] = []
     grout = None
     sheen = None

@@ -106,7 +106,9 @@ def render_paint(rng: np.random.Generator, h: int, w: int) -> Layer:
         knock = noise.field(rng, (h, w), rng.uniform(8, 30), beta=1)
         height += rng.uniform(1.0, 4.0) * noise.smoothstep(0.3, 0.9, knock)
     gloss = 0.0 if bare else float(rng.choice([0.02, 0.05, 0.12, 0.25], p=[0.4, 0.3, 0.2, 0.1]))
-    return Layer(albedo.astype(np.float32), height.astype(np.float32), gloss, "paint")
+    return Layer(
+        albedo.astype(np.float32, copy=False), height.astype(np.float32, copy=False), gloss, "paint"
+    )
 
 
 TILE_COLORS = [
@@ -306,13 +308,13 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
     per_tile_gloss = rng.uniform(0.4, 1.6, nrow * ncol).astype(np.float32)
     sheen = per_tile(per_tile_gloss.reshape(nrow, ncol)) * face
     return Layer(
-        np.clip(albedo, 0, 1).astype(np.float32),
+        np.clip(albedo, 0, 1).astype(np.float32, copy=False),
         height,
         gloss,
         "tiles",
         tiles,
         _t3(grout),
-        sheen.astype(np.float32),
+        sheen.astype(np.float32, copy=False),
     )
 
 
@@ -404,8 +406,8 @@ def render_concrete(rng: np.random.Generator, h: int, w: int) -> Layer:
             albedo *= (1.0 - rng.uniform(-0.1, 0.4) * tf)[..., None]
             height -= 2.0 * tf
     return Layer(
-        np.clip(albedo, 0, 1).astype(np.float32),
-        height.astype(np.float32),
+        np.clip(albedo, 0, 1).astype(np.float32, copy=False),
+        height.astype(np.float32, copy=False),
         float(rng.uniform(0.0, 0.08)),
         "concrete",
     )
@@ -433,7 +435,10 @@ def render_paving(rng: np.random.Generator, h: int, w: int) -> Layer:
         albedo = base.reshape(1, 1, 3) * shade[..., None]
         height = 2.0 * stones - 2.0 * voids
         return Layer(
-            np.clip(albedo, 0, 1).astype(np.float32), height.astype(np.float32), 0.0, "paving"
+            np.clip(albedo, 0, 1).astype(np.float32, copy=False),
+            height.astype(np.float32),
+            0.0,
+            "paving",
         )
     layer = render_concrete(rng, h, w)
     broom = noise.field(rng, (h, w), rng.uniform(1.0, 2.0), beta=0, stretch=rng.uniform(8, 25))
@@ -497,8 +502,8 @@ def render_wood(rng: np.random.Generator, h: int, w: int, along_x: bool = True) 
         shade = shade.T
     albedo = base.reshape(1, 1, 3) * shade[..., None]
     return Layer(
-        np.clip(albedo, 0, 1).astype(np.float32),
-        (0.5 * fine if along_x else 0.5 * fine.T).astype(np.float32),
+        np.clip(albedo, 0, 1).astype(np.float32, copy=False),
+        (0.5 * fine if along_x else 0.5 * fine.T).astype(np.float32, copy=False),
         float(rng.uniform(0.05, 0.4)),
         "wood",
     )
