@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from datasets.synthetic import noise
+from datasets.synthetic._ops import rgb_plus, rgb_times
 from datasets.synthetic.scene import Scene
 
 # Approximate white-balance gains (R, G, B) of light sources as the camera leaves them.
@@ -63,7 +64,7 @@ def light(rng: np.random.Generator, scene: Scene) -> np.ndarray:
     temp = temp ** (1.0 - wb)
     ill = illum[..., None] * temp * rng.uniform(0.7, 1.1)
     ill = cv2.resize(ill.astype(np.float32), (c, c), interpolation=cv2.INTER_LINEAR)
-    img = scene.albedo * ill * shade[..., None]
+    img = rgb_times(scene.albedo * ill, shade)
     # Glare: a soft reflected window/lamp on glossy zones, modulated by relief.
     gloss = np.asarray(scene.gloss, np.float32)
     if gloss.max() > 0.05 and rng.random() < 0.6:
@@ -86,7 +87,7 @@ def light(rng: np.random.Generator, scene: Scene) -> np.ndarray:
             * rng.uniform(0.2, 0.7)
             * np.clip(1.0 + 4.0 * (shade - 1.0), 0.0, 2.0)
         )
-        img = img + g[..., None]
+        img = rgb_plus(img, g)
     # Vignetting (lens) is applied after the warp; here only light.
     return img.astype(np.float32, copy=False)
 
@@ -159,7 +160,7 @@ def develop(
     # Vignetting.
     yy, xx = np.mgrid[0:small, 0:small].astype(np.float32) / (small - 1) - 0.5
     vig = 1.0 - rng.uniform(0.0, 0.45) * (xx * xx + yy * yy) * 2
-    img = img * cv2.resize(vig, (s, s), interpolation=cv2.INTER_LINEAR)[..., None]
+    img = rgb_times(img, cv2.resize(vig, (s, s), interpolation=cv2.INTER_LINEAR))
     # Optics: defocus (sometimes only in part of the frame: depth of field on a slanted wall).
     r = rng.random()
     if r < 0.55:
@@ -214,7 +215,7 @@ def develop(
     # Sensor noise: luminance-dependent plus low-res chroma noise.
     lvl = rng.uniform(0.003, 0.03) if rng.random() < 0.9 else rng.uniform(0.03, 0.06)  # dim room
     nl = noise.field(rng, (s, s), 0.5, beta=0)
-    img = img + (lvl * np.sqrt(np.clip(grey[..., 0], 0.02, 1)) * nl)[..., None]
+    img = rgb_plus(img, lvl * np.sqrt(np.clip(grey[..., 0], 0.02, 1)) * nl)
     if rng.random() < 0.5:
         ch = cv2.merge(
             [noise.field(rng, (s, s), 2.0, beta=0) * np.float32(lvl * 0.5) for _ in range(3)]

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from datasets.synthetic import camera, defects, negatives, surfaces
+from datasets.synthetic._ops import rgb_times
 from datasets.synthetic.config import COMPAT, SynthConfig
 from datasets.synthetic.scene import Instance, Scene
 from datasets.types import Box
@@ -112,7 +113,8 @@ def _build_scene(rng: np.random.Generator, c: int, mats: list[str]) -> Scene:
     height = layers[0].height
     if len(layers) > 1:
         z = zone.astype(bool)
-        albedo = np.where(z[..., None], layers[1].albedo, albedo)
+        albedo = albedo.copy()
+        albedo = cv2.copyTo(layers[1].albedo, zone, albedo)  # np.where(z[..., None], l1, albedo)
         height = np.where(z, layers[1].height + 3.0, height)
         # A visible junction: shadow line / sealant bead where the materials meet.
         edge: np.ndarray = cv2.morphologyEx(
@@ -122,7 +124,7 @@ def _build_scene(rng: np.random.Generator, c: int, mats: list[str]) -> Scene:
         fac = 1.0 - rng.uniform(0.1, 0.4) * edge
         # The second plane faces the light differently (wall/floor corner).
         fac *= np.where(z, np.float32(rng.uniform(0.75, 1.1)), np.float32(1.0))
-        albedo = albedo * fac[..., None]  # one float32 pass over the colour image
+        albedo = rgb_times(albedo, fac)  # one float32 pass over the colour image
     tiles: list[surfaces.Tile] = []
     grout = None
     sheen = None

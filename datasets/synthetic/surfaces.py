@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from datasets.synthetic import noise
+from datasets.synthetic._ops import colour_times, gray3, rgb_times
 
 
 @dataclass
@@ -100,7 +101,7 @@ def render_paint(rng: np.random.Generator, h: int, w: int) -> Layer:
     if rng.random() < 0.35:  # roller laps: faint vertical bands
         laps = noise.field(rng, (h, w), rng.uniform(30, 90), beta=2, stretch=0.15)
         shade += rng.uniform(0.004, 0.015) * laps
-    albedo = base.reshape(1, 1, 3) * shade[..., None]
+    albedo = colour_times(base, shade)
     height = rng.uniform(0.2, 0.8) * stipple + rng.uniform(0.5, 4.0) * mid
     if bare or rng.random() < 0.2:  # trowel / knockdown relief
         knock = noise.field(rng, (h, w), rng.uniform(8, 30), beta=1)
@@ -227,8 +228,8 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
             if rng.random() < 0.8
             else _rgb((0.65, 0.55, 0.35))
         )
-        a = rng.uniform(0.15, 0.45) * veins[..., None]
-        albedo = albedo * (1 - a) + vein_c * a
+        a = rng.uniform(0.15, 0.45) * veins
+        albedo = rgb_times(albedo, 1 - a) + colour_times(vein_c, a)
         pat = 1.0 + 0.04 * noise.field(rng, (h, w), 40, beta=2)
     elif pattern == "stone":
         n = noise.field(rng, (h, w), rng.uniform(6, 40), beta=1)
@@ -267,10 +268,7 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
     cush_x = 1.0 - ca * (1.0 - noise.smoothstep(half, half + edge_w, dx_tab))
     f = face * (cush_y[:, None] * cush_x[sidx])
     # One blend: tile colour x pattern x face mask + grout colour x texture x grout mask.
-    albedo = (
-        albedo * (pat * f)[..., None]
-        + grout.reshape(1, 1, 3) * (grout_tex * dirt * (1.0 - f))[..., None]
-    )
+    albedo = rgb_times(albedo, pat * f) + colour_times(grout, grout_tex * dirt * (1.0 - f))
     # Relief: grout recessed; tiles set very slightly unevenly (tiny steps at joints).
     offs = rng.normal(0, 0.25, nrow * ncol).astype(np.float32)
     height = (per_tile(offs.reshape(nrow, ncol)) + rng.uniform(0.8, 2.0)) * face
@@ -343,7 +341,7 @@ def render_concrete(rng: np.random.Generator, h: int, w: int) -> Layer:
         arcs = np.sin(sw * rng.uniform(6, 14))
         shade += rng.uniform(0.01, 0.04) * arcs
         height += 0.8 * arcs
-    albedo = base.reshape(1, 1, 3) * shade[..., None]
+    albedo = colour_times(base, shade)
     # Pores: small dark holes, denser in patches.
     n_pores = int(rng.integers(20, 500)) if kind != "screed" else int(rng.integers(0, 80))
     if n_pores:
@@ -367,7 +365,7 @@ def render_concrete(rng: np.random.Generator, h: int, w: int) -> Layer:
                 2,
             )
         pf = cv2.GaussianBlur(pore, (0, 0), 0.6).astype(np.float32) / 255.0
-        albedo *= (1.0 - rng.uniform(0.3, 0.6) * pf)[..., None]
+        albedo *= gray3(1.0 - rng.uniform(0.3, 0.6) * pf)
         height -= 3.0 * pf
     if kind == "formed" and rng.random() < 0.7:  # formwork panel/board joints and tie holes
         horiz = rng.random() < 0.7
@@ -386,7 +384,7 @@ def render_concrete(rng: np.random.Generator, h: int, w: int) -> Layer:
             pos += spacing
         jf = cv2.GaussianBlur(jl, (0, 0), rng.uniform(0.5, 1.5)).astype(np.float32) / 255.0
         sign = 1.0 if rng.random() < 0.6 else -1.0
-        albedo *= (1.0 - sign * rng.uniform(0.05, 0.2) * jf)[..., None]
+        albedo *= gray3(1.0 - sign * rng.uniform(0.05, 0.2) * jf)
         height += sign * 1.5 * jf
         if rng.random() < 0.5:
             sp = rng.uniform(90, 300)
@@ -403,7 +401,7 @@ def render_concrete(rng: np.random.Generator, h: int, w: int) -> Layer:
                         2,
                     )
             tf = cv2.GaussianBlur(tie, (0, 0), 1.0).astype(np.float32) / 255.0
-            albedo *= (1.0 - rng.uniform(-0.1, 0.4) * tf)[..., None]
+            albedo *= gray3(1.0 - rng.uniform(-0.1, 0.4) * tf)
             height -= 2.0 * tf
     return Layer(
         np.clip(albedo, 0, 1).astype(np.float32, copy=False),
@@ -432,7 +430,7 @@ def render_paving(rng: np.random.Generator, h: int, w: int) -> Layer:
             - rng.uniform(0.3, 0.6) * voids
             + 0.08 * cloud
         )
-        albedo = base.reshape(1, 1, 3) * shade[..., None]
+        albedo = colour_times(base, shade)
         height = 2.0 * stones - 2.0 * voids
         return Layer(
             np.clip(albedo, 0, 1).astype(np.float32, copy=False),
@@ -444,7 +442,7 @@ def render_paving(rng: np.random.Generator, h: int, w: int) -> Layer:
     broom = noise.field(rng, (h, w), rng.uniform(1.0, 2.0), beta=0, stretch=rng.uniform(8, 25))
     if rng.random() < 0.5:
         broom = broom.T.copy() if h == w else broom
-    layer.albedo *= (1.0 + rng.uniform(0.02, 0.06) * broom)[..., None]
+    layer.albedo *= gray3(1.0 + rng.uniform(0.02, 0.06) * broom)
     layer.height += 0.8 * broom
     # Saw-cut / slab joints: straight, dark, uniform (unlabelled).
     jl = np.zeros((h, w), np.uint8)
@@ -470,7 +468,7 @@ def render_paving(rng: np.random.Generator, h: int, w: int) -> Layer:
                 2,
             )
     jf = cv2.GaussianBlur(jl, (0, 0), 0.7).astype(np.float32) / 255.0
-    layer.albedo *= (1.0 - rng.uniform(0.3, 0.6) * jf)[..., None]
+    layer.albedo *= gray3(1.0 - rng.uniform(0.3, 0.6) * jf)
     layer.height -= 2.0 * jf
     layer.material = "paving"
     return layer
@@ -500,7 +498,7 @@ def render_wood(rng: np.random.Generator, h: int, w: int, along_x: bool = True) 
     shade = shade * bshade * (1.0 - 0.5 * (1.0 - noise.smoothstep(0.3, 1.3, gap)))
     if not along_x:
         shade = shade.T
-    albedo = base.reshape(1, 1, 3) * shade[..., None]
+    albedo = colour_times(base, shade)
     return Layer(
         np.clip(albedo, 0, 1).astype(np.float32, copy=False),
         (0.5 * fine if along_x else 0.5 * fine.T).astype(np.float32, copy=False),

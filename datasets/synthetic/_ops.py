@@ -1,0 +1,32 @@
+"""Fast float32 image products with a per-pixel factor (numpy's ``[..., None]`` broadcasting
+runs a length-3 inner loop and is 2-3x slower than expanding the factor with cv2 first).
+
+``rgb_times(rgb, m)`` equals ``rgb * m[..., None]`` bit for bit. Example:
+``rgb_times(np.ones((2, 2, 3), np.float32), np.full((2, 2), 0.5, np.float32))``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def gray3(m: np.ndarray) -> np.ndarray:
+    """(h, w) -> (h, w, 3) float32 with the value repeated in every channel."""
+    return cv2.cvtColor(np.ascontiguousarray(m, np.float32), cv2.COLOR_GRAY2RGB)
+
+
+def rgb_times(rgb: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``rgb * m[..., None]`` for float32 (h, w, 3) and (h, w)."""
+    return rgb * gray3(m)
+
+
+def rgb_plus(rgb: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``rgb + m[..., None]`` for float32 (h, w, 3) and (h, w)."""
+    return rgb + gray3(m)
+
+
+def colour_times(c, m: np.ndarray) -> np.ndarray:
+    """``c.reshape(1, 1, 3) * m[..., None]``: an RGB colour scaled by a float32 (h, w) map."""
+    cc = np.asarray(c, np.float32).reshape(3)
+    return cv2.multiply(gray3(m), (float(cc[0]), float(cc[1]), float(cc[2]), 0.0))
