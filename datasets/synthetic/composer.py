@@ -92,7 +92,8 @@ def _zones(rng: np.random.Generator, c: int, n: int) -> np.ndarray:
     """Zone map: 0 everywhere, or a split (wainscot line, floor/wall corner) into 0 and 1."""
     if n == 1:
         return np.zeros((c, c), np.uint8)
-    yy, xx = np.mgrid[0:c, 0:c].astype(np.float32)
+    yy = np.arange(c, dtype=np.float32)[:, None]  # broadcast: same values as np.mgrid
+    xx = np.arange(c, dtype=np.float32)[None, :]
     pos = rng.uniform(0.3, 0.7) * c
     tilt = rng.normal(0, 0.05)
     horizontal = rng.random() < 0.7  # wainscot / floor line; else a wall corner

@@ -86,8 +86,19 @@ def smooth(rng: np.random.Generator, shape: tuple[int, int], cells: float = 4.0)
 
 
 def smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
-    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
+    """Hermite step 0 -> 1 as x goes e0 -> e1. Example: ``smoothstep(0, 1, np.array([0.5]))``."""
+    t = np.subtract(x, e0)
+    if np.ndim(t) == 0 or t.dtype.kind != "f":
+        t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+        return t * t * (3.0 - 2.0 * t)
+    # Same arithmetic as the expression above, in place on two temporaries (full frames).
+    t /= e1 - e0
+    np.clip(t, 0.0, 1.0, out=t)
+    r = t * t
+    t *= 2.0
+    np.subtract(3.0, t, out=t)
+    r *= t
+    return r
 
 
 def blob(
