@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from datasets.synthetic import noise
+from datasets.synthetic._ops import colour_times, gray3, rgb_times
 from datasets.synthetic.scene import Instance, Scene
 
 SHIFT = 3  # cv2 fixed-point bits for sub-pixel drawing
@@ -312,11 +313,11 @@ def hollow_tile(
             sh[max(0, ey0 - sw) : ey0, ex0:ex1] = 1
         sh = cv2.GaussianBlur(sh, (0, 0), 1.2)
         edge = cv2.GaussianBlur(edge, (0, 0), 0.5)
-        alb *= (1.0 - rng.uniform(0.3, 0.6) * sh)[..., None]
-        alb += (rng.uniform(0.15, 0.35) * edge)[..., None]
+        alb *= gray3(1.0 - rng.uniform(0.3, 0.6) * sh)
+        alb += gray3(rng.uniform(0.15, 0.35) * edge)
         mask |= (sh > 0.2).astype(np.uint8)
         # slight shading of the tilted face
-        alb[ey0:ey1, ex0:ex1] *= 1.0 + rng.uniform(-0.06, 0.06) * (ramp[..., None] - 0.5)
+        alb[ey0:ey1, ex0:ex1] *= gray3(1.0 + rng.uniform(-0.06, 0.06) * (ramp - 0.5))
     if mode == "shift":
         ex0, ey0, ex1, ey1 = t.x0 - x0, t.y0 - y0, t.x1 - x0, t.y1 - y0
         patch = alb[ey0:ey1, ex0:ex1].copy()
@@ -336,11 +337,11 @@ def hollow_tile(
             gcol = np.asarray(scene.grout, np.float32)
             old = np.zeros_like(fm)
             old[ey0:ey1, ex0:ex1] = 1
-            alb[:] = alb * (1 - old[..., None]) + gcol * old[..., None] * 0.9 + 0.0
-        alb[:] = alb * (1 - fm[..., None]) + big * fm[..., None]
+            alb[:] = rgb_times(alb, 1 - old) + colour_times(gcol, old) * 0.9 + 0.0
+        alb[:] = rgb_times(alb, 1 - fm) + rgb_times(big, fm)
         # shadow along the lower/right edge of the moved tile
         shadow = np.clip(cv2.GaussianBlur(np.roll(np.roll(fm, 2, 0), 2, 1), (0, 0), 1.5) - fm, 0, 1)
-        alb *= (1.0 - 0.4 * shadow)[..., None]
+        alb *= gray3(1.0 - 0.4 * shadow)
         hgt += 1.5 * fm
         mask |= (fm > 0.5).astype(np.uint8)
     # Every labelled hollow tile must show a cue; if the lift/shift is too subtle here,
@@ -387,7 +388,7 @@ def hollow_tile(
                 np.float32,
             )
             a *= rng.uniform(0.75, 0.95)
-        alb[:] = alb * (1 - a[..., None]) + col * a[..., None]
+        alb[:] = rgb_times(alb, 1 - a) + colour_times(col, a)
         mask |= (ring > 127).astype(np.uint8)
     np.clip(alb, 0, 1, out=alb)
     sl = (slice(cy0 - y0, cy1 - y0), slice(cx0 - x0, cx1 - x0))
