@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from datasets.synthetic import noise
+from datasets.synthetic._ops import colour_times, gray3, rgb_times
 from datasets.synthetic.scene import Scene
 from datasets.synthetic.surfaces import render_wood
 
@@ -71,7 +72,7 @@ def _stroke(
         a = cv2.GaussianBlur(a, (0, 0), blur)
     a *= opacity * min(1.0, width)
     alb = scene.albedo[y0:y1, x0:x1]
-    alb[:] = alb * (1 - a[..., None]) + np.asarray(color, np.float32) * a[..., None]
+    alb[:] = rgb_times(alb, 1 - a) + colour_times(color, a)
 
 
 def hair(rng: np.random.Generator, scene: Scene) -> None:
@@ -303,7 +304,7 @@ def shadow(rng: np.random.Generator, scene: Scene) -> None:
     cv2.fillPoly(lay, [cv2.convexHull(pts.astype(np.int32))], 255)
     f: np.ndarray = cv2.GaussianBlur(lay, (0, 0), rng.uniform(1.0, 6.0)).astype(np.float32) / 255.0
     f = cv2.resize(f, (c, c), interpolation=cv2.INTER_LINEAR)
-    scene.albedo *= (1.0 - rng.uniform(0.1, 0.4) * f)[..., None]
+    scene.albedo *= gray3(1.0 - rng.uniform(0.1, 0.4) * f)
 
 
 def joint(rng: np.random.Generator, scene: Scene) -> None:
@@ -318,7 +319,7 @@ def joint(rng: np.random.Generator, scene: Scene) -> None:
         xx = np.arange(c, dtype=np.float32)[None, :]
         side = (yy - p - tilt * xx / c) if horiz else (xx - p - tilt * yy / c)
         step = noise.smoothstep(-1.0, 1.0, side)
-        scene.albedo *= (1.0 + rng.uniform(-0.05, 0.05) * step)[..., None]
+        scene.albedo *= gray3(1.0 + rng.uniform(-0.05, 0.05) * step)
     _stroke(
         scene,
         pts,
@@ -358,7 +359,7 @@ def board_imprint(rng: np.random.Generator, scene: Scene) -> None:
     if not along_x:
         grain = np.ascontiguousarray(grain.T)
     bands = np.sin(grain * rng.uniform(2, 4))
-    scene.albedo *= (1.0 + rng.uniform(0.02, 0.06) * bands * zone)[..., None]
+    scene.albedo *= gray3(1.0 + rng.uniform(0.02, 0.06) * bands * zone)
     scene.height += 0.8 * bands * zone
 
 
