@@ -255,7 +255,10 @@ def render_sample(
         full[oy : oy + m.shape[0], ox : ox + m.shape[1]] = m
         if ref != imgsz:  # every output pixel the defect touches
             full = cv2.resize(full.view(np.uint8), (imgsz, imgsz), interpolation=cv2.INTER_AREA) > 0
-        ys, xs = np.nonzero(full)
+            ys, xs = np.nonzero(full)
+        else:  # same pixels as np.nonzero(full), found in the small warped crop
+            ys, xs = np.nonzero(m)
+            ys, xs = ys + oy, xs + ox
         if len(xs) < 4:
             dropped += 1
             continue
