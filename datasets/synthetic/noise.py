@@ -74,7 +74,7 @@ def field(
     out = cv2.resize(
         src, (max(w, int(sw * sx)), max(h, int(sh * zoom))), interpolation=cv2.INTER_LINEAR
     )
-    return np.ascontiguousarray(out[:h, :w])
+    return out[:h, :w]  # a row-strided view of a private array (numpy and cv2 both take it)
 
 
 def smooth(rng: np.random.Generator, shape: tuple[int, int], cells: float = 4.0) -> np.ndarray:
