@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -38,16 +40,23 @@ def _open(db: str | None, rules: Path | None = None) -> reg_api_t.Register:
     return _api().open_register(db, rules_path=rules)
 
 
+@contextmanager
+def _transaction(db: str | None, rules: Path | None = None) -> Iterator[tuple]:
+    """``(register, session)`` for one transaction; the register is closed afterwards."""
+    r = _open(db, rules)
+    try:
+        with r.session() as s:
+            yield r, s
+    finally:
+        r.dispose()
+
+
 @app.command("projects")
 def projects(db: Db = None) -> None:
     """List projects: code, name."""
-    r = _open(db)
-    try:
-        with r.session() as s:
-            for p in _api().list_projects(session=s):
-                typer.echo(f"{p.code}\t{p.name}")
-    finally:
-        r.dispose()
+    with _transaction(db) as (r, s):
+        for p in _api().list_projects(session=s):
+            typer.echo(f"{p.code}\t{p.name}")
 
 
 @app.command("create-project")
@@ -57,12 +66,8 @@ def create_project(
     db: Db = None,
 ) -> None:
     """Create a project (error if it exists)."""
-    r = _open(db)
-    try:
-        with r.session() as s:
-            p = _api().create_project(session=s, code=code, name=name)
-    finally:
-        r.dispose()
+    with _transaction(db) as (r, s):
+        p = _api().create_project(session=s, code=code, name=name)
     typer.echo(f"project {p.code} created")
 
 
@@ -71,12 +76,8 @@ def units(
     project: Project, db: Db = None, as_json: Annotated[bool, typer.Option("--json")] = False
 ) -> None:
     """A project's units, worst first: unit, open defects, warning."""
-    r = _open(db)
-    try:
-        with r.session() as s:
-            rows = _api().list_units(session=s, project=project)
-    finally:
-        r.dispose()
+    with _transaction(db) as (r, s):
+        rows = _api().list_units(session=s, project=project)
     if as_json:
         typer.echo(json.dumps([u.model_dump() for u in rows], indent=2))
         return
@@ -91,12 +92,8 @@ def defects(
     db: Db = None,
 ) -> None:
     """A unit's defects as JSON lines (id, label, status, tier, deadline, …)."""
-    r = _open(db)
-    try:
-        with r.session() as s:
-            rows = _api().unit_defects(session=s, project=project, unit=unit)
-    finally:
-        r.dispose()
+    with _transaction(db) as (r, s):
+        rows = _api().unit_defects(session=s, project=project, unit=unit)
     for d in rows:
         typer.echo(d.model_dump_json(exclude={"history"}))
 
@@ -109,12 +106,8 @@ def report(
     db: Db = None,
 ) -> None:
     """Write the unit's file: HTML with annotated photos, defects with history, warnings."""
-    r = _open(db)
-    try:
-        with r.session() as s:
-            html = _api().unit_report_html(session=s, store=r.store, project=project, unit=unit)
-    finally:
-        r.dispose()
+    with _transaction(db) as (r, s):
+        html = _api().unit_report_html(session=s, store=r.store, project=project, unit=unit)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
     typer.echo(f"wrote {out}")
@@ -129,12 +122,8 @@ def export(
     rules: Rules = None,
 ) -> None:
     """Export a project's defects as CSV (one row per defect) or JSON (with summary and warnings)."""
-    r = _open(db, rules)
-    try:
-        with r.session() as s:
-            text = _api().export_project(session=s, project=project, fmt=fmt, rules=r.rules)
-    finally:
-        r.dispose()
+    with _transaction(db, rules) as (r, s):
+        text = _api().export_project(session=s, project=project, fmt=fmt, rules=r.rules)
     if out is None:
         typer.echo(text, nl=False)
     else:
@@ -172,22 +161,18 @@ def status(
     rules: Rules = None,
 ) -> None:
     """Move a defect along the workflow (illegal transitions are refused)."""
-    r = _open(db, rules)
-    try:
-        with r.session() as s:
-            d = _api().change_status(
-                session=s,
-                rules=r.rules,
-                defect_id=defect_id,
-                status=new_status,
-                actor=actor,
-                note=note,
-                tier=tier,
-                deadline=_date(deadline),
-                assignee=assignee,
-            )
-    finally:
-        r.dispose()
+    with _transaction(db, rules) as (r, s):
+        d = _api().change_status(
+            session=s,
+            rules=r.rules,
+            defect_id=defect_id,
+            status=new_status,
+            actor=actor,
+            note=note,
+            tier=tier,
+            deadline=_date(deadline),
+            assignee=assignee,
+        )
     dl = f", deadline {d.deadline:%Y-%m-%d %H:%M}" if d.deadline else ""
     typer.echo(f"defect {d.id}: {d.status} ({d.tier}{dl})")
 
@@ -224,12 +209,8 @@ def risk(
     db: Db = None, rules: Rules = None, as_json: Annotated[bool, typer.Option("--json")] = False
 ) -> None:
     """Projects ranked for differentiated supervision, riskiest first."""
-    r = _open(db, rules)
-    try:
-        with r.session() as s:
-            rows = _api().project_risk(session=s, rules=r.rules)
-    finally:
-        r.dispose()
+    with _transaction(db, rules) as (r, s):
+        rows = _api().project_risk(session=s, rules=r.rules)
     if as_json:
         typer.echo(json.dumps([x.model_dump() for x in rows], indent=2))
         return
@@ -258,14 +239,10 @@ def gc_photos(
     min_age_hours: Annotated[float, typer.Option("--min-age-hours")] = 1.0,
 ) -> None:
     """List (or --delete) stored photo files no register entry refers to (failed writes)."""
-    r = _open(db)
-    try:
-        with r.session() as s:
-            shas = _api().unreferenced_photos(
-                session=s, store=r.store, min_age_s=min_age_hours * 3600, delete=delete
-            )
-    finally:
-        r.dispose()
+    with _transaction(db) as (r, s):
+        shas = _api().unreferenced_photos(
+            session=s, store=r.store, min_age_s=min_age_hours * 3600, delete=delete
+        )
     for sha in shas:
         typer.echo(sha)
     typer.echo(f"{len(shas)} unreferenced photo file(s){' deleted' if delete else ''}", err=True)
