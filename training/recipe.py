@@ -72,6 +72,9 @@ class Recipe(BaseModel):
     optimizer: str = "AdamW"
     lr0: float = Field(0.002, gt=0)
     cos_lr: bool = False
+    warmup_epochs: float = Field(
+        3.0, ge=0, description="linear LR warm-up; short when fine-tuning a trained model"
+    )
     save_period: int = Field(-1, ge=-1)
     cache: bool = Field(False, description="decode images once into RAM (saves CPU on small sets)")
     time_hours: float | None = Field(
@@ -111,6 +114,7 @@ class Recipe(BaseModel):
             "optimizer": self.optimizer,
             "lr0": self.lr0,
             "cos_lr": self.cos_lr,
+            "warmup_epochs": self.warmup_epochs,
             "save_period": self.save_period,
             "cache": "ram" if self.cache else False,
             **({"time": self.time_hours} if self.time_hours else {}),

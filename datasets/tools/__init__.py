@@ -5,6 +5,6 @@ remapping by name), ``split`` (deterministic, by group), ``preview`` (PNG mosaic
 ``convert`` (any supported format → YOLO/COCO/VOC).
 """
 
-from datasets.tools import check, convert, merge, preview, split, stats
+from datasets.tools import check, convert, merge, preview, split, stats, tile
 
-__all__ = ["check", "convert", "merge", "preview", "split", "stats"]
+__all__ = ["check", "convert", "merge", "preview", "split", "stats", "tile"]

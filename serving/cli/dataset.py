@@ -275,3 +275,39 @@ def preview(
     ds, _ = _load(directory, fmt, names)
     preview_mod.write_preview(ds, out, n=n, seed=seed, tile=tile)
     typer.echo(f"wrote {out}")
+
+
+@app.command()
+def tile(
+    directory: Annotated[Path, typer.Argument(help="YOLO dataset folder (or data.yaml)")],
+    out: Annotated[Path, typer.Option(help="new output folder (YOLO, PNG tiles)")],
+    size: Annotated[int, typer.Option(help="tile side in px: the model's input size")] = 320,
+    overlap: Annotated[float, typer.Option(help="overlap of neighbouring tiles")] = 0.2,
+    min_visible: Annotated[
+        float, typer.Option(help="keep a clipped box if this share of its area is in the tile")
+    ] = 0.2,
+    keep_empty: Annotated[
+        float, typer.Option(help="share of tiles without boxes to keep (seeded)")
+    ] = 1.0,
+    seed: Annotated[int, typer.Option(help="random seed for --keep-empty")] = 0,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Cut photos into model-sized tiles with clipped boxes, so training sees defects at the
+    scale `detect --tile` shows them to the model."""
+    from datasets.formats.yolo import load
+    from datasets.tools import tile as tile_mod
+
+    s = tile_mod.tile_dataset(
+        load(directory),
+        out,
+        size=size,
+        overlap=overlap,
+        min_visible=min_visible,
+        keep_empty=keep_empty,
+        seed=seed,
+        overwrite=overwrite,
+    )
+    typer.echo(
+        f"{s.photos} photos → {s.tiles} tiles of {size} px, {s.boxes_out} boxes "
+        f"({s.dropped} box pieces dropped as < {min_visible:.0%} visible) into {out}"
+    )
