@@ -69,7 +69,8 @@ def field(
     oy = int(rng.integers(max(1, BANK_SIZE + PAD - sh)))
     ox = int(rng.integers(max(1, BANK_SIZE + PAD - sw)))
     src = t[oy : oy + sh, ox : ox + sw]
-    if sx == 1.0 and zoom == 1.0:  # 1:1 texels: a resize to the same size is a plain copy
+    if sx == 1.0 and zoom == 1.0 and src.shape[0] >= h and src.shape[1] >= w:
+        # 1:1 texels: a resize to the same size is a plain copy (larger than the bank: resized)
         return np.ascontiguousarray(src[:h, :w])
     out = cv2.resize(
         src, (max(w, int(sw * sx)), max(h, int(sh * zoom))), interpolation=cv2.INTER_LINEAR
