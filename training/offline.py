@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from finishscan.errors import ModelError
-from finishscan.paths import data_dir
+from finishscan.paths import ROOT, data_dir
 
 FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
 INTEGRATIONS = (
@@ -82,6 +82,8 @@ def resolve_model_source(model: str) -> str:
     A weights name that is not on disk (``yolo11n.pt``) would be downloaded, so it is refused.
     """
     path = Path(model).expanduser()
+    if not path.is_absolute() and not path.exists() and (ROOT / path).exists():
+        path = ROOT / path  # a recipe's repository-relative path (models/<name>.pt)
     suffix = path.suffix.lower()
     if suffix in WEIGHT_SUFFIXES:
         if not path.is_file():

@@ -83,3 +83,20 @@ def test_cli_overrides_reach_the_recipe():
     assert "time" not in load_recipe("default").ultralytics_args()
     with pytest.raises(ConfigError, match="imgsz"):
         load_recipe("default").with_overrides(imgsz=100)
+
+
+def test_model_paths_resolve_without_download(tmp_path, monkeypatch):
+    from finishscan.errors import ModelError
+    from finishscan.paths import ROOT
+    from training.offline import resolve_model_source
+
+    monkeypatch.chdir(tmp_path)  # a recipe's models/<name>.pt is found from any directory
+    shipped = (ROOT / "models").glob("*.pt")
+    rel = next(shipped).relative_to(ROOT)
+    assert resolve_model_source(str(rel)) == str(ROOT / rel)
+    local = tmp_path / "mine.pt"
+    local.write_bytes(b"x")
+    assert resolve_model_source("mine.pt") == "mine.pt"
+    assert resolve_model_source("yolo26n.yaml") == "yolo26n.yaml"
+    with pytest.raises(ModelError, match="never downloads"):
+        resolve_model_source("yolo11n.pt")
