@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -18,7 +19,8 @@ from finishscan.errors import ImageError
 
 DEFAULT_MAX_PIXELS = 150_000_000  # a 200 MP phone photo is refused, a 108 MP one is read
 
-_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+_STANDALONE = frozenset({0x01, 0xD8, *range(0xD0, 0xD8)})  # markers without a length field
 
 
 def image_header(data: bytes) -> tuple[str, int, int]:
@@ -36,7 +38,7 @@ def image_header(data: bytes) -> tuple[str, int, int]:
             w, h = struct.unpack(">II", data[16:24])
             return "png", w, h
         if data.startswith(b"\xff\xd8"):
-            w, h, _ = _jpeg_header(data)
+            w, h, _, _ = jpeg_header(data)
             return "jpeg", w, h
         if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
             return ("webp", *_webp_size(data))
@@ -52,31 +54,72 @@ def image_header(data: bytes) -> tuple[str, int, int]:
     raise ImageError("not a supported image (JPEG, PNG, WebP, BMP or TIFF expected)")
 
 
-def _jpeg_header(data: bytes) -> tuple[int, int, int]:
-    """(width, height, offset of the first SOS segment or -1)."""
-    i, size, n = 2, None, len(data)
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            raise ImageError("the JPEG file is corrupt (bad marker)")
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in (0x01, *range(0xD0, 0xD8)):
-            i += 2
-            continue
-        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
-        if marker in _SOF and size is None:
-            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
-            size = (w, h)
-        if marker == 0xDA:  # start of scan: pixels follow
-            if size is None:
-                break
-            return size[0], size[1], i
-        i += 2 + length
+class JpegHeader(NamedTuple):
+    """What a JPEG says before its pixels: stored size, EXIF orientation, where the scan starts."""
+
+    width: int  # as stored, before EXIF orientation
+    height: int
+    orientation: int  # EXIF orientation 1-8 (1: as stored); 5-8 swap width and height
+    scan: int  # offset of the first SOS marker, -1 when ``data`` ends before it
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` as ``cv2.imdecode`` returns the image (orientation applied)."""
+        return (self.height, self.width) if self.orientation >= 5 else (self.width, self.height)
+
+
+def jpeg_header(data: bytes) -> JpegHeader:
+    """Parse the JPEG segments before the first scan (``data`` starts with FF D8).
+
+    As OpenCV does, the size is the first frame header's and the orientation the first
+    ``Exif`` APP1's (a later XMP APP1 or second EXIF block does not override it). Raises
+    ImageError when ``data`` ends or breaks before a frame header.
+    """
+    i, size, orientation, n = 2, None, None, len(data)
+    try:
+        while i + 4 <= n:
+            if data[i] != 0xFF:
+                raise ImageError("the JPEG file is corrupt (bad marker)")
+            marker = data[i + 1]
+            if marker == 0xFF:  # fill byte
+                i += 1
+                continue
+            if marker in _STANDALONE:
+                i += 2
+                continue
+            (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+            if marker in _SOF and size is None:
+                h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+                size = (w, h)
+            elif marker == 0xE1 and orientation is None and data[i + 4 : i + 10] == b"Exif\0\0":
+                orientation = _exif_orientation(data[i + 10 : i + 2 + length])
+            elif marker == 0xDA:  # start of scan: pixels follow
+                if size is None:
+                    break
+                return JpegHeader(size[0], size[1], orientation or 1, i)
+            i += 2 + length
+    except struct.error as e:
+        raise ImageError("the JPEG header is truncated or corrupt") from e
     if size is None:
         raise ImageError("the JPEG file is truncated or corrupt (no frame header)")
-    return size[0], size[1], -1
+    return JpegHeader(size[0], size[1], orientation or 1, -1)
+
+
+def _exif_orientation(tiff: bytes) -> int:
+    """The orientation tag (1-8) of the first IFD of an EXIF TIFF block; 1 when absent or bad."""
+    try:
+        endian = {b"II": "<", b"MM": ">"}[tiff[:2]]
+        (ifd,) = struct.unpack(endian + "I", tiff[4:8])
+        (count,) = struct.unpack(endian + "H", tiff[ifd : ifd + 2])
+        for k in range(count):
+            entry = tiff[ifd + 2 + 12 * k : ifd + 14 + 12 * k]
+            tag, _type, _n = struct.unpack(endian + "HHI", entry[:8])
+            if tag == 0x0112:
+                (value,) = struct.unpack(endian + "H", entry[8:10])
+                return value if 1 <= value <= 8 else 1
+    except (KeyError, struct.error):
+        return 1
+    return 1
 
 
 def _webp_size(data: bytes) -> tuple[int, int]:
@@ -128,7 +171,7 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
             f"the image is {w}x{h} = {w * h / 1e6:.0f} MP, over the limit of {max_pixels / 1e6:.0f} MP",
             too_large=True,
         )
-    if fmt == "jpeg" and data.rfind(b"\xff\xd9") < _jpeg_header(data)[2]:
+    if fmt == "jpeg" and data.rfind(b"\xff\xd9") < jpeg_header(data).scan:
         raise ImageError("the JPEG file is truncated (no end-of-image marker)")
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None or bgr.size == 0:

@@ -14,8 +14,12 @@ import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
-from finishscan.errors import DatasetError
+from finishscan.errors import DatasetError, ImageError
+
+if TYPE_CHECKING:
+    from detector.image import JpegHeader
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 SPLIT_ALIASES = {
@@ -68,68 +72,26 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 
 # --------------------------------------------------------------------------- image size
-def _jpeg_orientation(app1: bytes) -> int:
-    """EXIF orientation (1-8) from an APP1 payload, 1 when absent or malformed."""
-    if not app1.startswith(b"Exif\x00\x00"):
-        return 1
-    tiff = app1[6:]
-    try:
-        endian = {b"II": "<", b"MM": ">"}[tiff[:2]]
-        (ifd,) = struct.unpack(endian + "I", tiff[4:8])
-        (count,) = struct.unpack(endian + "H", tiff[ifd : ifd + 2])
-        for i in range(count):
-            entry = tiff[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
-            tag, _type, _n = struct.unpack(endian + "HHI", entry[:8])
-            if tag == 0x0112:
-                (value,) = struct.unpack(endian + "H", entry[8:10])
-                return value if 1 <= value <= 8 else 1
-    except (KeyError, struct.error):
-        return 1
-    return 1
-
-
-def _jpeg_size(f) -> tuple[int, int] | None:
-    f.seek(2)
-    orientation = 1
-    while True:
-        marker = f.read(2)
-        if len(marker) < 2 or marker[0] != 0xFF:
-            return None
-        code = marker[1]
-        if code in (0xD8, 0x01) or 0xD0 <= code <= 0xD7:
-            continue
-        seg_len_b = f.read(2)
-        if len(seg_len_b) < 2:
-            return None
-        (seg_len,) = struct.unpack(">H", seg_len_b)
-        if code == 0xE1:
-            orientation = _jpeg_orientation(f.read(seg_len - 2))
-            continue
-        if code in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            data = f.read(5)
-            if len(data) < 5:
-                return None
-            h, w = struct.unpack(">HH", data[1:5])
-            return (h, w) if orientation >= 5 else (w, h)
-        f.seek(seg_len - 2, os.SEEK_CUR)
+_HEAD_BYTES = 1 << 16  # one maximal APP segment; phone JPEGs reach their first scan within it
 
 
 def image_size(path: Path) -> tuple[int, int]:
     """``(width, height)`` of an image as ``cv2.imread`` shows it (EXIF orientation applied).
 
-    Reads only the header for PNG and JPEG; decodes other formats. Raises DatasetError
-    when the file is missing or not a readable image.
+    Reads only the header for PNG and JPEG (the JPEG parser is ``detector.image.jpeg_header``,
+    the one inference uses); decodes other formats. Raises DatasetError when the file is
+    missing or not a readable image.
     """
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            head = f.read(26)
+            head = f.read(_HEAD_BYTES)
             if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
                 w, h = struct.unpack(">II", head[16:24])
                 if w > 0 and h > 0:
                     return int(w), int(h)
             if head[:2] == b"\xff\xd8":
-                wh = _jpeg_size(f)
+                wh = _jpeg_size(head, f)
                 if wh and wh[0] > 0 and wh[1] > 0:
                     return wh
     except FileNotFoundError as e:
@@ -138,6 +100,23 @@ def image_size(path: Path) -> tuple[int, int]:
         raise DatasetError(f"cannot read image {path}: {e.strerror}") from e
     img = read_image(path)
     return int(img.shape[1]), int(img.shape[0])
+
+
+def _jpeg_size(head: bytes, f: BinaryIO) -> tuple[int, int] | None:
+    """Displayed JPEG size from the file's first bytes ``head``, reading the rest of ``f`` only
+    when the segments before the first scan run past them; None when the header is unparsable."""
+    from detector.image import jpeg_header  # here: `import detector` loads onnxruntime
+
+    def parse(data: bytes) -> JpegHeader | None:
+        try:
+            return jpeg_header(data)
+        except ImageError:
+            return None
+
+    header = parse(head)
+    if (header is None or header.scan < 0) and len(head) == _HEAD_BYTES:
+        header = parse(head + f.read())
+    return header.size if header is not None else None
 
 
 def read_image(path: Path, flags: int | None = None):

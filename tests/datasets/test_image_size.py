@@ -52,3 +52,64 @@ def test_unreadable(tmp_path):
         image_size(tmp_path / "bad.jpg")
     with pytest.raises(DatasetError, match="image not found"):
         image_size(tmp_path / "missing.png")
+
+
+def _segment(code: int, payload: bytes) -> bytes:
+    return bytes([0xFF, code]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+_XMP = _segment(0xE1, b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta/>")
+_ICC = _segment(0xE2, b"ICC_PROFILE\x00" + bytes(65000))  # a near-maximal APP segment
+
+
+def _sof_end(data: bytes) -> int:
+    i = data.index(b"\xff\xc0")
+    return i + 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        "exif6+xmp",  # XMP after EXIF (editors write both): the EXIF orientation still holds
+        "xmp+exif6",
+        "exif6+exif1",  # OpenCV takes the first EXIF block
+        "exif1+exif6",
+        "exif6-after-frame-header",
+        "fill-bytes+exif6",
+        "icc+icc+exif8",  # the segments before the scan run past the first 64 KiB read
+    ],
+)
+def test_jpeg_size_agrees_with_opencv_on_segment_layouts(tmp_path, monkeypatch, layout):
+    """Layouts where the former datasets-only parser disagreed with OpenCV (XMP after EXIF
+    reset the orientation; a later EXIF block overrode the first; an EXIF after the frame
+    header was not seen). image_size now uses detector.image.jpeg_header, as inference does."""
+    from detector.image import decode_image, jpeg_header
+
+    img = np.random.default_rng(1).integers(0, 255, (30, 50, 3), dtype=np.uint8)
+    data = cv2.imencode(".jpg", img)[1].tobytes()
+    body = data[2:]
+    if layout == "exif6+xmp":
+        data = data[:2] + _exif_app1(6) + _XMP + body
+    elif layout == "xmp+exif6":
+        data = data[:2] + _XMP + _exif_app1(6, ">") + body
+    elif layout == "exif6+exif1":
+        data = data[:2] + _exif_app1(6) + _exif_app1(1) + body
+    elif layout == "exif1+exif6":
+        data = data[:2] + _exif_app1(1) + _exif_app1(6) + body
+    elif layout == "exif6-after-frame-header":
+        end = _sof_end(data)
+        data = data[:end] + _exif_app1(6) + data[end:]
+    elif layout == "fill-bytes+exif6":
+        data = data[:2] + b"\xff\xff" + _exif_app1(6) + body
+    else:
+        data = data[:2] + _ICC + _ICC + _exif_app1(8) + body
+    path = tmp_path / "x.jpg"
+    path.write_bytes(data)
+    decoded = cv2.imread(str(path))
+    expected = (decoded.shape[1], decoded.shape[0])
+    assert decode_image(data).shape[:2] == decoded.shape[:2]
+    assert jpeg_header(data).size == expected
+    monkeypatch.setattr(
+        "datasets.formats._common.read_image", lambda *a: pytest.fail("pixels were decoded")
+    )
+    assert image_size(path) == expected

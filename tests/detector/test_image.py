@@ -178,3 +178,42 @@ def test_exif_orientation(orientation, shape, box) -> None:
     out = decode_image(exif_jpeg(stored, orientation))
     assert out.shape[:2] == shape
     assert bright_box(out) == box
+
+
+def _seg(code: int, payload: bytes) -> bytes:
+    return bytes([0xFF, code]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def _exif(orientation: int) -> bytes:
+    tiff = (
+        b"MM" + struct.pack(">HIH", 42, 8, 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0)
+    )
+    return _seg(0xE1, b"Exif\0\0" + tiff + b"\0\0\0\0")
+
+
+_SOF0 = _seg(0xC0, struct.pack(">BHHB", 8, 37, 53, 1) + b"\x01\x11\x00")  # height 37, width 53
+_SOS = _seg(0xDA, b"\x01\x01\x00\x00\x3f\x00")
+
+
+@pytest.mark.parametrize(
+    ("segments", "expected"),
+    [
+        ([_SOF0, _SOS], (53, 37, 1, 2 + len(_SOF0))),
+        ([_exif(6), _SOF0, _SOS], (53, 37, 6, 2 + len(_exif(6)) + len(_SOF0))),
+        ([_exif(3), _exif(6), _SOF0, _SOS], (53, 37, 3, 2 + 2 * len(_exif(3)) + len(_SOF0))),
+        ([_exif(0), _SOF0], (53, 37, 1, -1)),  # out-of-range orientation; data ends before SOS
+        ([b"\xff\xff", _SOF0, _exif(8), _SOS], (53, 37, 8, 4 + len(_SOF0) + len(_exif(8)))),
+    ],
+)
+def test_jpeg_header_table(segments, expected) -> None:
+    header = detector.image.jpeg_header(b"\xff\xd8" + b"".join(segments))
+    assert tuple(header) == expected
+    assert header.size == ((37, 53) if expected[2] >= 5 else (53, 37))
+
+
+@pytest.mark.parametrize(
+    "data", [b"\xff\xd8" + _exif(6), b"\xff\xd8" + _SOF0[:6], b"\xff\xd8\x00\x00\x00\x00"]
+)
+def test_jpeg_header_without_frame_header(data) -> None:
+    with pytest.raises(ImageError, match="corrupt"):
+        detector.image.jpeg_header(data)
