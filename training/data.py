@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from datasets.formats import yolo
+from datasets.formats._common import read_text
 from finishscan.errors import DatasetError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -100,43 +102,24 @@ def write_data_yaml(out: Path, *, names: list[str], splits: dict[str, Path | lis
 
 def label_path(image: Path) -> Path:
     """Ultralytics' convention: the last ``images`` folder becomes ``labels``, suffix ``.txt``."""
-    parts = list(image.parts)
-    for i in range(len(parts) - 1, -1, -1):
-        if parts[i] == "images":
-            parts[i] = "labels"
-            return Path(*parts).with_suffix(".txt")
-    return image.with_suffix(".txt")
-
-
-def parse_yolo_lines(lines: list[str], wh: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """YOLO label lines to ``(class_id (N,), xyxy (N,4) pixels)``.
-
-    >>> parse_yolo_lines(["1 0.5 0.5 0.2 0.4"], (100, 50))[1].tolist()
-    [[40.0, 15.0, 60.0, 35.0]]
-    """
-    w, h = wh
-    cls, boxes = [], []
-    for n, line in enumerate(lines, 1):
-        fields = line.split()
-        if not fields:
-            continue
-        if len(fields) < 5:
-            raise DatasetError(f"label line {n} has {len(fields)} fields, expected 5")
-        c, xc, yc, bw, bh = int(float(fields[0])), *map(float, fields[1:5])
-        cls.append(c)
-        boxes.append([(xc - bw / 2) * w, (yc - bh / 2) * h, (xc + bw / 2) * w, (yc + bh / 2) * h])
-    return np.asarray(cls, dtype=np.int64), np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return yolo.label_path_for(image)
 
 
 def load_labels(image: Path, wh: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The labels of one image (none when its label file is missing: a negative photo)."""
+    """The labels of one image as ``(class_id (N,) int64, xyxy (N, 4) float64 pixels)``.
+
+    Read by :func:`datasets.formats.yolo.parse_yolo_lines` (``wh`` is the image's size as
+    shown, EXIF applied); none when the label file is missing (a negative photo). Raises
+    DatasetError naming the file and line for a bad row.
+    """
     lp = label_path(image)
     if not lp.exists():
         return np.zeros(0, np.int64), np.zeros((0, 4))
-    try:
-        return parse_yolo_lines(lp.read_text().splitlines(), wh)
-    except (ValueError, DatasetError) as e:
-        raise DatasetError(f"{lp}: {e}") from e
+    boxes = yolo.parse_yolo_lines(
+        read_text(lp, "label file").splitlines(), wh[0], wh[1], source=str(lp)
+    )
+    cls = np.asarray([b.class_id for b in boxes], dtype=np.int64)
+    return cls, np.asarray([b.xyxy for b in boxes], dtype=np.float64).reshape(-1, 4)
 
 
 def dataset_sha256(images: list[Path]) -> str:
