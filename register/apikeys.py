@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from finishscan.errors import NotFoundError, RegisterError
 from register.models import ROLES, ApiKey, utcnow
-from register.repository import _lock_project, _project
+from register.repository.lookup import _lock_project, _project
 from register.schemas import ApiKeyOut
 
 _KEY = re.compile(r"^fsk_([0-9a-f]{12})_([A-Za-z0-9_-]{32,})$")

@@ -1,7 +1,7 @@
 """Early warning as a pure function: facts in, the warnings that should be active out.
 
-The repository (``register.repository``) gathers :class:`Facts` with SQL and reconciles the
-result with the stored warnings (raise new, clear gone, both recorded). Example::
+The repository (``register.repository.warnings``) gathers :class:`Facts` with SQL and
+reconciles the result with the stored warnings (raise new, clear gone, both recorded). Example::
 
     facts = Facts(units=[UnitFacts("3-2-1701", {"crack": 1, "stain": 5})])
     evaluate_warnings(facts, rules)

@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 from finishscan.errors import RegisterError
 from register.models import Building, Defect, Inspection, Photo, Room, Unit, utcnow
 from register.repository import (
-    _project,
     active_warnings,
     list_units,
     project_facts,
@@ -36,9 +35,10 @@ from register.repository import (
     unit_summary,
     warning_history,
 )
+from register.repository.lookup import _project
 from register.rules import Rules, load_rules
 from register.store import PhotoStore
-from register.workflow import is_overdue
+from register.workflow import OPEN_STATUSES, is_overdue
 
 STATUS_COLORS = {
     "open": "#e0201b",
@@ -220,7 +220,7 @@ def export_project(
         "summary": {
             "units": len(units),
             "defects": len(rows),
-            "open_defects": sum(r["status"] in ("open", "rectifying") for r in rows),
+            "open_defects": sum(r["status"] in OPEN_STATUSES for r in rows),
             "overdue": sum(bool(r["overdue"]) for r in rows),
             "by_status": dict(sorted(Counter(r["status"] for r in rows).items())),
             "by_label": dict(sorted(Counter(r["label"] for r in rows).items())),

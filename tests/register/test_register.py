@@ -514,7 +514,7 @@ def test_history_is_append_only_in_the_database(reg, project, photo_bytes, det) 
 def test_failure_mid_record_leaves_nothing_half_written(
     reg, project, photo_bytes, det, monkeypatch
 ) -> None:  # noqa: ANN001
-    import register.repository as repo
+    import register.repository.warnings as repo  # _reconcile is looked up there
 
     def boom(*a, **k):  # noqa: ANN002, ANN003, ANN202
         raise RuntimeError("power cut while evaluating warnings")
@@ -745,7 +745,7 @@ def test_unreferenced_photos_after_a_failed_write(
 ) -> None:  # noqa: ANN001
     import os
 
-    import register.repository as repo
+    import register.repository.warnings as repo  # _reconcile is looked up there
 
     kept = record(reg, project, "u-gc", photo_bytes(1400), [det("stain", 0, 0, 5, 5)])
     monkeypatch.setattr(repo, "_reconcile", lambda *a, **k: 1 / 0)
