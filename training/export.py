@@ -10,11 +10,13 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from finishscan.errors import ModelError
+from finishscan.errors import ConfigError, ModelError
 from training.card import ModelCard, read_card, write_card
 from training.data import IMAGE_SUFFIXES
 from training.offline import prepare_offline
@@ -103,10 +105,83 @@ def head_float_nodes(model_path: Path) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class Int8Config:
+    """How :func:`quantize_int8` quantizes; the defaults are the fastest accurate setting measured
+    on a 2-core AVX2 (no VNNI) CPU (benchmarks/int8_speed.py, benchmarks/RESULTS.md).
+
+    ``fmt``: ``"qdq"`` (QuantizeLinear/DequantizeLinear pairs that ONNX Runtime fuses into
+    integer kernels) or ``"qoperator"`` (QLinearConv etc. written into the file).
+    ``activations``: ``"u8"`` or ``"s8"``; weights are always int8 (U8S8 or S8S8).
+    ``per_channel``: one weight scale per output channel instead of one per tensor.
+    ``reduce_range``: 7-bit weights (avoids int16 saturation of AVX2 kernels without VNNI).
+    ``float_stem``: keep the convolutions that read the input image in float (3 input channels
+    make ORT's int8 NHWC kernel slower than its float one).
+    ``float_silu``: keep SiLU (``x * Sigmoid(x)``) in float; ``float_attention``: keep the
+    attention blocks' non-convolution nodes in float. The head's decoding is always float.
+
+    Example: ``quantize_int8(m, out, calib=d, config=Int8Config(float_silu=True))``.
+    """
+
+    fmt: Literal["qdq", "qoperator"] = "qdq"
+    activations: Literal["u8", "s8"] = "u8"
+    per_channel: bool = True
+    reduce_range: bool = False
+    float_stem: bool = True
+    float_silu: bool = False
+    float_attention: bool = False
+
+    def __post_init__(self) -> None:
+        if self.fmt not in ("qdq", "qoperator"):
+            raise ConfigError(f"INT8 format must be 'qdq' or 'qoperator', got {self.fmt!r}")
+        if self.activations not in ("u8", "s8"):
+            raise ConfigError(f"INT8 activations must be 'u8' or 's8', got {self.activations!r}")
+
+
+def silu_nodes(model_path: Path) -> list[str]:
+    """Names of the Sigmoid and Mul nodes that form SiLU, ``Mul(x, Sigmoid(x))``."""
+    import onnx
+
+    nodes = onnx.load(str(model_path), load_external_data=False).graph.node
+    sig = {n.output[0]: n for n in nodes if n.op_type == "Sigmoid"}
+    out: list[str] = []
+    for n in nodes:
+        if n.op_type != "Mul" or len(n.input) != 2:
+            continue
+        for a, b in (n.input, n.input[::-1]):
+            s = sig.get(b)
+            if s is not None and s.input[0] == a:
+                out += [s.name, n.name]
+                break
+    return out
+
+
+def stem_nodes(model_path: Path) -> list[str]:
+    """Names of the Conv nodes that read a graph input (the image) directly."""
+    import onnx
+
+    g = onnx.load(str(model_path), load_external_data=False).graph
+    inputs = {i.name for i in g.input}
+    return [n.name for n in g.node if n.op_type == "Conv" and n.input[0] in inputs]
+
+
+def attention_float_nodes(model_path: Path) -> list[str]:
+    """Non-convolution nodes of the attention blocks (``/attn/`` in ultralytics' names)."""
+    import onnx
+
+    nodes = onnx.load(str(model_path), load_external_data=False).graph.node
+    return [n.name for n in nodes if "/attn/" in n.name and n.op_type != "Conv"]
+
+
 def quantize_int8(
-    fp32: str | Path, out: str | Path, *, calib: str | Path, limit: int = 200
+    fp32: str | Path,
+    out: str | Path,
+    *,
+    calib: str | Path,
+    limit: int = 200,
+    config: Int8Config | None = None,
 ) -> Path:
-    """Static QDQ INT8 (per-channel weights, u8 activations) calibrated on photos in ``calib``."""
+    """Static INT8 copy of ``fp32`` calibrated (MinMax) on photos in ``calib``, as ``config`` says."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -116,6 +191,7 @@ def quantize_int8(
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    cfg = config or Int8Config()
     src, dst = Path(fp32), Path(out)
     card = read_card(src)
     imgsz = card.imgsz if card else _imgsz_from_metadata(src)
@@ -132,16 +208,24 @@ def quantize_int8(
     with tempfile.TemporaryDirectory(prefix="finishscan-int8-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        exclude = head_float_nodes(pre)
+        if cfg.float_stem:
+            exclude += stem_nodes(pre)
+        if cfg.float_silu:
+            exclude += silu_nodes(pre)
+        if cfg.float_attention:
+            exclude += attention_float_nodes(pre)
         quantize_static(
             str(pre),
             str(dst),
             Reader(),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
+            quant_format=QuantFormat.QDQ if cfg.fmt == "qdq" else QuantFormat.QOperator,
+            per_channel=cfg.per_channel,
+            reduce_range=cfg.reduce_range,
+            activation_type=QuantType.QUInt8 if cfg.activations == "u8" else QuantType.QInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
-            nodes_to_exclude=head_float_nodes(pre),
+            nodes_to_exclude=sorted(set(exclude)),
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
     _copy_metadata(src, dst)
@@ -149,11 +233,27 @@ def quantize_int8(
         card.precision = "int8"
         card.name = dst.stem
         card.notes = (
-            card.notes
-            + f"\nINT8 static QDQ quantization of {src.name}, calibrated on {len(files)} photos."
+            card.notes + f"\nINT8 static quantization of {src.name} ({describe_int8(cfg)}),"
+            f" calibrated on {len(files)} photos."
         ).strip()
         write_card(dst, card)
     return dst
+
+
+def describe_int8(cfg: Int8Config) -> str:
+    """One-line summary, e.g. ``"QDQ U8S8 per-channel, SiLU in float"``."""
+    fmt = "QDQ" if cfg.fmt == "qdq" else "QOperator"
+    grain = "per-channel" if cfg.per_channel else "per-tensor"
+    parts = [f"{fmt} {cfg.activations.upper()}S8 {grain}"]
+    if cfg.reduce_range:
+        parts.append("7-bit weights")
+    if cfg.float_stem:
+        parts.append("stem conv in float")
+    if cfg.float_silu:
+        parts.append("SiLU in float")
+    if cfg.float_attention:
+        parts.append("attention in float")
+    return ", ".join(parts)
 
 
 def _imgsz_from_metadata(path: Path) -> int:
