@@ -7,6 +7,7 @@ with one row per epoch, plots) plus ``recipe.yaml``, ``data.yaml`` (absolute pat
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from dataclasses import dataclass
@@ -63,7 +64,9 @@ def train_model(
             raise ModelError(f"nothing to resume: {last} does not exist")
         try:
             extra = {"time": recipe.time_hours} if recipe.time_hours else {}
-            YOLO(str(last)).train(resume=True, device="cpu", workers=recipe.workers, **extra)
+            resumed = YOLO(str(last))
+            _use_all_cores(resumed)
+            resumed.train(resume=True, device="cpu", workers=recipe.workers, **extra)
         except AssertionError as e:  # ultralytics: "... training to N epochs is finished"
             raise ModelError(f"cannot resume {last}: {e}") from e
         return _result(run_dir)
@@ -82,6 +85,7 @@ def train_model(
     (run_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe.model_dump(), sort_keys=False))
     source = resolve_model_source(recipe.model)
     model = YOLO(source, task="detect")
+    _use_all_cores(model)
     model.train(
         data=str(data_yaml),
         project=str(run_dir.parent),
@@ -96,6 +100,20 @@ def train_model(
         **recipe.ultralytics_args(),
     )
     return _result(run_dir)
+
+
+def _use_all_cores(model) -> None:
+    """Train with one torch thread per core.
+
+    ultralytics sets ``torch.set_num_threads(cpu_count - 1)`` when it picks the CPU, which is a
+    single thread on a 2-core machine: half the machine idles. The callback runs after that.
+    """
+    import torch
+
+    def _threads(_trainer) -> None:
+        torch.set_num_threads(os.cpu_count() or 1)
+
+    model.add_callback("on_pretrain_routine_end", _threads)
 
 
 def _result(run_dir: Path) -> TrainResult:

@@ -100,3 +100,27 @@ def test_model_paths_resolve_without_download(tmp_path, monkeypatch):
     assert resolve_model_source("yolo26n.yaml") == "yolo26n.yaml"
     with pytest.raises(ModelError, match="never downloads"):
         resolve_model_source("yolo11n.pt")
+
+
+def test_training_uses_every_core():
+    """ultralytics leaves one torch thread on a 2-core machine; our callback restores them all."""
+    import os
+
+    import torch
+
+    from training.offline import prepare_offline
+    from training.train import _use_all_cores
+
+    prepare_offline()
+    from ultralytics import YOLO
+
+    model = YOLO("yolo26n.yaml", task="detect")
+    _use_all_cores(model)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # what ultralytics' select_device does with cpu_count - 1 = 1
+        for cb in model.callbacks["on_pretrain_routine_end"]:
+            cb(None)
+        assert torch.get_num_threads() == os.cpu_count()
+    finally:
+        torch.set_num_threads(before)
