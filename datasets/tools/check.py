@@ -20,7 +20,7 @@ import numpy as np
 
 from datasets.formats import yolo
 from datasets.formats._common import default_names, find_images
-from finishscan.errors import DatasetError
+from finishscan.errors import DatasetError, ImageError
 
 __all__ = ["Problem", "check_label_lines", "check_image_bytes", "check_dataset", "OUTSIDE_TOL"]
 
@@ -104,17 +104,40 @@ def check_label_lines(lines: Iterable[str], nc: int, *, source: Path) -> list[Pr
     return out
 
 
-def check_image_bytes(data: bytes, path: Path) -> list[Problem]:
-    """Problems of one image file's bytes: unreadable (OpenCV cannot decode) or truncated JPEG."""
+def _decoded_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` once every pixel block of ``data`` has decoded; None when OpenCV cannot.
+
+    A JPEG is decoded DCT-scaled to 1/8 in grayscale (``IMREAD_REDUCED_GRAYSCALE_8``): every
+    entropy-coded block is still read, so a truncated or broken stream fails as in a full
+    decode, while the inverse DCT and colour work shrink (benchmarks/check_speed.py); its size
+    (EXIF applied) comes from the header. Other formats, and a JPEG whose header does not
+    parse or claims no pixels, are decoded in full.
+    """
     import cv2
 
+    from detector.image import jpeg_header
+
+    buf = np.frombuffer(data, np.uint8)
+    if data[:2] == b"\xff\xd8":
+        try:
+            size = jpeg_header(data).size
+        except ImageError:
+            size = None  # OpenCV decides below
+        if size is not None and min(size) > 0:
+            return size if cv2.imdecode(buf, cv2.IMREAD_REDUCED_GRAYSCALE_8) is not None else None
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return None if img is None else (int(img.shape[1]), int(img.shape[0]))
+
+
+def check_image_bytes(data: bytes, path: Path) -> list[Problem]:
+    """Problems of one image file's bytes: unreadable (OpenCV cannot decode) or truncated JPEG."""
     if not data:
         return [Problem(path, None, "error", "unreadable image (empty file)")]
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if img is None:
+    size = _decoded_size(data)
+    if size is None:
         return [Problem(path, None, "error", "unreadable image (not a decodable image file)")]
-    if min(img.shape[:2]) < 10:
-        h, w = img.shape[:2]
+    if min(size) < 10:
+        w, h = size
         return [
             Problem(
                 path, None, "error", f"image is {w}x{h} px; ultralytics ignores images under 10 px"

@@ -6,10 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from datasets.formats import yolo
-from datasets.tools.check import Problem, check_dataset, check_label_lines
+from datasets.tools.check import Problem, check_dataset, check_image_bytes, check_label_lines
 
 NAMES = ["crack", "hollow_tile", "tile_chip", "paint_peeling", "paint_bubble", "stain"]
 CLI = [sys.executable, "-c", "from serving.cli import main; main()"]
@@ -126,3 +127,101 @@ def test_missing_dir_and_bad_yaml(tmp_path):
     (tmp_path / "data.yaml").write_text("names: {0: crack, 2: stain}\ntrain: images/train\n")
     (problem,) = check_dataset(tmp_path)
     assert problem == Problem(tmp_path / "data.yaml", None, "error", "'names' ids must be 0..1")
+
+
+# --------------------------------------------------------------------------- image bytes
+def _full_decode_verdict(data: bytes, path: Path) -> list[Problem]:
+    """The former check: a full ``IMREAD_COLOR`` decode (the reference for the cheaper one)."""
+    import cv2
+
+    if not data:
+        return [Problem(path, None, "error", "unreadable image (empty file)")]
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        return [Problem(path, None, "error", "unreadable image (not a decodable image file)")]
+    if min(img.shape[:2]) < 10:
+        h, w = img.shape[:2]
+        msg = f"image is {w}x{h} px; ultralytics ignores images under 10 px"
+        return [Problem(path, None, "error", msg)]
+    if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        msg = "JPEG has no end marker (truncated or trailing data)"
+        return [Problem(path, None, "warning", msg)]
+    return []
+
+
+def _jpeg(h: int, w: int, *, progressive: bool = False, orientation: int = 1) -> bytes:
+    import struct
+
+    import cv2
+
+    img = cv2.GaussianBlur(
+        np.random.default_rng(h * w).integers(0, 256, (h, w, 3), dtype=np.uint8), (0, 0), 2
+    )
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_PROGRESSIVE, int(progressive)])
+    data = buf.tobytes()
+    if orientation == 1:
+        return data
+    tiff = (
+        b"II" + struct.pack("<HIH", 42, 8, 1) + struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0)
+    )
+    payload = b"Exif\0\0" + tiff + b"\0\0\0\0"
+    return data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
+
+
+_WHOLE = _jpeg(240, 320)
+_PROGRESSIVE = _jpeg(240, 320, progressive=True)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (_WHOLE, None),
+        (_PROGRESSIVE, None),
+        (_WHOLE[: len(_WHOLE) // 2], "unreadable image"),  # cut in half
+        (_PROGRESSIVE[: len(_PROGRESSIVE) // 2], "unreadable image"),
+        (_WHOLE[: int(len(_WHOLE) * 0.95)], "unreadable image"),
+        (_WHOLE[:-2], "JPEG has no end marker"),  # only the end-of-image marker missing
+        (_WHOLE[:600], "unreadable image"),  # headers only
+        (_WHOLE + b"trailing", "JPEG has no end marker"),
+        (b"", "unreadable image (empty file)"),
+        (np.random.default_rng(7).bytes(50_000), "unreadable image"),  # random bytes
+        (b"\xff\xd8" + np.random.default_rng(8).bytes(50_000), "unreadable image"),
+        (_jpeg(5, 7), "image is 7x5 px"),
+        (_jpeg(12, 8, orientation=6), "image is 12x8 px"),  # size as shown, EXIF applied
+        (_jpeg(8, 12, orientation=6), "image is 8x12 px"),
+    ],
+)
+def test_image_check_matches_a_full_decode(tmp_path, data, expected):
+    path = tmp_path / "x.jpg"
+    got = check_image_bytes(data, path)
+    assert got == _full_decode_verdict(data, path)
+    if expected is None:
+        assert got == []
+    else:
+        assert len(got) == 1 and expected in got[0].message
+
+
+def test_jpeg_check_never_decodes_full_size(monkeypatch, tmp_path):
+    import cv2
+
+    real, flags = cv2.imdecode, []
+
+    def spy(buf, flag):
+        flags.append(flag)
+        return real(buf, flag)
+
+    monkeypatch.setattr(cv2, "imdecode", spy)
+    assert check_image_bytes(_WHOLE, tmp_path / "x.jpg") == []
+    assert check_image_bytes(_WHOLE[: len(_WHOLE) // 2], tmp_path / "y.jpg")[0].severity == "error"
+    assert flags == [cv2.IMREAD_REDUCED_GRAYSCALE_8] * 2
+
+
+def test_dataset_check_reports_cut_and_random_jpegs(tmp_path, make_image):
+    root = _clean(tmp_path / "ds", make_image)
+    (root / "images" / "train" / "half.jpg").write_bytes(_WHOLE[: len(_WHOLE) // 2])
+    (root / "images" / "train" / "noise.jpg").write_bytes(np.random.default_rng(3).bytes(9000))
+    errors = {p.path.name: p.message for p in check_dataset(root) if p.severity == "error"}
+    assert errors == {
+        "half.jpg": "unreadable image (not a decodable image file)",
+        "noise.jpg": "unreadable image (not a decodable image file)",
+    }
