@@ -3,8 +3,11 @@
     python benchmarks/synth_speed.py [--n 60] [--imgsz 640]
 
 Reports wall-clock and CPU-time rates (the machine is shared; CPU time is the fairer figure)
-for ``render_sample`` alone and for ``render_sample`` + JPEG file write (``write_dataset``,
-workers=1), and writes the ``synth_speed`` section of ``benchmarks/RESULTS.md``.
+for ``render_sample`` alone, first with glibc's default allocator settings and then with
+``retain_freed_memory()`` (what ``write_dataset`` and its workers use: freed frames are
+reused instead of page-faulted in again), and for ``render_sample`` + JPEG file write
+(``write_dataset``, workers=1); writes the ``synth_speed`` section of ``benchmarks/RESULTS.md``.
+The allocator setting cannot be undone in-process, so the default run comes first.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks._results import write_section  # noqa: E402
 from datasets.synthetic import render_sample, write_dataset  # noqa: E402
+from datasets.synthetic._alloc import retain_freed_memory  # noqa: E402
 
 
 def main() -> None:
@@ -34,17 +38,28 @@ def main() -> None:
     args = ap.parse_args()
     cv2.setNumThreads(1)
     render_sample(np.random.default_rng(12345), args.imgsz)  # warm-up: noise bank, imports
-    w0, c0 = time.perf_counter(), time.process_time()
-    for i in range(args.n):
-        render_sample(np.random.default_rng([0, i]), args.imgsz)
-    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+
+    def render_all() -> tuple[float, float]:
+        w0, c0 = time.perf_counter(), time.process_time()
+        for i in range(args.n):
+            render_sample(np.random.default_rng([0, i]), args.imgsz)
+        return time.perf_counter() - w0, time.process_time() - c0
+
+    wall0, cpu0 = render_all()
+    retained = retain_freed_memory()
+    wall, cpu = render_all()
     with tempfile.TemporaryDirectory() as d:
         w1, c1 = time.perf_counter(), time.process_time()
         write_dataset(Path(d) / "ds", args.n, seed=1, imgsz=args.imgsz)
         wall_w, cpu_w = time.perf_counter() - w1, time.process_time() - c1
     load = os.getloadavg()[0]
     rows = [
-        ("render_sample", args.n / wall, args.n / cpu),
+        ("render_sample, default allocator", args.n / wall0, args.n / cpu0),
+        (
+            "render_sample, retain_freed_memory()" + ("" if retained else " (not glibc: no-op)"),
+            args.n / wall,
+            args.n / cpu,
+        ),
         ("write_dataset (workers=1)", args.n / wall_w, args.n / cpu_w),
     ]
     md = [

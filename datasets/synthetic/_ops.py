@@ -27,6 +27,10 @@ def rgb_plus(rgb: np.ndarray, m: np.ndarray) -> np.ndarray:
 
 
 def colour_times(c, m: np.ndarray) -> np.ndarray:
-    """``c.reshape(1, 1, 3) * m[..., None]``: an RGB colour scaled by a float32 (h, w) map."""
+    """``c.reshape(1, 1, 3) * m[..., None]``: an RGB colour scaled by a float32 (h, w) map.
+
+    Three single-channel products merged (cv2.multiply by a 4-scalar is ~2.5x slower).
+    """
     cc = np.asarray(c, np.float32).reshape(3)
-    return cv2.multiply(gray3(m), (float(cc[0]), float(cc[1]), float(cc[2]), 0.0))
+    mm = np.asarray(m, np.float32)
+    return cv2.merge([mm * cc[0], mm * cc[1], mm * cc[2]])

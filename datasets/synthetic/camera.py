@@ -206,7 +206,7 @@ def develop(
     p995 = float(np.percentile(idx[::16, ::16], 99.5))
     curve = curve / max(1e-3, float(curve[int(p995)])) * rng.uniform(0.85, 1.0)
     curve = np.clip(curve, 0, 1) ** rng.uniform(0.85, 1.15)
-    img = np.take(curve.astype(np.float32), idx)
+    img = np.take(curve.astype(np.float32), np.asarray(idx, np.uint16))
     sat = rng.uniform(0.75, 1.25)
     grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None]
     # grey + (img - grey) * sat as one 3x3 colour matrix (cv2.transform: a single pass).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -26,6 +27,11 @@ class Scene:
     grout: tuple[float, float, float] | None = None
     visible: np.ndarray | None = None
     sheen: np.ndarray | None = None  # per-pixel glare factor, None = uniform
+
+    @cached_property
+    def tile_boxes(self) -> np.ndarray:
+        """(len(tiles), 4) int64 face rectangles x0, y0, x1, y1 (the tiles never change)."""
+        return np.array([(t.x0, t.y0, t.x1, t.y1) for t in self.tiles], np.int64).reshape(-1, 4)
 
     @property
     def size(self) -> int:

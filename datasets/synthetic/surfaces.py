@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from datasets.synthetic import noise
-from datasets.synthetic._ops import colour_times, gray3, rgb_times
+from datasets.synthetic._ops import colour_times, gray3
 
 
 @dataclass
@@ -200,7 +200,8 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
         strips = vals[r_ids[:, None], cols_c[r_ids % kinds]]  # (n_strips, w, ...)
         return strips[strip_of_y]
 
-    albedo = per_tile(tile_rgb)  # (h, w, 3)
+    # Colour planes (one per channel): three (h, w) passes are cheaper than (h, w, 3) broadcasts.
+    planes = [per_tile(np.ascontiguousarray(tile_rgb[..., k])) for k in range(3)]
     ys = y1d[:, None]
     xs = x1d[None, :]
 
@@ -220,7 +221,9 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
         u = xs * float(np.cos(ang)) + ys * float(np.sin(ang))
         v = np.abs(np.sin(u / rng.uniform(60, 200) + rng.uniform(0.8, 1.6) * n + 0.15 * n2))
         # Soft, fairly wide veins that fade in and out at large scale (not hairline-like).
-        fade = noise.smoothstep(-0.8, 0.6, noise.field(rng, (h, w), rng.uniform(60, 150), beta=2))
+        fade = noise.field(
+            rng, (h, w), rng.uniform(60, 150), beta=2, fn=lambda n: noise.smoothstep(-0.8, 0.6, n)
+        )
         veins = noise.smoothstep(rng.uniform(0.06, 0.16), 0.0, v) * fade
         veins = cv2.GaussianBlur(veins, (0, 0), rng.uniform(0.8, 2.0))
         vein_c = (
@@ -229,7 +232,8 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
             else _rgb((0.65, 0.55, 0.35))
         )
         a = rng.uniform(0.15, 0.45) * veins
-        albedo = rgb_times(albedo, 1 - a) + colour_times(vein_c, a)
+        vc = vein_c.reshape(3)
+        planes = [pl * (1 - a) + vc[k] * a for k, pl in enumerate(planes)]
         pat = 1.0 + 0.04 * noise.field(rng, (h, w), 40, beta=2)
     elif pattern == "stone":
         n = noise.field(rng, (h, w), rng.uniform(6, 40), beta=1)
@@ -258,8 +262,9 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
         0.04,
     )
     grout_tex = 1.0 + 0.06 * noise.field(rng, (h, w), 1.2, beta=0)
-    dirt = 1.0 - rng.uniform(0.0, 0.15) * noise.smoothstep(
-        -0.5, 1.5, noise.field(rng, (h, w), 25, beta=2)
+    dirt_amp = rng.uniform(0.0, 0.15)
+    dirt = noise.field(
+        rng, (h, w), 25, beta=2, fn=lambda n: 1.0 - dirt_amp * noise.smoothstep(-0.5, 1.5, n)
     )
     # Cushion edge: tile face slightly darker in the last pixels before the grout.
     edge_w = rng.uniform(0.5, 3.0)
@@ -268,7 +273,13 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
     cush_x = 1.0 - ca * (1.0 - noise.smoothstep(half, half + edge_w, dx_tab))
     f = face * (cush_y[:, None] * cush_x[sidx])
     # One blend: tile colour x pattern x face mask + grout colour x texture x grout mask.
-    albedo = rgb_times(albedo, pat * f) + colour_times(grout, grout_tex * dirt * (1.0 - f))
+    on_tile = pat * f
+    on_grout = grout_tex * dirt * (1.0 - f)
+    for k, pl in enumerate(planes):
+        pl *= on_tile
+        pl += grout[k] * on_grout
+        np.clip(pl, 0, 1, out=pl)
+    albedo = cv2.merge(planes)
     # Relief: grout recessed; tiles set very slightly unevenly (tiny steps at joints).
     offs = rng.normal(0, 0.25, nrow * ncol).astype(np.float32)
     height = (per_tile(offs.reshape(nrow, ncol)) + rng.uniform(0.8, 2.0)) * face
@@ -306,7 +317,7 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
     per_tile_gloss = rng.uniform(0.4, 1.6, nrow * ncol).astype(np.float32)
     sheen = per_tile(per_tile_gloss.reshape(nrow, ncol)) * face
     return Layer(
-        np.clip(albedo, 0, 1).astype(np.float32, copy=False),
+        albedo,
         height,
         gloss,
         "tiles",

@@ -20,6 +20,7 @@ import numpy as np
 
 from datasets.formats import coco, yolo
 from datasets.formats._common import atomic_dir
+from datasets.synthetic._alloc import retain_freed_memory
 from datasets.synthetic.composer import render_sample
 from datasets.synthetic.config import SynthConfig
 from datasets.types import Box, Dataset, LabeledImage
@@ -50,6 +51,7 @@ def _render(
 
 def _init_worker() -> None:
     cv2.setNumThreads(1)
+    retain_freed_memory()  # reuse freed frames instead of page-faulting fresh ones
 
 
 def val_indices(n: int, seed: int, val_fraction: float) -> set[int]:
@@ -100,6 +102,7 @@ def write_dataset(
             results = pool.imap(_render, jobs, chunksize=4)
         else:
             pool = None
+            retain_freed_memory()  # this process renders: same allocator setting as a worker
             results = map(_render, jobs)
         try:
             for i, (jpeg, boxes, poly, area) in enumerate(results):
