@@ -115,6 +115,10 @@ class Int8Config:
     ``activations``: ``"u8"`` or ``"s8"``; weights are always int8 (U8S8 or S8S8).
     ``per_channel``: one weight scale per output channel instead of one per tensor.
     ``reduce_range``: 7-bit weights (avoids int16 saturation of AVX2 kernels without VNNI).
+    ``calibration``: how activation ranges come from the photos: ``"minmax"`` (the extreme
+    value seen; one odd photo can widen a range 15-fold), ``"moving-average"`` (per-photo
+    extremes averaged, ORT's ``CalibMovingAverage``) or ``"percentile"`` (99.999th percentile
+    of a histogram).
     ``float_stem``: keep the convolutions that read the input image in float (3 input channels
     make ORT's int8 NHWC kernel slower than its float one).
     ``float_silu``: keep SiLU (``x * Sigmoid(x)``) in float; ``float_attention``: keep the
@@ -127,6 +131,7 @@ class Int8Config:
     activations: Literal["u8", "s8"] = "u8"
     per_channel: bool = True
     reduce_range: bool = False
+    calibration: Literal["minmax", "moving-average", "percentile"] = "moving-average"
     float_stem: bool = True
     float_silu: bool = False
     float_attention: bool = False
@@ -136,6 +141,11 @@ class Int8Config:
             raise ConfigError(f"INT8 format must be 'qdq' or 'qoperator', got {self.fmt!r}")
         if self.activations not in ("u8", "s8"):
             raise ConfigError(f"INT8 activations must be 'u8' or 's8', got {self.activations!r}")
+        if self.calibration not in ("minmax", "moving-average", "percentile"):
+            raise ConfigError(
+                "INT8 calibration must be 'minmax', 'moving-average' or 'percentile',"
+                f" got {self.calibration!r}"
+            )
 
 
 def silu_nodes(model_path: Path) -> list[str]:
@@ -181,7 +191,7 @@ def quantize_int8(
     limit: int = 200,
     config: Int8Config | None = None,
 ) -> Path:
-    """Static INT8 copy of ``fp32`` calibrated (MinMax) on photos in ``calib``, as ``config`` says."""
+    """Static INT8 copy of ``fp32`` calibrated on photos in ``calib``, as ``config`` says."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -224,9 +234,18 @@ def quantize_int8(
             reduce_range=cfg.reduce_range,
             activation_type=QuantType.QUInt8 if cfg.activations == "u8" else QuantType.QInt8,
             weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
+            calibrate_method=(
+                CalibrationMethod.Percentile
+                if cfg.calibration == "percentile"
+                else CalibrationMethod.MinMax
+            ),
             nodes_to_exclude=sorted(set(exclude)),
-            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+            extra_options={
+                "ActivationSymmetric": False,
+                "WeightSymmetric": True,
+                "CalibMovingAverage": cfg.calibration == "moving-average",
+                "CalibPercentile": 99.999,
+            },
         )
     _copy_metadata(src, dst)
     if card:
@@ -245,6 +264,7 @@ def describe_int8(cfg: Int8Config) -> str:
     fmt = "QDQ" if cfg.fmt == "qdq" else "QOperator"
     grain = "per-channel" if cfg.per_channel else "per-tensor"
     parts = [f"{fmt} {cfg.activations.upper()}S8 {grain}"]
+    parts.append(f"{cfg.calibration} calibration")
     if cfg.reduce_range:
         parts.append("7-bit weights")
     if cfg.float_stem:

@@ -99,13 +99,15 @@ def test_config_refuses_unknown_values_and_describes_itself():
         Int8Config(fmt="qlinear")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="activations"):
         Int8Config(activations="u16")  # type: ignore[arg-type]
-    assert describe_int8(Int8Config(float_stem=False)) == "QDQ U8S8 per-channel"
+    with pytest.raises(ConfigError, match="calibration"):
+        Int8Config(calibration="entropy")  # type: ignore[arg-type]
     assert (
-        describe_int8(
-            Int8Config(fmt="qoperator", activations="s8", per_channel=False, float_stem=True)
-        )
-        == "QOperator S8S8 per-tensor, stem conv in float"
+        describe_int8(Int8Config(float_stem=False))
+        == "QDQ U8S8 per-channel, moving-average calibration"
     )
+    assert describe_int8(
+        Int8Config(fmt="qoperator", activations="s8", per_channel=False, calibration="minmax")
+    ) == ("QOperator S8S8 per-tensor, minmax calibration, stem conv in float")
 
 
 def _weight_quantized(model: onnx.ModelProto, conv: str) -> bool:
@@ -119,9 +121,8 @@ def _weight_quantized(model: onnx.ModelProto, conv: str) -> bool:
 @pytest.mark.parametrize("stem_float", [True, False])
 def test_float_stem_keeps_only_the_stem_in_float(model_and_calib, tmp_path, stem_float):
     model, calib = model_and_calib
-    out = quantize_int8(
-        model, tmp_path / "q.onnx", calib=calib, config=Int8Config(float_stem=stem_float)
-    )
+    cfg = Int8Config(float_stem=stem_float, calibration="minmax")  # the input's full range
+    out = quantize_int8(model, tmp_path / "q.onnx", calib=calib, config=cfg)
     q = onnx.load(str(out))
     assert _weight_quantized(q, "/model.0/conv/Conv") is not stem_float
     assert _weight_quantized(q, "/model.1/conv/Conv")
@@ -136,6 +137,26 @@ def test_float_stem_keeps_only_the_stem_in_float(model_and_calib, tmp_path, stem
         None, {"images": x}
     )[0]
     assert np.abs(got - ref).max() < 0.1  # sigmoid outputs in 0..1; int8 error is a few 1/255 steps
+
+
+def test_moving_average_calibration_ignores_one_odd_photo(model_and_calib, tmp_path):
+    """One saturated photo among three sets the MinMax range; the averaged range stays narrower."""
+    model, calib = model_and_calib
+    rng = np.random.default_rng(3)
+    for i in range(3):  # photos in 64..191, i.e. inputs up to 0.75
+        cv2.imwrite(str(calib / f"{i}.png"), rng.integers(64, 192, (SIZE, SIZE, 3), np.uint8))
+    cv2.imwrite(str(calib / "odd.png"), np.full((SIZE, SIZE, 3), 255, np.uint8))
+
+    def input_scale(cfg: Int8Config) -> float:
+        q = onnx.load(str(quantize_int8(model, tmp_path / "q.onnx", calib=calib, config=cfg)))
+        init = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
+        node = next(n for n in q.graph.node if n.op_type == "QuantizeLinear")
+        return float(init[node.input[1]])
+
+    wide = input_scale(Int8Config(calibration="minmax", float_stem=False))
+    avg = input_scale(Int8Config(calibration="moving-average", float_stem=False))
+    assert wide == pytest.approx(1 / 255, rel=1e-3)  # the white photo reaches 1.0
+    assert avg == pytest.approx((3 * 191 / 255 + 1) / 4 / 255, rel=1e-3)  # mean of the maxima
 
 
 def test_qoperator_writes_integer_convolutions(model_and_calib, tmp_path):
