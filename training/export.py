@@ -1,8 +1,9 @@
 """ONNX export with a model card, and static INT8 quantization calibrated on real photos.
 
 ``export_onnx`` runs ultralytics' exporter (dynamic batch and size, simplified, names/imgsz/
-stride in the metadata) and adds the card; ``quantize_int8`` makes a QDQ, per-channel INT8
-copy whose calibration inputs are prepared exactly as the detector prepares photos.
+stride in the metadata) and adds the card; ``quantize_int8`` makes a static INT8 copy (QDQ,
+U8S8, per-channel, averaged calibration ranges, stem and head decoding in float by default; see
+``Int8Config``) whose calibration inputs are prepared exactly as the detector prepares photos.
 """
 
 from __future__ import annotations
@@ -116,9 +117,8 @@ class Int8Config:
     ``per_channel``: one weight scale per output channel instead of one per tensor.
     ``reduce_range``: 7-bit weights (avoids int16 saturation of AVX2 kernels without VNNI).
     ``calibration``: how activation ranges come from the photos: ``"minmax"`` (the extreme
-    value seen; one odd photo can widen a range 15-fold), ``"moving-average"`` (per-photo
-    extremes averaged, ORT's ``CalibMovingAverage``) or ``"percentile"`` (99.999th percentile
-    of a histogram).
+    value seen; one odd photo can widen a range 15-fold) or ``"moving-average"`` (per-photo
+    extremes averaged, ORT's ``CalibMovingAverage``).
     ``float_stem``: keep the convolutions that read the input image in float (3 input channels
     make ORT's int8 NHWC kernel slower than its float one).
     ``float_silu``: keep SiLU (``x * Sigmoid(x)``) in float; ``float_attention``: keep the
@@ -131,7 +131,7 @@ class Int8Config:
     activations: Literal["u8", "s8"] = "u8"
     per_channel: bool = True
     reduce_range: bool = False
-    calibration: Literal["minmax", "moving-average", "percentile"] = "moving-average"
+    calibration: Literal["minmax", "moving-average"] = "moving-average"
     float_stem: bool = True
     float_silu: bool = False
     float_attention: bool = False
@@ -141,10 +141,9 @@ class Int8Config:
             raise ConfigError(f"INT8 format must be 'qdq' or 'qoperator', got {self.fmt!r}")
         if self.activations not in ("u8", "s8"):
             raise ConfigError(f"INT8 activations must be 'u8' or 's8', got {self.activations!r}")
-        if self.calibration not in ("minmax", "moving-average", "percentile"):
+        if self.calibration not in ("minmax", "moving-average"):
             raise ConfigError(
-                "INT8 calibration must be 'minmax', 'moving-average' or 'percentile',"
-                f" got {self.calibration!r}"
+                f"INT8 calibration must be 'minmax' or 'moving-average', got {self.calibration!r}"
             )
 
 
@@ -234,17 +233,12 @@ def quantize_int8(
             reduce_range=cfg.reduce_range,
             activation_type=QuantType.QUInt8 if cfg.activations == "u8" else QuantType.QInt8,
             weight_type=QuantType.QInt8,
-            calibrate_method=(
-                CalibrationMethod.Percentile
-                if cfg.calibration == "percentile"
-                else CalibrationMethod.MinMax
-            ),
+            calibrate_method=CalibrationMethod.MinMax,
             nodes_to_exclude=sorted(set(exclude)),
             extra_options={
                 "ActivationSymmetric": False,
                 "WeightSymmetric": True,
                 "CalibMovingAverage": cfg.calibration == "moving-average",
-                "CalibPercentile": 99.999,
             },
         )
     _copy_metadata(src, dst)
