@@ -95,6 +95,7 @@ async def upload_photo(
     bytes were already uploaded for this unit. A failed request writes nothing.
     """
     from detector import image_header
+    from detector.image import jpeg_header
     from register import DetectedDefect, get_project, is_recorded, record_photo
 
     settings, register = services.settings, services.register
@@ -118,7 +119,9 @@ async def upload_photo(
     if await anyio.to_thread.run_sync(known):
         # the same bytes were already analysed by this model for this unit: no inference,
         # the register hands back the stored photo and its defects
-        _fmt, width, height = image_header(data)
+        fmt, width, height = image_header(data)  # as stored
+        if fmt == "jpeg":  # as shown: EXIF orientation applied, like the first upload
+            width, height = jpeg_header(data).size
         defects: list[Any] = []
     else:
         analysed = await analyse_bytes(data, tile, services)

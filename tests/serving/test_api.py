@@ -290,3 +290,23 @@ def test_upload_to_an_unknown_project_is_404_and_writes_nothing(
     assert r.status_code == 404 and "NOPE" in r.json()["detail"]
     assert rows() == before and fake_detector.calls == []
     assert as_user("admin").get("/v1/projects/NOPE/units").status_code == 404
+
+
+def test_repeat_upload_of_an_exif_rotated_photo_reports_the_same_size(as_user) -> None:
+    """A phone photo stored 40x20 with EXIF orientation 6 is 20 wide, 40 high: both times."""
+    import io
+
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((20, 40, 3), np.uint8)).save(buf, "JPEG", exif=exif.tobytes())
+    u = as_user("p1_inspector")
+    sizes = []
+    for _ in range(2):
+        files = {"file": ("rot.jpg", buf.getvalue(), "image/jpeg")}
+        r = u.post("/v1/projects/P1/units/3-2-1701/photos", files=files)
+        assert r.status_code in (200, 201), r.text
+        sizes.append((r.json()["created"], r.json()["width"], r.json()["height"]))
+    assert sizes == [(True, 20, 40), (False, 20, 40)]
