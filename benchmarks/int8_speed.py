@@ -222,11 +222,12 @@ def main() -> None:
     best = "default" if "default" in models else a.configs[0]
     md = (
         f"FP32 `{a.model.name}` vs INT8 copies made by `training.export.quantize_int8` "
-        f"(static, MinMax calibration on photos of `{a.calib}`; the head's box/score decoding is "
-        f"always float). Input {imgsz}×{imgsz}, batch 1, ONNX Runtime {ort.__version__} "
+        f"(static, calibrated on photos of `{a.calib}` as each row says; the head's box/score "
+        f"decoding is always float). Input {imgsz}×{imgsz}, batch 1, ONNX Runtime {ort.__version__} "
         f"CPUExecutionProvider, `detector.session_options` (ORT_ENABLE_ALL, no spinning). "
-        f"{a.rounds} rounds × {a.runs} timed `session.run` calls per model, models interleaved "
-        f"within each round; ms = median of round medians; ratios are FP32 / INT8 of the same run. "
+        f"{a.rounds * a.runs} timed `session.run` calls per model, the models alternating call by "
+        f"call; ms = median wall time; ratios are FP32 / INT8 of the same run, of wall time and of "
+        f"CPU time (`time.process_time`, which a process waiting for a core does not accrue). "
         f"CPU flags: {', '.join(flags) or 'no avx2/avx512/vnni'}. "
         f"Load: {a.load or 'not stated'}.\n\n"
         + "\n".join(rows)
