@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from datasets.synthetic import noise
-from datasets.synthetic._ops import rgb_plus, rgb_times
+from datasets.synthetic._ops import gray3, rgb_plus, rgb_times
 from datasets.synthetic.scene import Scene
 
 # Approximate white-balance gains (R, G, B) of light sources as the camera leaves them.
@@ -25,14 +25,24 @@ KELVIN = {
 }
 
 
+def _upscale_crop(small: np.ndarray, c: int, roi: tuple[int, int, int, int]) -> np.ndarray:
+    """``cv2.resize(small, (c, c))[y0:y1, x0:x1]`` (bilinear; a full resize is cheaper than a
+    warpAffine of the crop alone)."""
+    x0, y0, x1, y1 = roi
+    return cv2.resize(small, (c, c), interpolation=cv2.INTER_LINEAR)[y0:y1, x0:x1]
+
+
 def light(rng: np.random.Generator, scene: Scene) -> np.ndarray:
-    """Lit image (C, C, 3) float32: albedo x illumination x relief shading + glare."""
+    """Lit image float32: albedo x illumination x relief shading + glare, over ``scene.roi``
+    (the whole (C, C) canvas when it is None)."""
     c = scene.size
+    roi = scene.roi or (0, 0, c, c)
+    rx0, ry0, rx1, ry1 = roi
     small = 48
     # Relief shading from the height map (raking light shows relief strongly).
     az = rng.uniform(0, 2 * np.pi)
     rake = float(rng.choice([0.04, 0.1, 0.2, 0.35], p=[0.3, 0.35, 0.25, 0.1]))
-    h = scene.height
+    h = scene.height[ry0:ry1, rx0:rx1]
     # One directional derivative (Sobel along the light's azimuth) instead of two gradients.
     sob = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32) * 0.125
     kern = sob * np.float32(np.cos(az)) + sob.T * np.float32(np.sin(az))
@@ -63,8 +73,8 @@ def light(rng: np.random.Generator, scene: Scene) -> np.ndarray:
     wb = rng.uniform(0.4, 0.9)
     temp = temp ** (1.0 - wb)
     ill = illum[..., None] * temp * rng.uniform(0.7, 1.1)
-    ill = cv2.resize(ill.astype(np.float32), (c, c), interpolation=cv2.INTER_LINEAR)
-    img = rgb_times(scene.albedo * ill, shade)
+    ill = _upscale_crop(ill.astype(np.float32), c, roi)
+    img = rgb_times(scene.albedo[ry0:ry1, rx0:rx1] * ill, shade)
     # Glare: a soft reflected window/lamp on glossy zones, modulated by relief.
     gloss = np.asarray(scene.gloss, np.float32)
     if gloss.max() > 0.05 and rng.random() < 0.6:
@@ -75,12 +85,12 @@ def light(rng: np.random.Generator, scene: Scene) -> np.ndarray:
             gs, (int(cx), int(cy)), (int(w), int(hh)), float(rng.uniform(0, 180)), 0, 360, 255, -1
         )
         glare = cv2.GaussianBlur(gs.astype(np.float32) / 255.0, (0, 0), rng.uniform(2, 8))
-        glare = cv2.resize(glare, (c, c), interpolation=cv2.INTER_LINEAR)
+        glare = _upscale_crop(glare, c, roi)
         lut = np.zeros(256, np.float32)
         lut[: len(gloss)] = gloss
-        zone_gloss = cv2.LUT(scene.zone, lut)
+        zone_gloss = cv2.LUT(scene.zone[ry0:ry1, rx0:rx1], lut)
         if scene.sheen is not None:
-            zone_gloss = zone_gloss * scene.sheen
+            zone_gloss = zone_gloss * scene.sheen[ry0:ry1, rx0:rx1]
         g = (
             glare
             * zone_gloss
@@ -157,10 +167,11 @@ def develop(
     """Phone-camera pipeline on the warped image -> (RGB uint8, JPEG quality to save it with)."""
     s = img.shape[0]
     small = 32
-    # Vignetting.
+    # Vignetting: a smooth factor, applied with the tone-curve lookup below (it commutes with
+    # the blurs and resizes in between to well under one 12-bit step).
     yy, xx = np.mgrid[0:small, 0:small].astype(np.float32) / (small - 1) - 0.5
     vig = 1.0 - rng.uniform(0.0, 0.45) * (xx * xx + yy * yy) * 2
-    img = rgb_times(img, cv2.resize(vig, (s, s), interpolation=cv2.INTER_LINEAR))
+    vig3 = gray3(cv2.resize(vig, (s, s), interpolation=cv2.INTER_LINEAR))
     # Optics: defocus (sometimes only in part of the frame: depth of field on a slanted wall).
     r = rng.random()
     if r < 0.55:
@@ -170,8 +181,8 @@ def develop(
             ga = rng.uniform(0, 2 * np.pi)
             t = cv2.resize(
                 np.clip(0.5 + ((xx) * np.cos(ga) + (yy) * np.sin(ga)) * 1.5, 0, 1), (s, s)
-            )[..., None]
-            img = img * (1 - t) + blurred * t
+            )
+            img = rgb_times(img, 1 - t) + rgb_times(blurred, t)
         else:
             img = blurred
     elif r < 0.65:  # slight hand shake
@@ -198,8 +209,8 @@ def develop(
         )
     # Tone curve (exposure, highlight roll-off, auto-exposure, gamma) as one 4096-entry LUT.
     top = 1.5
-    # floor(clip(img, 0, top) * 4095 / top) in one cv2 pass (round(x - 0.5), saturating at 0).
-    idx = cv2.addWeighted(img, 4095 / top, img, 0.0, -0.5, dtype=cv2.CV_16U)
+    # round(clip(img * vig, 0, top) * 4095 / top) in one cv2 pass (saturating at 0).
+    idx = cv2.multiply(img, vig3, scale=4095 / top, dtype=cv2.CV_16U)
     np.minimum(idx, 4095, out=idx)
     xs = np.linspace(0, top, 4096, dtype=np.float32) * rng.uniform(0.85, 1.15)
     curve = xs / (1.0 + rng.uniform(0.0, 0.5) * xs)
@@ -215,12 +226,12 @@ def develop(
     # Sensor noise: luminance-dependent plus low-res chroma noise.
     lvl = rng.uniform(0.003, 0.03) if rng.random() < 0.9 else rng.uniform(0.03, 0.06)  # dim room
     nl = noise.field(rng, (s, s), 0.5, beta=0)
-    img = rgb_plus(img, lvl * np.sqrt(np.clip(grey[..., 0], 0.02, 1)) * nl)
-    if rng.random() < 0.5:
-        ch = cv2.merge(
-            [noise.field(rng, (s, s), 2.0, beta=0) * np.float32(lvl * 0.5) for _ in range(3)]
-        )
-        img = img + ch
+    lum = lvl * np.sqrt(np.clip(grey[..., 0], 0.02, 1)) * nl
+    if rng.random() < 0.5:  # plus chroma noise: one (s, s, 3) add for both
+        amp = np.float32(lvl * 0.5)
+        img = img + cv2.merge([lum + noise.field(rng, (s, s), 2.0, beta=0) * amp for _ in range(3)])
+    else:
+        img = rgb_plus(img, lum)
     # Phone sharpening (halos).
     if rng.random() < 0.5:
         bl = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.8, 2.0))

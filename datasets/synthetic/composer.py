@@ -102,51 +102,77 @@ def _zones(rng: np.random.Generator, c: int, n: int) -> np.ndarray:
     return z if rng.random() < 0.5 else 1 - z
 
 
-def _build_scene(rng: np.random.Generator, c: int, mats: list[str]) -> Scene:
+def _roi(quad: np.ndarray, c: int, margin: int = 3) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): the canvas box the camera sees (``quad``) plus a bilinear margin."""
+    x0 = int(max(0, np.floor(quad[:, 0].min()) - margin))
+    y0 = int(max(0, np.floor(quad[:, 1].min()) - margin))
+    x1 = int(min(c, np.ceil(quad[:, 0].max()) + margin + 1))
+    y1 = int(min(c, np.ceil(quad[:, 1].max()) + margin + 1))
+    return x0, y0, x1, y1
+
+
+def _build_scene(
+    rng: np.random.Generator, c: int, mats: list[str], roi: tuple[int, int, int, int]
+) -> Scene:
+    """The (c, c) canvas with its surfaces rendered inside ``roi`` only (what the camera sees;
+    the rest stays black, nothing outside it reaches the photo)."""
+    x0, y0, x1, y1 = roi
+    h, w = y1 - y0, x1 - x0
     layers = []
     for m in mats:
         if m == "wood":
-            layers.append(surfaces.render_wood(rng, c, c, along_x=rng.random() < 0.5))
+            layers.append(surfaces.render_wood(rng, h, w, along_x=rng.random() < 0.5))
         else:
-            layers.append(surfaces.RENDERERS[m](rng, c, c))
+            layers.append(surfaces.RENDERERS[m](rng, h, w))
     zone = _zones(rng, c, len(layers))
+    zr = zone[y0:y1, x0:x1]
     albedo = layers[0].albedo
     height = layers[0].height
     if len(layers) > 1:
-        z = zone.astype(bool)
+        z = zr.astype(bool)
         albedo = albedo.copy()
-        albedo = cv2.copyTo(layers[1].albedo, zone, albedo)  # np.where(z[..., None], l1, albedo)
+        albedo = cv2.copyTo(layers[1].albedo, zr, albedo)  # np.where(z[..., None], l1, albedo)
         height = np.where(z, layers[1].height + 3.0, height)
         # A visible junction: shadow line / sealant bead where the materials meet.
         edge: np.ndarray = cv2.morphologyEx(
-            zone, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)
+            zr, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)
         ).astype(np.float32)
         edge = cv2.GaussianBlur(edge, (0, 0), rng.uniform(0.6, 2.0))
         fac = 1.0 - rng.uniform(0.1, 0.4) * edge
         # The second plane faces the light differently (wall/floor corner).
         fac *= np.where(z, np.float32(rng.uniform(0.75, 1.1)), np.float32(1.0))
         albedo = rgb_times(albedo, fac)  # one float32 pass over the colour image
-    tiles: list[surfaces.Tile] = []
+    tiles = None
     grout = None
     sheen = None
     for k, lay in enumerate(layers):
         if lay.material == "tiles":
-            tiles, grout = lay.tiles, lay.grout
+            tiles = None if lay.tiles is None else lay.tiles.shifted(x0, y0)
+            grout = lay.grout
             if lay.sheen is not None:
                 sheen = (
                     lay.sheen
                     if len(layers) == 1
-                    else np.where(zone == k, lay.sheen, 1.0).astype(np.float32)
+                    else np.where(zr == k, lay.sheen, 1.0).astype(np.float32)
                 )
+    full_albedo = np.zeros((c, c, 3), np.float32)
+    full_albedo[y0:y1, x0:x1] = albedo
+    full_height = np.zeros((c, c), np.float32)
+    full_height[y0:y1, x0:x1] = height
+    full_sheen = None
+    if sheen is not None:
+        full_sheen = np.ones((c, c), np.float32)
+        full_sheen[y0:y1, x0:x1] = sheen
     return Scene(
-        albedo=np.ascontiguousarray(albedo, np.float32),
-        height=np.ascontiguousarray(height, np.float32),
+        albedo=full_albedo,
+        height=full_height,
         zone=zone,
         materials=[lay.material for lay in layers],
         gloss=[lay.gloss for lay in layers],
         tiles=tiles,
         grout=grout,
-        sheen=sheen,
+        sheen=full_sheen,
+        roi=roi,
     )
 
 
@@ -193,8 +219,8 @@ def render_sample(
     ref = max(imgsz, REF_SIZE)  # scene scale is fixed by a 640-px photo; smaller = downscaled
     c = int(round(ref * cfg.canvas_margin))
     classes, mats = _plan(rng, cfg)
-    scene = _build_scene(rng, c, mats)
     H, quad = camera.homography(rng, c, ref)
+    scene = _build_scene(rng, c, mats, _roi(quad, c))
     vis = np.zeros((c, c), np.uint8)
     cv2.fillConvexPoly(vis, np.round(quad).astype(np.int32), 1)
     scene.visible = vis
@@ -223,9 +249,11 @@ def render_sample(
     # Thin occluders/look-alikes drawn after defects never cover them much: hair, pencil, scratch.
     neg_names += _negatives(rng, scene, k_neg - k_before)
 
-    lit = camera.light(rng, scene)
+    lit = camera.light(rng, scene)  # the roi crop of the canvas
+    rx0, ry0 = scene.roi[0], scene.roi[1]
+    shift = np.array([[1, 0, rx0], [0, 1, ry0], [0, 0, 1]], np.float64)
     warped = cv2.warpPerspective(
-        lit, H, (ref, ref), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        lit, H @ shift, (ref, ref), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
     if ref != imgsz:
         warped = cv2.resize(warped, (imgsz, imgsz), interpolation=cv2.INTER_AREA)

@@ -59,19 +59,36 @@ def _profile(rng: np.random.Generator, n: int, wmax: float, kind: str) -> np.nda
     return wmax * base * wob
 
 
+def _runs(key: np.ndarray, on: np.ndarray) -> list[tuple[int, int]]:
+    """Maximal runs [i, j) of consecutive ``on`` segments sharing the same ``key``.
+
+    Example: ``_runs(np.array([1, 1, 2, 2]), np.array([1, 1, 1, 0], bool)) == [(0, 2), (2, 3)]``.
+    """
+    n = len(key)
+    if n == 0:
+        return []
+    cut = np.flatnonzero((on[1:] != on[:-1]) | (key[1:] != key[:-1])) + 1
+    starts = np.concatenate([[0], cut])
+    ends = np.concatenate([cut, [n]])
+    keep = on[starts]
+    return list(zip(starts[keep].tolist(), ends[keep].tolist(), strict=True))
+
+
 def _draw_path(alpha: np.ndarray, cov: np.ndarray, pts: np.ndarray, widths: np.ndarray) -> None:
-    """Draw a variable-width polyline: ``alpha`` carries sub-pixel opacity, ``cov`` the mask."""
+    """Draw a variable-width polyline: ``alpha`` carries sub-pixel opacity, ``cov`` the mask.
+
+    Segment i (pts[i] -> pts[i + 1]) has width ``widths[i]``: drawn with thickness round(w)
+    and opacity min(1, w) when w >= 0.15, and into the mask when w >= 0.35. Consecutive
+    segments with the same thickness and opacity go to cv2 as one polyline.
+    """
     p = np.round(pts * SUB).astype(np.int32)
-    for i in range(len(p) - 1):
-        w = float(widths[i])
-        if w < 0.15:
-            continue
-        th = max(1, int(round(w)))
-        a = int(255 * min(1.0, w))
-        p0, p1 = (int(p[i, 0]), int(p[i, 1])), (int(p[i + 1, 0]), int(p[i + 1, 1]))
-        cv2.line(alpha, p0, p1, a, th, cv2.LINE_AA, SHIFT)
-        if w >= 0.35:
-            cv2.line(cov, p0, p1, 255, th, cv2.LINE_8, SHIFT)
+    w = np.asarray(widths[: len(p) - 1], np.float64)
+    th = np.maximum(1, np.round(w)).astype(np.int64)
+    a = (255 * np.minimum(1.0, w)).astype(np.int64)
+    for i, j in _runs(th * 256 + a, w >= 0.15):
+        cv2.polylines(alpha, [p[i : j + 1]], False, int(a[i]), int(th[i]), cv2.LINE_AA, SHIFT)
+    for i, j in _runs(th, w >= 0.35):
+        cv2.polylines(cov, [p[i : j + 1]], False, 255, int(th[i]), cv2.LINE_8, SHIFT)
 
 
 def _network(rng: np.random.Generator) -> tuple[list[tuple[np.ndarray, np.ndarray]], float, float]:
@@ -225,7 +242,7 @@ def _pick_tile(
     if "tiles" not in scene.materials or not scene.tiles:
         return None
     tile_zone = scene.materials.index("tiles")
-    b = scene.tile_boxes  # (N, 4) x0, y0, x1, y1
+    b = scene.tiles.boxes  # (N, 4) x0, y0, x1, y1
     x0, y0, x1, y1 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
     mx, my = (x0 + x1) // 2, (y0 + y1) // 2
     inside = (np.minimum(x1 - x0, y1 - y0) >= min_side) & (mx >= 0) & (mx < c) & (my >= 0)
@@ -242,7 +259,7 @@ def _pick_tile(
     if len(idx) == 0:
         return None
     d = ((x0[idx] + x1[idx]) / 2 - cx) ** 2 + ((y0[idx] + y1[idx]) / 2 - cy) ** 2
-    return scene.tiles[int(idx[int(np.argmin(d))])]
+    return scene.tiles.tile(int(idx[int(np.argmin(d))]))
 
 
 def _ring(

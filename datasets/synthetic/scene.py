@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 
-from datasets.synthetic.surfaces import Tile
+from datasets.synthetic.surfaces import TileSet
 
 
 @dataclass
@@ -15,7 +14,8 @@ class Scene:
     """Albedo (C, C, 3) and relief height (C, C) float32, a material zone map and the tiles.
 
     ``zone`` holds an index into ``materials`` per pixel; ``gloss`` is a per-zone scalar.
-    ``visible`` is the canvas quad the camera will see (uint8 0/1), used to place things.
+    ``visible`` is the canvas quad the camera will see (uint8 0/1), used to place things;
+    ``roi`` the box around it that is rendered and lit (outside it the canvas stays black).
     """
 
     albedo: np.ndarray
@@ -23,15 +23,11 @@ class Scene:
     zone: np.ndarray
     materials: list[str]
     gloss: list[float]
-    tiles: list[Tile] = field(default_factory=list)
+    tiles: TileSet | None = None
     grout: tuple[float, float, float] | None = None
     visible: np.ndarray | None = None
     sheen: np.ndarray | None = None  # per-pixel glare factor, None = uniform
-
-    @cached_property
-    def tile_boxes(self) -> np.ndarray:
-        """(len(tiles), 4) int64 face rectangles x0, y0, x1, y1 (the tiles never change)."""
-        return np.array([(t.x0, t.y0, t.x1, t.y1) for t in self.tiles], np.int64).reshape(-1, 4)
+    roi: tuple[int, int, int, int] | None = None  # (x0, y0, x1, y1) rendered; None = all
 
     @property
     def size(self) -> int:

@@ -7,7 +7,7 @@ raking-light shading, a gloss scalar, and for tiles the tile rectangles defects 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -28,13 +28,33 @@ class Tile:
     body: tuple[float, float, float]  # colour of the fired body exposed by chips
 
 
+@dataclass(frozen=True)
+class TileSet:
+    """Tile faces (N, 4) int64 ``x0, y0, x1, y1`` (exclusive ends), their glaze colours (N, 3)
+    float32 and the fired-body colour shared by all. ``tile(i)`` gives one as a :class:`Tile`."""
+
+    boxes: np.ndarray
+    colors: np.ndarray
+    body: tuple[float, float, float]
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def tile(self, i: int) -> Tile:
+        x0, y0, x1, y1 = (int(v) for v in self.boxes[i])
+        return Tile(x0, y0, x1, y1, _t3(self.colors[i]), self.body)
+
+    def shifted(self, dx: int, dy: int) -> TileSet:
+        return TileSet(self.boxes + np.array([dx, dy, dx, dy]), self.colors, self.body)
+
+
 @dataclass
 class Layer:
     albedo: np.ndarray
     height: np.ndarray
     gloss: float
     material: str
-    tiles: list[Tile] = field(default_factory=list)
+    tiles: TileSet | None = None
     grout: tuple[float, float, float] | None = None
     sheen: np.ndarray | None = None  # per-pixel glare factor (glossy tiles: varies per tile)
 
@@ -284,34 +304,22 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
     offs = rng.normal(0, 0.25, nrow * ncol).astype(np.float32)
     height = (per_tile(offs.reshape(nrow, ncol)) + rng.uniform(0.8, 2.0)) * face
 
-    tiles: list[Tile] = []
     body = _jitter(
         rng,
         [(0.88, 0.85, 0.78), (0.78, 0.55, 0.42), (0.80, 0.80, 0.78)][int(rng.integers(3))],
         0.03,
     )
-    for r in range(nrow):
-        y0 = r * py - oy + half
-        y1 = (r + 1) * py - oy - half
-        if y1 < 0 or y0 > h:
-            continue
-        sh = ((r * bond) % 1.0) * px if bond else 0.0
-        for c in range(ncol):
-            x0 = c * px - ox - sh + half
-            x1 = (c + 1) * px - ox - sh - half
-            if x1 < 0 or x0 > w:
-                continue
-            rgb_t = _t3(tile_rgb[min(r, nrow - 1), min(c, ncol - 1)])
-            tiles.append(
-                Tile(
-                    int(round(x0)),
-                    int(round(y0)),
-                    int(round(x1)),
-                    int(round(y1)),
-                    rgb_t,
-                    _t3(body),
-                )
-            )
+    # Face rectangles of every tile that reaches the layer, row by row (vectorised).
+    r_i = np.arange(nrow, dtype=np.float64)[:, None]
+    c_i = np.arange(ncol, dtype=np.float64)[None, :]
+    sh = np.remainder(r_i * bond, 1.0) * px if bond else np.zeros_like(r_i)
+    ty0 = np.broadcast_to(r_i * py - oy + half, (nrow, ncol))
+    ty1 = np.broadcast_to((r_i + 1) * py - oy - half, (nrow, ncol))
+    tx0 = c_i * px - ox - sh + half
+    tx1 = (c_i + 1) * px - ox - sh - half
+    keep = (ty1 >= 0) & (ty0 <= h) & (tx1 >= 0) & (tx0 <= w)
+    boxes = np.round(np.stack([tx0[keep], ty0[keep], tx1[keep], ty1[keep]], 1)).astype(np.int64)
+    tiles = TileSet(boxes, tile_rgb[keep].reshape(-1, 3).astype(np.float32), _t3(body))
     gloss = float(rng.choice([0.1, 0.3, 0.6, 0.9], p=[0.2, 0.25, 0.3, 0.25]))
     # Each tile sits at a slightly different angle, so a reflection breaks up tile by tile.
     per_tile_gloss = rng.uniform(0.4, 1.6, nrow * ncol).astype(np.float32)

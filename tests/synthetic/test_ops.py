@@ -19,3 +19,23 @@ def test_ops_match_numpy_broadcasting(shape):
     assert np.array_equal(rgb_plus(rgb, m), rgb + m[..., None])
     np.testing.assert_allclose(colour_times(c, m), c.reshape(1, 1, 3) * m[..., None], rtol=1e-6)
     assert rgb_times(rgb, m).dtype == np.float32 and colour_times(c, m).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("key", "on", "expect"),
+    [
+        ([], [], []),
+        ([1, 1, 2, 2], [1, 1, 1, 0], [(0, 2), (2, 3)]),
+        (
+            [1, 1, 2, 2, 2, 3, 3, 1, 1],
+            [1, 1, 1, 0, 1, 1, 1, 1, 0],
+            [(0, 2), (2, 3), (4, 5), (5, 7), (7, 8)],
+        ),
+        ([5, 5, 5], [0, 0, 0], []),
+        ([7, 7, 7], [1, 1, 1], [(0, 3)]),
+    ],
+)
+def test_runs_split_on_key_changes_and_gaps(key, on, expect):
+    from datasets.synthetic.defects import _runs
+
+    assert _runs(np.array(key, np.int64), np.array(on, bool)) == expect
