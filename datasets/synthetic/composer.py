@@ -220,7 +220,8 @@ def render_sample(
     c = int(round(ref * cfg.canvas_margin))
     classes, mats = _plan(rng, cfg)
     H, quad = camera.homography(rng, c, ref)
-    scene = _build_scene(rng, c, mats, _roi(quad, c))
+    roi = _roi(quad, c)
+    scene = _build_scene(rng, c, mats, roi)
     vis = np.zeros((c, c), np.uint8)
     cv2.fillConvexPoly(vis, np.round(quad).astype(np.int32), 1)
     scene.visible = vis
@@ -250,7 +251,7 @@ def render_sample(
     neg_names += _negatives(rng, scene, k_neg - k_before)
 
     lit = camera.light(rng, scene)  # the roi crop of the canvas
-    rx0, ry0 = scene.roi[0], scene.roi[1]
+    rx0, ry0 = roi[0], roi[1]
     shift = np.array([[1, 0, rx0], [0, 1, ry0], [0, 0, 1]], np.float64)
     warped = cv2.warpPerspective(
         lit, H @ shift, (ref, ref), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
