@@ -458,9 +458,12 @@ def render_paving(rng: np.random.Generator, h: int, w: int) -> Layer:
             "paving",
         )
     layer = render_concrete(rng, h, w)
-    broom = noise.field(rng, (h, w), rng.uniform(1.0, 2.0), beta=0, stretch=rng.uniform(8, 25))
-    if rng.random() < 0.5:
-        broom = broom.T.copy() if h == w else broom
+    across = rng.random() < 0.5  # broom strokes along y instead of x (any layer shape)
+    broom = noise.field(
+        rng, (w, h) if across else (h, w), rng.uniform(1.0, 2.0), beta=0, stretch=rng.uniform(8, 25)
+    )
+    if across:
+        broom = np.ascontiguousarray(broom.T)
     layer.albedo *= gray3(1.0 + rng.uniform(0.02, 0.06) * broom)
     layer.height += 0.8 * broom
     # Saw-cut / slab joints: straight, dark, uniform (unlabelled).
