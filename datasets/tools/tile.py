@@ -131,9 +131,9 @@ def tile_dataset(
                 boxes_out += len(boxes)
             if progress:
                 progress(k + 1)
-        order = [s for s in ("train", "val", "test") if s in splits]
+        order: list[str] = [s for s in ("train", "val", "test") if s in splits]
         order += sorted(splits - set(order))
-        split_dirs = {s: f"images/{s}" for s in order}
+        split_dirs: dict[str, str] = {s: f"images/{s}" for s in order}
         if "val" not in split_dirs:
             split_dirs["val"] = split_dirs[order[0]]  # ultralytics needs a val entry
         write_data_yaml(tmp, dataset.names, split_dirs)
