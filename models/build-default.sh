@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# How the shipped default model is made, step by step (the exact commands of its latest
+# training session; its card in models/ names the session and the figures it measured).
+#
+#   models/build-default.sh WORK_DIR [HOURS]
+#
+# WORK_DIR receives the generated data and the run folder (keep it outside git, e.g. runs/s3);
+# HOURS is the training budget (default 1.9). Each session continues from the weights shipped
+# in models/ (stripped of optimizer state), so training accumulates across sessions.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work="${1:?usage: models/build-default.sh WORK_DIR [HOURS]}"
+hours="${2:-1.9}"
+name="$(sed 's/\.onnx$//' models/DEFAULT)"
+mkdir -p "$work"
+
+# 1. Data: 640-px renders cut into the model's 320-px tiles (the scale `detect --tile` uses on
+#    photos), half of the defect-free tiles kept, plus whole renders at 320 px (defects shrunk).
+#    Seeds are new each session; 777 is never trained on (held-out).
+finishscan dataset synth --out "$work/r640-s2001" --n 1800 --seed 2001 --workers 2
+finishscan dataset synth --out "$work/r320-s2003" --n 700 --seed 2003 --imgsz 320 --workers 2
+finishscan dataset synth --out "$work/r640-s777" --n 300 --seed 777 --workers 2
+finishscan dataset tile "$work/r640-s2001" --out "$work/t320-s2001" --size 320 --overlap 0 --keep-empty 0.5 --seed 1
+finishscan dataset tile "$work/r640-s777" --out "$work/heldout-t320-s777" --size 320 --overlap 0
+finishscan dataset merge "$work/t320-s2001" "$work/r320-s2003" --out "$work/train-mix"
+
+# 2. Train: continue from the shipped weights (configs/train/continue.yaml), time-boxed.
+finishscan train --data "$work/train-mix/data.yaml" --model "models/$name.pt" --recipe continue \
+    --hours "$hours" --out "$work/run"
+
+# 3. Export with the card, measure on the held-out tiles, INT8 copy calibrated on training tiles.
+mkdir -p "$work/calib"
+ls "$work/train-mix/images/val" | sort | awk 'NR % 3 == 0 && NR <= 450' | xargs -I{} cp "$work/train-mix/images/val/{}" "$work/calib/"
+finishscan export "$work/run/weights/best.pt" --out "models/$name.onnx" --version "${VERSION:-dev}" \
+    --data "$work/heldout-t320-s777/data.yaml" --split all --card "${CARD:-$work/card.yaml}" \
+    --int8 --calib "$work/calib"
+finishscan evaluate --model "models/$name.onnx" --data "$work/heldout-t320-s777/data.yaml" \
+    --split all --json "models/$name-eval/heldout-t320-s777.json" --plots "models/$name-eval"
+python -c "from training.train import strip_weights; strip_weights('$work/run/weights/best.pt', 'models/$name.pt')"
