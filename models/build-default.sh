@@ -32,7 +32,7 @@ finishscan train --data "$work/train-mix/data.yaml" --model "models/$name.pt" --
 mkdir -p "$work/calib"
 ls "$work/train-mix/images/val" | sort | awk 'NR % 3 == 0 && NR <= 450' | xargs -I{} cp "$work/train-mix/images/val/{}" "$work/calib/"
 finishscan export "$work/run/weights/best.pt" --out "models/$name.onnx" --version "${VERSION:-dev}" \
-    --data "$work/heldout-t320-s777/data.yaml" --split all --card "${CARD:-$work/card.yaml}" \
+    --data "$work/heldout-t320-s777/data.yaml" --split all --card "${CARD:-configs/cards/$name.yaml}" \
     --int8 --calib "$work/calib"
 finishscan evaluate --model "models/$name.onnx" --data "$work/heldout-t320-s777/data.yaml" \
     --split all --json "models/$name-eval/heldout-t320-s777.json" --plots "models/$name-eval"
