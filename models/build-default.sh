@@ -11,18 +11,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work="${1:?usage: models/build-default.sh WORK_DIR [HOURS]}"
 hours="${2:-1.9}"
+# Training seeds change every session (777 is held out and never trained on).
+seed640="${SEED640:-3001}"; n640="${N640:-3000}"
+seed320="${SEED320:-3003}"; n320="${N320:-1000}"
 name="$(sed 's/\.onnx$//' models/DEFAULT)"
 mkdir -p "$work"
 
 # 1. Data: 640-px renders cut into the model's 320-px tiles (the scale `detect --tile` uses on
 #    photos), half of the defect-free tiles kept, plus whole renders at 320 px (defects shrunk).
 #    Seeds are new each session; 777 is never trained on (held-out).
-finishscan dataset synth --out "$work/r640-s2001" --n 1800 --seed 2001 --workers 2
-finishscan dataset synth --out "$work/r320-s2003" --n 700 --seed 2003 --imgsz 320 --workers 2
+finishscan dataset synth --out "$work/r640-s$seed640" --n "$n640" --seed "$seed640" --workers 2
+finishscan dataset synth --out "$work/r320-s$seed320" --n "$n320" --seed "$seed320" --imgsz 320 --workers 2
 finishscan dataset synth --out "$work/r640-s777" --n 300 --seed 777 --workers 2
-finishscan dataset tile "$work/r640-s2001" --out "$work/t320-s2001" --size 320 --overlap 0 --keep-empty 0.5 --seed 1
+finishscan dataset tile "$work/r640-s$seed640" --out "$work/t320-s$seed640" --size 320 --overlap 0 --keep-empty 0.5 --seed 1
 finishscan dataset tile "$work/r640-s777" --out "$work/heldout-t320-s777" --size 320 --overlap 0
-finishscan dataset merge "$work/t320-s2001" "$work/r320-s2003" --out "$work/train-mix"
+finishscan dataset merge "$work/t320-s$seed640" "$work/r320-s$seed320" --out "$work/train-mix"
 
 # 2. Train: continue from the shipped weights (configs/train/continue.yaml), time-boxed.
 finishscan train --data "$work/train-mix/data.yaml" --model "models/$name.pt" --recipe continue \
