@@ -3,14 +3,17 @@
 Decoding is OpenCV's ``imdecode(IMREAD_COLOR)`` (as ultralytics reads photos), so grayscale,
 RGBA (alpha dropped), 16-bit (high byte kept) and CMYK JPEGs all arrive as RGB uint8. The pixel
 count is read from the file header first, so a huge (or lying) header is refused before any
-pixel is decoded.
+pixel is decoded. :func:`read_header` also reads the orientation OpenCV applies (EXIF in JPEG,
+PNG ``eXIf`` and WebP ``EXIF``; the TIFF Orientation tag), so its ``size`` is the decoded size.
 """
 
 from __future__ import annotations
 
+import mmap
 import struct
+import zlib
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 import cv2
 import numpy as np
@@ -22,31 +25,53 @@ DEFAULT_MAX_PIXELS = 150_000_000  # a 200 MP phone photo is refused, a 108 MP on
 _SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 _STANDALONE = frozenset({0x01, 0xD8, *range(0xD0, 0xD8)})  # markers without a length field
 
+# the file's bytes; a read-only mmap lets a header be read from a file without reading the pixels
+ImageBytes: TypeAlias = bytes | mmap.mmap
 
-def image_header(data: bytes) -> tuple[str, int, int]:
-    """``(format, width, height)`` from the first bytes of an image file, decoding no pixels.
 
-    Raises ImageError for an empty file, an unknown format or a header cut short.
+class ImageHeader(NamedTuple):
+    """What an image file says before its pixels: format, stored size, applied orientation."""
 
-    >>> image_header(b"\\x89PNG\\r\\n\\x1a\\n" + b"\\0\\0\\0\\rIHDR" + (640).to_bytes(4, "big") + (480).to_bytes(4, "big"))
-    ('png', 640, 480)
+    format: str  # "jpeg", "png", "webp", "bmp" or "tiff"
+    width: int  # as stored, before orientation
+    height: int
+    orientation: int  # 1-8 as OpenCV applies it (1: as stored); 5-8 swap width and height
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` as :func:`decode_image` returns the image (orientation applied)."""
+        return (self.height, self.width) if self.orientation >= 5 else (self.width, self.height)
+
+
+def read_header(data: ImageBytes) -> ImageHeader:
+    """Format, stored size and orientation from an image file's bytes, decoding no pixels.
+
+    ``read_header(data).size`` is the ``(width, height)`` that ``cv2.imdecode(IMREAD_COLOR)``
+    (and so :func:`decode_image`) produces: the orientation is read where OpenCV 5 reads it and
+    as leniently (EXIF in JPEG APP1, PNG ``eXIf``, WebP ``EXIF`` chunks; the TIFF Orientation
+    tag; none in BMP). Raises ImageError for an empty file, an unknown format or a header cut
+    short.
+
+    >>> png = b"\\x89PNG\\r\\n\\x1a\\n\\0\\0\\0\\rIHDR" + (640).to_bytes(4, "big") + (480).to_bytes(4, "big")
+    >>> read_header(png)
+    ImageHeader(format='png', width=640, height=480, orientation=1)
     """
-    if not data:
+    if not len(data):
         raise ImageError("the file is empty (0 bytes)")
     try:
-        if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        if data[:8] == b"\x89PNG\r\n\x1a\n":
             w, h = struct.unpack(">II", data[16:24])
-            return "png", w, h
-        if data.startswith(b"\xff\xd8"):
-            w, h, _, _ = jpeg_header(data)
-            return "jpeg", w, h
+            return ImageHeader("png", w, h, _png_orientation(data))
+        if data[:2] == b"\xff\xd8":
+            w, h, orientation, _ = jpeg_header(data)
+            return ImageHeader("jpeg", w, h, orientation)
         if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-            return ("webp", *_webp_size(data))
+            return ImageHeader("webp", *_webp_size(data), _webp_orientation(data))
         if data[:2] == b"BM":
             w, h = struct.unpack("<ii", data[18:26])
-            return "bmp", abs(w), abs(h)
+            return ImageHeader("bmp", abs(w), abs(h), 1)
         if data[:4] in (b"II*\0", b"MM\0*"):
-            return ("tiff", *_tiff_size(data))
+            return ImageHeader("tiff", *_tiff_header(data))
     except (struct.error, IndexError) as e:
         raise ImageError("the image header is truncated or corrupt") from e
     if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif"):
@@ -54,8 +79,21 @@ def image_header(data: bytes) -> tuple[str, int, int]:
     raise ImageError("not a supported image (JPEG, PNG, WebP, BMP or TIFF expected)")
 
 
+def image_header(data: ImageBytes) -> tuple[str, int, int]:
+    """``(format, width, height)`` as stored (before orientation); see :func:`read_header`.
+
+    >>> image_header(b"\\x89PNG\\r\\n\\x1a\\n" + b"\\0\\0\\0\\rIHDR" + (640).to_bytes(4, "big") + (480).to_bytes(4, "big"))
+    ('png', 640, 480)
+    """
+    header = read_header(data)
+    return header.format, header.width, header.height
+
+
 class JpegHeader(NamedTuple):
-    """What a JPEG says before its pixels: stored size, EXIF orientation, where the scan starts."""
+    """What a JPEG says before its pixels: stored size, EXIF orientation, where the scan starts.
+
+    (:func:`read_header` gives the same size and orientation for every format.)
+    """
 
     width: int  # as stored, before EXIF orientation
     height: int
@@ -68,12 +106,13 @@ class JpegHeader(NamedTuple):
         return (self.height, self.width) if self.orientation >= 5 else (self.width, self.height)
 
 
-def jpeg_header(data: bytes) -> JpegHeader:
+def jpeg_header(data: ImageBytes) -> JpegHeader:
     """Parse the JPEG segments before the first scan (``data`` starts with FF D8).
 
-    As OpenCV does, the size is the first frame header's and the orientation the first
-    ``Exif`` APP1's (a later XMP APP1 or second EXIF block does not override it). Raises
-    ImageError when ``data`` ends or breaks before a frame header.
+    As OpenCV does, the size is the first frame header's and the orientation the first one
+    read from the ``Exif`` APP1 blocks in file order (a later XMP APP1 or EXIF block does not
+    override it; a block without a readable one is passed over). Raises ImageError when
+    ``data`` ends or breaks before a frame header.
     """
     i, size, orientation, n = 2, None, None, len(data)
     try:
@@ -96,33 +135,99 @@ def jpeg_header(data: bytes) -> JpegHeader:
             elif marker == 0xDA:  # start of scan: pixels follow
                 if size is None:
                     break
-                return JpegHeader(size[0], size[1], orientation or 1, i)
+                return JpegHeader(size[0], size[1], _applied(orientation), i)
             i += 2 + length
     except struct.error as e:
         raise ImageError("the JPEG header is truncated or corrupt") from e
     if size is None:
         raise ImageError("the JPEG file is truncated or corrupt (no frame header)")
-    return JpegHeader(size[0], size[1], orientation or 1, -1)
+    return JpegHeader(size[0], size[1], _applied(orientation), -1)
 
 
-def _exif_orientation(tiff: bytes) -> int:
-    """The orientation tag (1-8) of the first IFD of an EXIF TIFF block; 1 when absent or bad."""
+def _applied(orientation: int | None) -> int:
+    """The orientation OpenCV applies for a tag value: 1-8 as is, anything else (or none) as 1."""
+    return orientation if orientation is not None and 1 <= orientation <= 8 else 1
+
+
+# IFD0 tags whose values OpenCV's ExifReader reads (and may fail on) besides the orientation:
+# ASCII strings, and rationals with how many it reads
+_EXIF_STRINGS = frozenset({0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x8298})
+_EXIF_RATIONALS = {0x011A: 1, 0x011B: 1, 0x013E: 2, 0x013F: 6, 0x0211: 3, 0x0214: 6}
+_EXIF_SHORTS = frozenset({0x0112, 0x0128, 0x0213})  # orientation, resolution unit, YCbCr pos.
+
+
+def _exif_orientation(tiff: bytes) -> int | None:
+    """The orientation value in the first IFD of an EXIF TIFF block, read as OpenCV's ExifReader
+    reads it; None when it has none or the reader stops before it.
+
+    The reader takes big-endian unless the block starts ``II``, needs the 42 mark, and walks
+    the IFD0 entries in order, reading the value of each tag it knows: one that points outside
+    the block ends the walk, so an orientation after it is never seen. The first orientation
+    entry wins.
+    """
+    e = "<" if tiff[:2] == b"II" else ">"
+    n = len(tiff)
     try:
-        endian = {b"II": "<", b"MM": ">"}[tiff[:2]]
-        (ifd,) = struct.unpack(endian + "I", tiff[4:8])
-        (count,) = struct.unpack(endian + "H", tiff[ifd : ifd + 2])
+        if struct.unpack_from(e + "H", tiff, 2)[0] != 42:
+            return None
+        (ifd,) = struct.unpack_from(e + "I", tiff, 4)
+        (count,) = struct.unpack_from(e + "H", tiff, ifd)
         for k in range(count):
-            entry = tiff[ifd + 2 + 12 * k : ifd + 14 + 12 * k]
-            tag, _type, _n = struct.unpack(endian + "HHI", entry[:8])
-            if tag == 0x0112:
-                (value,) = struct.unpack(endian + "H", entry[8:10])
-                return value if 1 <= value <= 8 else 1
-    except (KeyError, struct.error):
-        return 1
+            at = ifd + 2 + 12 * k
+            (tag,) = struct.unpack_from(e + "H", tiff, at)
+            if tag in _EXIF_SHORTS:
+                (value,) = struct.unpack_from(e + "H", tiff, at + 8)
+                if tag == 0x0112:
+                    return value
+            elif tag in _EXIF_STRINGS:
+                (length,) = struct.unpack_from(e + "I", tiff, at + 4)
+                start = 8 if length <= 4 else struct.unpack_from(e + "I", tiff, at + 8)[0]
+                if start + length > n:  # (an inline string is checked at offset 8, as OpenCV does)
+                    return None
+            elif tag in _EXIF_RATIONALS:
+                (start,) = struct.unpack_from(e + "I", tiff, at + 8)
+                if start + 8 * _EXIF_RATIONALS[tag] > n:
+                    return None
+    except struct.error:
+        return None
+    return None
+
+
+def _png_orientation(data: ImageBytes) -> int:
+    """The orientation of the first ``eXIf`` chunk libpng accepts (CRC right, ``II*\\0`` or
+    ``MM\\0*`` header), before or after the pixels: libpng reads up to IEND and OpenCV asks
+    for eXIf after decoding."""
+    i, n = 8, len(data)
+    while i + 12 <= n:
+        length, kind = struct.unpack(">I4s", data[i : i + 8])
+        if kind == b"IEND":
+            break
+        if kind == b"eXIf" and i + 12 + length <= n:
+            body = data[i + 8 : i + 8 + length]
+            (crc,) = struct.unpack(">I", data[i + 8 + length : i + 12 + length])
+            if zlib.crc32(kind + body) == crc and body[:4] in (b"II*\0", b"MM\0*"):
+                return _applied(_exif_orientation(body))
+        i += 12 + length
     return 1
 
 
-def _webp_size(data: bytes) -> tuple[int, int]:
+def _webp_orientation(data: ImageBytes) -> int:
+    """The orientation of the first ``EXIF`` chunk of an extended (VP8X) WebP whose EXIF flag
+    is set, as libwebp's demuxer hands it to OpenCV; 1 for a simple WebP."""
+    if data[12:16] != b"VP8X" or not data[20] & 0x08:
+        return 1
+    n = min(len(data), 8 + struct.unpack("<I", data[4:8])[0])  # the RIFF's end
+    (vp8x,) = struct.unpack("<I", data[16:20])
+    i = 20 + vp8x + (vp8x & 1)
+    while i + 8 <= n:
+        kind, length = struct.unpack("<4sI", data[i : i + 8])
+        if kind == b"EXIF":
+            return _applied(_exif_orientation(data[i + 8 : min(i + 8 + length, n)]))
+        i += 8 + length + (length & 1)
+    return 1
+
+
+def _webp_size(data: ImageBytes) -> tuple[int, int]:
     chunk = data[12:16]
     if chunk == b"VP8 ":
         w, h = struct.unpack("<HH", data[26:30])
@@ -138,21 +243,30 @@ def _webp_size(data: bytes) -> tuple[int, int]:
     raise ImageError("the WebP file is corrupt (unknown chunk)")
 
 
-def _tiff_size(data: bytes) -> tuple[int, int]:
+# TIFF field types libtiff converts to the 16-bit Orientation: (struct code, signed)
+_TIFF_INTS = {1: "B", 3: "H", 4: "I", 6: "b", 8: "h", 9: "i"}
+
+
+def _tiff_header(data: ImageBytes) -> tuple[int, int, int]:
+    """``(width, height, orientation)`` from the first IFD; libtiff takes an Orientation of
+    any integer type with one value, and ignores one outside 1-8."""
     e = "<" if data[:2] == b"II" else ">"
     (offset,) = struct.unpack(e + "I", data[4:8])
     (count,) = struct.unpack(e + "H", data[offset : offset + 2])
     found: dict[int, int] = {}
     for k in range(count):
-        tag, typ, _, value = struct.unpack(
+        tag, typ, n, value = struct.unpack(
             e + "HHI4s", data[offset + 2 + 12 * k : offset + 14 + 12 * k]
         )
         if tag in (256, 257):
             fmt = e + ("H" if typ == 3 else "I")
             found[tag] = struct.unpack(fmt, value[: struct.calcsize(fmt)])[0]
+        elif tag == 274 and tag not in found and n == 1 and typ in _TIFF_INTS:
+            fmt = e + _TIFF_INTS[typ]
+            found[tag] = struct.unpack(fmt, value[: struct.calcsize(fmt)])[0]
     if 256 not in found or 257 not in found:
         raise ImageError("the TIFF file has no image size")
-    return found[256], found[257]
+    return found[256], found[257], _applied(found.get(274))
 
 
 def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -163,7 +277,7 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
     >>> decode_image(cv2.imencode(".png", np.zeros((2, 3, 3), np.uint8))[1].tobytes()).shape
     (2, 3, 3)
     """
-    fmt, w, h = image_header(data)
+    fmt, w, h, _ = read_header(data)
     if w <= 0 or h <= 0:
         raise ImageError(f"the {fmt.upper()} header claims an empty image ({w}x{h})")
     if w * h > max_pixels:
