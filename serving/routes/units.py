@@ -94,8 +94,7 @@ async def upload_photo(
     201 for a new photo; 200 with the same ``photo_id`` and no new defects when the same
     bytes were already uploaded for this unit. A failed request writes nothing.
     """
-    from detector import image_header
-    from detector.image import jpeg_header
+    from detector.image import read_header
     from register import DetectedDefect, get_project, is_recorded, record_photo
 
     settings, register = services.settings, services.register
@@ -119,9 +118,8 @@ async def upload_photo(
     if await anyio.to_thread.run_sync(known):
         # the same bytes were already analysed by this model for this unit: no inference,
         # the register hands back the stored photo and its defects
-        fmt, width, height = image_header(data)  # as stored
-        if fmt == "jpeg":  # as shown: EXIF orientation applied, like the first upload
-            width, height = jpeg_header(data).size
+        # as decoded (orientation applied, in every format), like the first upload's reply
+        width, height = read_header(data).size
         defects: list[Any] = []
     else:
         analysed = await analyse_bytes(data, tile, services)
