@@ -15,6 +15,7 @@ from typing import Any, cast
 import numpy as np
 
 from finishscan.errors import ModelError
+from training.breakdown import match_by_size, size_breakdown, size_edges
 from training.data import load_labels, read_data_yaml
 from training.metrics import (
     IOU_THRESHOLDS,
@@ -40,6 +41,7 @@ class EvalResult:
     split: str = "val"
     tile: str = "off"
     seconds_per_image: float = 0.0
+    by_size: dict[str, Any] | None = None
 
     def per_class(self) -> dict[str, dict[str, Any]]:
         """Every class of the model; classes with no labels in the split get ``None`` metrics."""
@@ -81,6 +83,7 @@ class EvalResult:
             "tile": self.tile,
             "conf_threshold_max_f1": round(m.conf_threshold, 3),
             "seconds_per_image": round(self.seconds_per_image, 4),
+            **({"by_size": self.by_size} if self.by_size is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -131,6 +134,7 @@ def evaluate_model(
     import time
 
     from detector import Detector, TileMode, load_image
+    from detector.tiling import should_tile
 
     spec = read_data_yaml(data)
     images = spec.images(split)[:limit] if limit else spec.images(split)
@@ -140,7 +144,7 @@ def evaluate_model(
     names = list(det.names)
     if len(names) < len(spec.names) or names[: len(spec.names)] != spec.names:
         raise ModelError(f"the model's classes {names} do not match the dataset's {spec.names}")
-    records = []
+    records, scales = [], []
     t0 = time.perf_counter()
     for path in images:
         rgb = load_image(path)
@@ -156,8 +160,17 @@ def evaluate_model(
                 tc,
             )
         )
+        tiled = tile == "on" or (tile == "auto" and should_tile((h, w), det.imgsz))
+        scales.append(1.0 if tiled else min(det.imgsz[0] / h, det.imgsz[1] / w))
     seconds = (time.perf_counter() - t0) / len(images)
     metrics, cm = accumulate(records, len(names))
+    edges = size_edges(det.imgsz)
+    by_size = size_breakdown(
+        match_by_size(records, scales, edges),
+        names,
+        edges=edges,
+        conf_threshold=metrics.conf_threshold,
+    )
     info = getattr(det, "info", None)
     model_info = {
         "name": getattr(info, "name", Path(model).stem),
@@ -173,4 +186,5 @@ def evaluate_model(
         split=split,
         tile=tile,
         seconds_per_image=seconds,
+        by_size=by_size,
     )
