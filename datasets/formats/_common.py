@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import mmap
 import os
 import shutil
-import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
 
 from finishscan.errors import DatasetError, ImageError
-
-if TYPE_CHECKING:
-    from detector.image import JpegHeader
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 SPLIT_ALIASES = {
@@ -72,51 +68,33 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 
 # --------------------------------------------------------------------------- image size
-_HEAD_BYTES = 1 << 16  # one maximal APP segment; phone JPEGs reach their first scan within it
-
-
 def image_size(path: Path) -> tuple[int, int]:
-    """``(width, height)`` of an image as ``cv2.imread`` shows it (EXIF orientation applied).
+    """``(width, height)`` of an image as ``cv2.imread`` shows it (orientation applied).
 
-    Reads only the header for PNG and JPEG (the JPEG parser is ``detector.image.jpeg_header``,
-    the one inference uses); decodes other formats. Raises DatasetError when the file is
-    missing or not a readable image.
+    Reads the header only, with ``detector.image.read_header`` (the parser inference uses,
+    which knows where OpenCV finds the orientation in JPEG, PNG, WebP and TIFF) through a
+    memory map, so the pixels are not read. A header it does not know is decoded instead.
+    Raises DatasetError when the file is missing or not a readable image.
     """
+    from detector.image import read_header  # here: `import detector` loads onnxruntime
+
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            head = f.read(_HEAD_BYTES)
-            if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-                w, h = struct.unpack(">II", head[16:24])
-                if w > 0 and h > 0:
-                    return int(w), int(h)
-            if head[:2] == b"\xff\xd8":
-                wh = _jpeg_size(head, f)
-                if wh and wh[0] > 0 and wh[1] > 0:
-                    return wh
+            if os.fstat(f.fileno()).st_size:  # an empty file cannot be mapped
+                with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                    try:
+                        width, height = read_header(data).size
+                    except ImageError:
+                        width = height = 0  # OpenCV decides below
+                if width > 0 and height > 0:
+                    return int(width), int(height)
     except FileNotFoundError as e:
         raise DatasetError(f"image not found: {path}") from e
     except OSError as e:
         raise DatasetError(f"cannot read image {path}: {e.strerror}") from e
     img = read_image(path)
     return int(img.shape[1]), int(img.shape[0])
-
-
-def _jpeg_size(head: bytes, f: BinaryIO) -> tuple[int, int] | None:
-    """Displayed JPEG size from the file's first bytes ``head``, reading the rest of ``f`` only
-    when the segments before the first scan run past them; None when the header is unparsable."""
-    from detector.image import jpeg_header  # here: `import detector` loads onnxruntime
-
-    def parse(data: bytes) -> JpegHeader | None:
-        try:
-            return jpeg_header(data)
-        except ImageError:
-            return None
-
-    header = parse(head)
-    if (header is None or header.scan < 0) and len(head) == _HEAD_BYTES:
-        header = parse(head + f.read())
-    return header.size if header is not None else None
 
 
 def read_image(path: Path, flags: int | None = None):

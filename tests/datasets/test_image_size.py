@@ -113,3 +113,39 @@ def test_jpeg_size_agrees_with_opencv_on_segment_layouts(tmp_path, monkeypatch, 
         "datasets.formats._common.read_image", lambda *a: pytest.fail("pixels were decoded")
     )
     assert image_size(path) == expected
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "TIFF", "JPEG"])
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_rotated_png_webp_tiff_read_from_the_header_as_opencv_decodes(
+    tmp_path, monkeypatch, fmt, orientation
+):
+    """PNG (eXIf), WebP (EXIF) and TIFF (Orientation) are rotated by OpenCV too; the header
+    says so, and no pixel is decoded."""
+    pil = pytest.importorskip("PIL.Image")
+    img = np.random.default_rng(2).integers(0, 255, (30, 50, 3), dtype=np.uint8)
+    exif = pil.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"x.{fmt.lower()}"
+    kwargs = {"tiffinfo": {0x0112: orientation}} if fmt == "TIFF" else {"exif": exif.tobytes()}
+    pil.fromarray(img).save(path, fmt, **kwargs)
+    # (imdecode: cv2.imread of OpenCV 5.0.0 fails on a TIFF turned 90 degrees, imdecode does not)
+    decoded = read_image(path)
+    expected = (decoded.shape[1], decoded.shape[0])
+    assert expected == ((30, 50) if orientation >= 5 else (50, 30))  # OpenCV really rotated
+    monkeypatch.setattr(
+        "datasets.formats._common.read_image", lambda *a: pytest.fail("pixels were decoded")
+    )
+    assert image_size(path) == expected
+
+
+def test_empty_file_and_unknown_header_fall_back_to_decoding(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(DatasetError, match="unreadable image"):
+        image_size(tmp_path / "empty.png")
+    # a PNG whose IHDR claims no pixels: the header is not trusted, OpenCV decides
+    data = bytearray(cv2.imencode(".png", np.zeros((17, 23, 3), np.uint8))[1].tobytes())
+    data[16:24] = bytes(8)
+    (tmp_path / "zero.png").write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match="unreadable image"):
+        image_size(tmp_path / "zero.png")
