@@ -1,7 +1,9 @@
 """YOLO-layout datasets as training needs them: the data YAML, split image lists, labels.
 
-``read_data_yaml`` resolves a relative ``path:`` against the YAML's own folder (ultralytics
-would resolve it against its global datasets dir), so a dataset folder can be moved.
+The data YAML, split lists and labels are read by :mod:`datasets.formats.yolo` (one reader
+for the project); this module gives training absolute paths. A relative ``path:`` resolves
+against the YAML's own folder (ultralytics would resolve it against its global datasets dir),
+so a dataset folder can be moved.
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ import numpy as np
 import yaml
 
 from datasets.formats import yolo
+from datasets.formats._common import IMAGE_SUFFIXES as IMAGE_SUFFIXES  # for training.export
 from datasets.formats._common import read_text
 from finishscan.errors import DatasetError
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,11 @@ class DataSpec:
     splits: dict[str, list[Path]]
 
     def images(self, split: str) -> list[Path]:
-        """The image files of one split (``"all"``: every split, deduplicated), sorted."""
+        """The image files of one split (``"all"``: every split, deduplicated), sorted.
+
+        A folder is searched recursively (hidden folders skipped, as ultralytics' glob does);
+        a .txt list's lines are relative to the list's folder.
+        """
         if split == "all":
             return sorted({p for k in self.splits for p in self.images(k)})
         if split not in self.splits:
@@ -39,54 +44,21 @@ class DataSpec:
             )
         out: list[Path] = []
         for src in self.splits[split]:
-            out.extend(_list_images(src))
+            found = yolo.split_images([src])
+            out.extend(found if src.is_dir() else (p.resolve() for p in found))
         return sorted(out)
 
 
-def _list_images(src: Path) -> list[Path]:
-    if src.is_dir():
-        return sorted(p for p in src.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if src.suffix == ".txt" and src.is_file():
-        lines = [s.strip() for s in src.read_text().splitlines() if s.strip()]
-        return [(src.parent / s).resolve() if not Path(s).is_absolute() else Path(s) for s in lines]
-    raise DatasetError(f"dataset split not found: {src}")
-
-
-def parse_names(raw: object) -> list[str]:
-    """``names`` as a list in id order from a list or an ``{id: name}`` mapping."""
-    if isinstance(raw, list):
-        return [str(n) for n in raw]
-    if isinstance(raw, dict):
-        ids = sorted(int(k) for k in raw)
-        if ids != list(range(len(ids))):
-            raise DatasetError(f"class ids must be 0..n-1, got {ids}")
-        return [str(raw[k] if k in raw else raw[str(k)]) for k in ids]
-    raise DatasetError("data YAML needs 'names' as a list or an {id: name} mapping")
-
-
 def read_data_yaml(path: str | Path) -> DataSpec:
-    """Read a YOLO data YAML. ``read_data_yaml("data/synth/data.yaml").images("val")``."""
+    """Read a YOLO data YAML. ``read_data_yaml("data/synth/data.yaml").images("val")``.
+
+    Raises DatasetError (from :func:`datasets.formats.yolo.read_data_yaml`) for a missing or
+    unreadable file, no class names, or an ``nc`` that disagrees with them.
+    """
     yp = Path(path).expanduser().resolve()
-    try:
-        doc = yaml.safe_load(yp.read_text()) or {}
-    except FileNotFoundError as e:
-        raise DatasetError(f"data YAML not found: {path}") from e
-    except yaml.YAMLError as e:
-        raise DatasetError(f"data YAML {path} is not valid YAML: {e}") from e
-    if not isinstance(doc, dict):
-        raise DatasetError(f"data YAML {path} is not a mapping")
-    root = Path(doc.get("path") or ".")
-    root = root if root.is_absolute() else (yp.parent / root).resolve()
-    splits: dict[str, list[Path]] = {}
-    for split in ("train", "val", "test"):
-        v = doc.get(split)
-        if not v:
-            continue
-        items = v if isinstance(v, list) else [v]
-        splits[split] = [(root / str(i)).resolve() for i in items]
-    if "names" not in doc:
-        raise DatasetError(f"data YAML {path} has no 'names'")
-    return DataSpec(yp, root, parse_names(doc["names"]), splits)
+    root, names, splits = yolo.read_data_yaml(yp)
+    resolved = {k: [p.resolve() for p in v] for k, v in splits.items()}
+    return DataSpec(yp, root.resolve(), names, resolved)
 
 
 def write_data_yaml(out: Path, *, names: list[str], splits: dict[str, Path | list[Path]]) -> Path:

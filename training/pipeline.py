@@ -12,9 +12,13 @@ from training.data import load_labels, read_data_yaml
 
 
 def describe_data(data: str | Path, split: str = "train") -> tuple[str, str]:
-    """A one-paragraph description of a dataset split and its content hash."""
-    import cv2
+    """A one-paragraph description of a dataset split and its content hash.
 
+    Image sizes come from the file headers (orientation applied, as decoding shows them); no
+    pixel is decoded.
+    """
+    from datasets.formats._common import image_size
+    from finishscan.errors import DatasetError
     from training.data import dataset_sha256
 
     spec = read_data_yaml(data)
@@ -22,9 +26,11 @@ def describe_data(data: str | Path, split: str = "train") -> tuple[str, str]:
     counts = np.zeros(len(spec.names), int)
     negatives = 0
     for p in images:
-        im = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
-        h, w = im.shape[:2] if im is not None else (1, 1)
-        cls, _ = load_labels(p, (w, h))
+        try:
+            wh = image_size(p)
+        except DatasetError:
+            wh = (1, 1)  # an unreadable image still has its labels counted
+        cls, _ = load_labels(p, wh)
         counts += np.bincount(cls, minlength=len(spec.names))[: len(spec.names)]
         negatives += not len(cls)
     per = ", ".join(f"{n} {c}" for n, c in zip(spec.names, counts, strict=True))
