@@ -26,6 +26,7 @@ from register.apikeys import (
 )
 from register.db import Register, make_engine, migrate, normalize_url, open_register
 from register.early_warning import Decision, Facts, ProjectFacts, UnitFacts, evaluate_warnings
+from register.refresh import refresh_all_warnings
 from register.report import export_project, unit_report_html
 from register.repository import (
     active_warnings,
@@ -43,6 +44,7 @@ from register.repository import (
     project_risk,
     record_photo,
     record_photos,
+    refresh_project_warnings,
     refresh_warnings,
     unit_defects,
     unit_photos,
@@ -50,6 +52,7 @@ from register.repository import (
     unreferenced_photos,
     warning_events,
     warning_history,
+    warnings_stale,
 )
 from register.rules import Rules, load_rules, parse_rules
 from register.schemas import (
@@ -65,6 +68,7 @@ from register.schemas import (
     UnitStatus,
     UnitSummary,
     WarningOut,
+    WarningRefresh,
 )
 from register.store import PhotoStore
 from register.workflow import TRANSITIONS, can_transition
@@ -89,6 +93,7 @@ __all__ = [
     "UnitStatus",
     "UnitSummary",
     "WarningOut",
+    "WarningRefresh",
     "ApiKeyOut",
     "ensure_project",
     "create_project",
@@ -110,6 +115,9 @@ __all__ = [
     "add_defect",
     "active_warnings",
     "refresh_warnings",
+    "refresh_project_warnings",
+    "refresh_all_warnings",
+    "warnings_stale",
     "warning_history",
     "warning_events",
     "project_risk",

@@ -7,10 +7,13 @@
 
 Every SQLite transaction starts with ``BEGIN IMMEDIATE`` (writers queue on the busy timeout
 instead of failing half-way); on PostgreSQL writers lock the project row (``FOR UPDATE``).
+A session that fails removes the photo files it stored (unless a row refers to them), so
+the store and the database stay consistent.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from finishscan.errors import ConfigError, RegisterError
 from finishscan.paths import data_dir, default_db_url
+from register.repository.photos import discard_if_unreferenced, forget_new_photo_files
 from register.rules import Rules, load_rules
 from register.store import PhotoStore
 
@@ -32,6 +36,7 @@ SQLITE_BUSY_TIMEOUT_S = 60.0
 _MIGRATE_LOCK_KEY = 0x66_69_6E_69  # pg advisory lock id ("fini")
 _migrate_mutex = threading.Lock()
 _READONLY = "finishscan_readonly"
+log = logging.getLogger("finishscan.register")
 
 
 def normalize_url(url: str) -> str:
@@ -128,14 +133,35 @@ class Register:
         try:
             yield s
             s.commit()
+            forget_new_photo_files(s)
         except SQLAlchemyError as e:
             s.rollback()
+            self._discard_new_files(s)
             raise RegisterError(f"register database error: {_one_line(e)}") from e
-        except BaseException:
+        except Exception:
             s.rollback()
+            self._discard_new_files(s)
+            raise
+        except BaseException:
+            s.rollback()  # interrupted: files it stored are left to ``gc-photos``
             raise
         finally:
             s.close()
+
+    def _discard_new_files(self, failed: Session) -> None:
+        """Remove the photo files the rolled-back ``failed`` session stored, except those a
+        row refers to or another writer is storing (one short transaction). When that is not
+        possible (database down) the files stay, logged, for ``finishscan register gc-photos``."""
+        files = forget_new_photo_files(failed)
+        if not files:
+            return
+        try:
+            with self.session() as s:
+                for store, sha in files:
+                    discard_if_unreferenced(session=s, store=store, sha=sha)
+        except Exception as e:  # never hide the write's own error
+            shas = ", ".join(sha[:12] for _, sha in files)
+            log.warning("photo file(s) %s of a failed write kept: %s", shas, e)
 
     def ping(self) -> None:
         """RegisterError unless the database answers (for readiness checks)."""

@@ -145,6 +145,15 @@ class WarningOut(_Out):
     cleared_at: datetime | None = None
 
 
+class WarningRefresh(_Out):
+    """What re-evaluating one project's warnings changed; ``error`` when it could not run."""
+
+    project: str
+    raised: list[WarningOut] = []
+    cleared: list[WarningOut] = []
+    error: str | None = None
+
+
 class ProjectRisk(_Out):
     project: str
     units: int

@@ -2,11 +2,14 @@
 
 store = PhotoStore(Path("/data/photos"))
 sha = store.put(b"...jpeg bytes...")   # atomic: temp file + rename; idempotent
+sha, created = store.add(b"...")       # created: this call wrote the file (else it was there)
 store.read(sha)                        # RegisterError if missing or corrupt
+store.discard(sha)                     # remove (the register decides when that is safe)
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -38,10 +41,19 @@ class PhotoStore:
 
     def put(self, data: bytes) -> str:
         """Store ``data`` (if not already there, intact) and return its sha256."""
-        sha = sha256_hex(data)
+        return self.add(data)[0]
+
+    def add(self, data: bytes, *, sha: str | None = None) -> tuple[str, bool]:
+        """Store ``data`` atomically; ``(sha256, True)`` if this call wrote the file,
+        ``(sha256, False)`` if it was already there intact (its mtime is then refreshed, so a
+        sweep of old unreferenced files leaves it alone while the new write is in flight).
+        ``sha``: the caller's sha256 of ``data`` (saves hashing twice)."""
+        sha = sha or sha256_hex(data)
         dst = self.path(sha)
         if dst.exists() and dst.stat().st_size == len(data):
-            return sha
+            with contextlib.suppress(OSError):  # a read-only store still serves reads
+                os.utime(dst)
+            return sha, False
         dst.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=".tmp-", suffix=".part")
         try:
@@ -53,7 +65,15 @@ class PhotoStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return sha
+        return sha, True
+
+    def discard(self, sha: str) -> bool:
+        """Remove the stored file; True if it was there."""
+        try:
+            self.path(sha).unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def read(self, sha: str) -> bytes:
         """The stored bytes; RegisterError when the file is missing or its hash does not match."""

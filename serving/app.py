@@ -1,8 +1,10 @@
 """The HTTP service: ``create_app(settings)`` builds a FastAPI app; nothing is opened at import.
 
 The model and the register are opened in the lifespan (when the server starts), shared by
-every request, and closed at shutdown. Tests pass fakes (``detector=``, ``register=``) or
-override the dependencies in ``serving.deps``.
+every request, and closed at shutdown. A background task re-evaluates every project's warnings
+each ``settings.warnings_refresh_s`` seconds (overdue ones appear on a quiet project). Tests
+pass fakes (``detector=``, ``register=``, ``clock=``) or override the dependencies in
+``serving.deps``.
 
     app = create_app(Settings(db="sqlite:///register.db"))
     uvicorn.run(app, host="127.0.0.1", port=8000)
@@ -13,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import anyio.to_thread
@@ -40,7 +44,7 @@ from serving.routes import defects, detect, health, photos, projects, units, war
 from serving.settings import Settings
 from serving.uploads import BodySizeLimitMiddleware
 
-__all__ = ["create_app", "load_detector", "open_register_from"]
+__all__ = ["create_app", "load_detector", "open_register_from", "refresh_warnings_periodically"]
 
 log = logging.getLogger("finishscan.serving")
 
@@ -61,6 +65,53 @@ def open_register_from(settings: Settings) -> Any:
     from register import open_register
 
     return open_register(settings.db, photo_root=settings.photo_root, rules_path=settings.rules)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def refresh_warnings_periodically(
+    register: Any, interval_s: float, clock: Callable[[], datetime]
+) -> None:
+    """Every ``interval_s`` seconds bring each project's warnings up to ``clock()``, one
+    project (one short transaction, in a worker thread) at a time so requests never wait on
+    the loop. Never raises: a failed project or an unreachable database is logged and tried
+    again next time. Cancelled (at shutdown) between projects; a project's transaction in
+    progress finishes first."""
+    from register.refresh import project_codes, refresh_one
+
+    while True:
+        await anyio.sleep(interval_s)
+        try:
+            codes = await anyio.to_thread.run_sync(project_codes, register)
+        except FinishscanError as e:
+            log.error("warning refresh skipped: %s (next try in %gs)", e, interval_s)
+            continue
+        except Exception:
+            log.exception("warning refresh skipped (next try in %gs)", interval_s)
+            continue
+        now = clock()
+        for code in codes:
+            try:
+                r = await anyio.to_thread.run_sync(partial(refresh_one, register, code, now=now))
+            except FinishscanError as e:
+                log.error("warning refresh of project %s failed: %s", code, e)
+                continue
+            except Exception:
+                log.exception("warning refresh of project %s failed", code)
+                continue
+            for kind, ws in (("cleared", r.cleared), ("raised", r.raised)):
+                for w in ws:
+                    log.info(
+                        "warning %s: project %s %s %s %s (%s)",
+                        kind,
+                        code,
+                        w.unit or "(project)",
+                        w.rule,
+                        w.level,
+                        w.detail,
+                    )
 
 
 def _error(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -137,8 +188,10 @@ def create_app(
     *,
     detector: DetectorLike | None = None,
     register: Any | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
-    """A new app; ``detector``/``register`` replace what ``settings`` would open (tests)."""
+    """A new app; ``detector``/``register`` replace what ``settings`` would open and
+    ``clock`` (default: the current UTC time) dates the periodic warning refresh (tests)."""
     settings = settings or Settings()  # type: ignore[call-arg]  # fields come from the env
     metrics = Metrics()
 
@@ -171,7 +224,19 @@ def create_app(
                 model_version=str(getattr(info, "version", "") or ""),
             )
             try:
-                yield
+                async with anyio.create_task_group() as background:
+                    if settings.warnings_refresh_s > 0:
+                        background.start_soon(
+                            refresh_warnings_periodically,
+                            reg,
+                            settings.warnings_refresh_s,
+                            clock or _utc_now,
+                            name="warning refresh",
+                        )
+                    try:
+                        yield
+                    finally:  # stop the refresh before the register closes
+                        background.cancel_scope.cancel()
             finally:
                 app.state.services = None
                 if register is None:

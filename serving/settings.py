@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     url_secret: str | None = Field(
         None, description="key signing the report's photo links; random per process if unset"
     )
+    warnings_refresh_s: float = Field(
+        900.0,
+        ge=0.0,
+        description="re-evaluate every project's warnings this often (overdue ones appear as "
+        "time passes, with no upload); 0 turns the periodic refresh off",
+    )
     bootstrap_admin: bool = Field(
         True, description="on an empty register create an admin key and print it once"
     )

@@ -45,9 +45,11 @@ from register.repository.projects import (
 from register.repository.warnings import (
     active_warnings,
     project_facts,
+    refresh_project_warnings,
     refresh_warnings,
     warning_events,
     warning_history,
+    warnings_stale,
 )
 
 __all__ = [
@@ -75,6 +77,8 @@ __all__ = [
     "change_status",
     "project_facts",
     "refresh_warnings",
+    "refresh_project_warnings",
+    "warnings_stale",
     "active_warnings",
     "warning_history",
     "warning_events",

@@ -4,6 +4,10 @@ Writers lock the project row first (:func:`_lock_project`: ``SELECT … FOR UPDA
 PostgreSQL; SQLite transactions are ``BEGIN IMMEDIATE``). Get-or-create is
 ``INSERT … ON CONFLICT DO NOTHING`` then a read, so two writers creating the same unit, room
 or inspection at once end with one row. ``_lock_project(s, "P1", create=True).code == "P1"``.
+
+Stored photo files are shared by content (sha256): a writer holds :func:`_lock_photo_file`
+shared from storing the file until its transaction ends; removing a file takes it exclusive
+(PostgreSQL advisory locks; on SQLite the write transaction already excludes every writer).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from finishscan.errors import NotFoundError, RegisterError
@@ -68,6 +72,22 @@ def _lock_project(session: Session, code: str, *, create: bool, name: str | None
             ["code"],
         )
     return _project(session, code, lock=True)
+
+
+_PHOTO_LOCK_NS = 0x6673  # advisory lock class of stored photo files ("fs")
+
+
+def _lock_photo_file(session: Session, sha: str, *, exclusive: bool = False) -> bool:
+    """Lock the stored file of ``sha`` until the transaction ends: ``shared`` (writers,
+    waits) or ``exclusive`` (removal; does not wait, False when a writer holds it).
+    PostgreSQL only; SQLite write transactions are already exclusive (True)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    key = {"ns": _PHOTO_LOCK_NS, "k": int(sha[:8], 16) - 2**31}
+    if exclusive:
+        return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:ns, :k)"), key))
+    session.execute(text("SELECT pg_advisory_xact_lock_shared(:ns, :k)"), key)
+    return True
 
 
 def _unit(session: Session, project: Project, code: str) -> Unit:

@@ -15,6 +15,11 @@ Re-scan rule (a photo already in the unit, seen by a model version not seen befo
   see it). Defects a person already handled (any later history) and person-entered defects
   are kept; a new detection matching such a defect adds nothing. Superseded defects keep
   their rows and history but leave every count, list and warning.
+
+Files and rows stay consistent: a file this transaction wrote to the store is listed in
+``session.info`` (:func:`new_photo_files`); when the transaction fails, ``Register.session``
+removes each such file with :func:`discard_if_unreferenced` (never one a photo row refers
+to, nor one another transaction is storing right now).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from register.repository.lookup import (
     _code,
     _get_or_create_unit,
     _inspection,
+    _lock_photo_file,
     _lock_project,
     _project,
     _room,
@@ -44,7 +50,7 @@ from register.repository.matching import match_boxes, version_key
 from register.repository.warnings import _WarningState
 from register.rules import Rules
 from register.schemas import DetectedDefect, PhotoInput, PhotoOut, PhotoRecorded
-from register.store import PhotoStore
+from register.store import PhotoStore, sha256_hex
 
 # ---- recording -------------------------------------------------------------------------------
 
@@ -132,8 +138,8 @@ def record_photos(
     batch = _Batch(session, rules, now)
     out = []
     for item, dets in zip(items, dets_of, strict=True):
-        sha = store.put(item.data)
-        proj = batch.project(item.project)
+        proj = batch.project(item.project)  # first: SQLite's write lock is held from here
+        sha = _store_photo(session, store, item.data)
         u = batch.unit(proj, item.unit, item.building)
         state = batch.warnings(proj)
         state.load_unit(u)
@@ -204,6 +210,41 @@ def record_photos(
             )
         )
     return out
+
+
+_NEW_FILES = "finishscan.new_photo_files"
+
+
+def _store_photo(session: Session, store: PhotoStore, data: bytes) -> str:
+    """Store ``data`` under its file lock (held until the transaction ends); a file this
+    call created is remembered in ``session.info`` so a rollback can remove it."""
+    sha = sha256_hex(data)
+    _lock_photo_file(session, sha)
+    sha, created = store.add(data, sha=sha)
+    if created:
+        session.info.setdefault(_NEW_FILES, []).append((store, sha))
+    return sha
+
+
+def new_photo_files(session: Session) -> list[tuple[PhotoStore, str]]:
+    """``(store, sha256)`` of every file the session's writes created in a store so far."""
+    return list(session.info.get(_NEW_FILES, ()))
+
+
+def forget_new_photo_files(session: Session) -> list[tuple[PhotoStore, str]]:
+    """:func:`new_photo_files`, cleared (after a commit, or to discard them)."""
+    return list(session.info.pop(_NEW_FILES, ()))
+
+
+def discard_if_unreferenced(*, session: Session, store: PhotoStore, sha: str) -> bool:
+    """Remove the stored file of ``sha`` unless a photo row refers to it or another
+    transaction is storing the same bytes right now; True if removed. Run it in its own
+    write transaction, after the one that created the file has rolled back."""
+    if not _lock_photo_file(session, sha, exclusive=True):
+        return False  # a writer is storing these bytes: its row will (or its rollback may) decide
+    if session.scalar(select(Photo.id).where(Photo.sha256 == sha).limit(1)) is not None:
+        return False
+    return store.discard(sha)
 
 
 def _checked_detections(item: PhotoInput) -> list[DetectedDefect]:
@@ -398,10 +439,12 @@ def unreferenced_photos(
     referenced = set(session.scalars(select(Photo.sha256).distinct()))
     out = []
     for sha in store.files():
-        p = store.path(sha)
-        if sha in referenced or p.stat().st_mtime > cutoff:
+        try:
+            if sha in referenced or store.path(sha).stat().st_mtime > cutoff:
+                continue
+        except FileNotFoundError:  # removed meanwhile
             continue
+        if delete and not discard_if_unreferenced(session=session, store=store, sha=sha):
+            continue  # referenced or being stored right now
         out.append(sha)
-        if delete:
-            p.unlink(missing_ok=True)
     return out

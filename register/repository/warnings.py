@@ -5,8 +5,10 @@ its :class:`Facts` (open defects per unit and label, the project's aged / rectif
 counts), then :func:`_reconcile` makes the stored warnings match: clear what no longer holds,
 raise what is missing, each recorded as a :class:`WarningEvent`. Writers call
 :func:`_sync_warnings` (facts from SQL) or keep a :class:`_WarningState` (facts read once,
-then kept in memory) in the same transaction. ``refresh_warnings(session=s, rules=r,
-project="P1")`` re-evaluates a whole project (overdue warnings appear as time passes).
+then kept in memory) in the same transaction. ``refresh_project_warnings(session=s, rules=r,
+project="P1")`` re-evaluates a whole project (overdue warnings appear as time passes, with no
+write to the register); :func:`warnings_stale` tells, reading only, whether that would change
+anything. ``register.refresh.refresh_all_warnings`` runs it over projects, one transaction each.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from register.early_warning import Decision, Facts, ProjectFacts, UnitFacts, eva
 from register.models import Defect, Project, Unit, Warning, WarningEvent, utcnow
 from register.repository.lookup import _project, _unit
 from register.rules import Rules
-from register.schemas import UnitStatus, WarningLevel, WarningOut
+from register.schemas import UnitStatus, WarningLevel, WarningOut, WarningRefresh
 from register.workflow import DONE_STATUSES, OPEN_STATUSES
 
 _LEVEL_RANK = {"none": 0, "amber": 1, "red": 2}
@@ -144,13 +146,10 @@ def _reconcile(
     return raised, cleared
 
 
-def _sync_warnings(
-    session: Session, rules: Rules, project: Project, units: Sequence[Unit] | None, now: datetime
-) -> tuple[int, int]:
-    """Raise/clear the warnings of ``units`` (None: every unit) and the project; returns
-    (raised, cleared). Idempotent: unchanged conditions write nothing."""
-    if units is None:
-        units = list(session.scalars(select(Unit).where(Unit.project_id == project.id)))
+def _facts_and_active(
+    session: Session, rules: Rules, project: Project, units: Sequence[Unit], now: datetime
+) -> tuple[Facts, dict[tuple[str, str], Warning]]:
+    """The SQL facts of ``units`` and the project at ``now``, and their active warnings."""
     counts = _open_counts(session, [u.id for u in units])
     facts = Facts(
         units=[UnitFacts(u.code, counts[u.id]) for u in units],
@@ -158,7 +157,25 @@ def _sync_warnings(
     )
     subjects = [f"unit:{u.code}" for u in units] + ["project"]
     active = {(w.subject, w.rule): w for w in _active_rows(session, project, subjects)}
-    raised, cleared = _reconcile(session, project, units, facts, rules, active, now)
+    return facts, active
+
+
+def _sync_rows(
+    session: Session, rules: Rules, project: Project, units: Sequence[Unit] | None, now: datetime
+) -> tuple[list[Warning], list[Warning]]:
+    """Raise/clear the warnings of ``units`` (None: every unit) and the project; returns the
+    (raised, cleared) rows. Idempotent: unchanged conditions write nothing."""
+    if units is None:
+        units = list(session.scalars(select(Unit).where(Unit.project_id == project.id)))
+    facts, active = _facts_and_active(session, rules, project, units, now)
+    return _reconcile(session, project, units, facts, rules, active, now)
+
+
+def _sync_warnings(
+    session: Session, rules: Rules, project: Project, units: Sequence[Unit] | None, now: datetime
+) -> tuple[int, int]:
+    """:func:`_sync_rows`, counted: (raised, cleared)."""
+    raised, cleared = _sync_rows(session, rules, project, units, now)
     return len(raised), len(cleared)
 
 
@@ -225,16 +242,54 @@ class _WarningState:
         )
 
 
-def refresh_warnings(
+def refresh_project_warnings(
     *, session: Session, rules: Rules, project: str, now: datetime | None = None
-) -> tuple[int, int]:
-    """Re-evaluate every warning of a project (overdue ones appear as time passes).
+) -> WarningRefresh:
+    """Re-evaluate every warning of a project at ``now`` (default: the current time), so the
+    time-driven ones (overdue rectification, aged defects) appear and clear without a write.
 
-    Returns (raised, cleared); a second call at the same moment returns (0, 0).
+    Locks the project; returns the warnings raised and cleared (both recorded as events).
+    A second call at the same moment changes nothing.
     """
     now = now or utcnow()
     p = _project(session, project, lock=True)
-    return _sync_warnings(session, rules, p, None, now)
+    raised, cleared = _sync_rows(session, rules, p, None, now)
+    session.flush()
+    return WarningRefresh(
+        project=p.code,
+        raised=[_warning_out(w) for w in raised],
+        cleared=[_warning_out(w) for w in cleared],
+    )
+
+
+def refresh_warnings(
+    *, session: Session, rules: Rules, project: str, now: datetime | None = None
+) -> tuple[int, int]:
+    """:func:`refresh_project_warnings`, counted: (raised, cleared).
+
+    ``refresh_warnings(session=s, rules=r, project="P1")`` → ``(1, 0)``; again → ``(0, 0)``.
+    """
+    r = refresh_project_warnings(session=session, rules=rules, project=project, now=now)
+    return len(r.raised), len(r.cleared)
+
+
+def warnings_stale(
+    *, session: Session, rules: Rules, project: str, now: datetime | None = None
+) -> bool:
+    """True if :func:`refresh_project_warnings` at ``now`` would change anything (raise,
+    clear, or refresh a detail). Reads only, locks nothing: a cheap check before taking the
+    project's write lock; a writer may change the answer right after, which the locked
+    refresh then sees."""
+    now = now or utcnow()
+    p = _project(session, project)
+    units = list(session.scalars(select(Unit).where(Unit.project_id == p.id)))
+    facts, active = _facts_and_active(session, rules, p, units, now)
+    desired = {(d.subject, d.rule): d for d in evaluate_warnings(facts, rules)}
+    if desired.keys() != active.keys():
+        return True
+    return any(
+        w.level != desired[k].level or w.detail != desired[k].detail for k, w in active.items()
+    )
 
 
 # ---- reading ---------------------------------------------------------------------------------

@@ -204,6 +204,44 @@ def warnings(
         )
 
 
+@app.command("refresh-warnings")
+def refresh_warnings(
+    projects: Annotated[
+        list[str] | None,
+        typer.Option("--project", "-p", help="project code (repeatable; default: every project)"),
+    ] = None,
+    db: Db = None,
+    rules: Rules = None,
+) -> None:
+    """Re-evaluate warnings now (overdue / aged-defect ones appear without a write): for cron.
+
+    Prints one line per warning raised or cleared (event, project, level, unit, rule,
+    detail), a summary on stderr; exit 1 if a project could not be refreshed.
+    """
+    r = _open(db, rules)
+    try:
+        results = _api().refresh_all_warnings(r, projects=projects or None)
+    finally:
+        r.dispose()
+    failed = 0
+    for res in results:
+        if res.error:
+            failed += 1
+            typer.echo(f"error: {res.project}: {res.error}", err=True)
+        for kind, ws in (("cleared", res.cleared), ("raised", res.raised)):
+            for w in ws:
+                typer.echo(
+                    f"{kind}\t{res.project}\t{w.level}\t{w.unit or '(project)'}\t{w.rule}\t{w.detail}"
+                )
+    raised = sum(len(x.raised) for x in results)
+    cleared = sum(len(x.cleared) for x in results)
+    typer.echo(
+        f"{len(results)} project(s): {raised} warning(s) raised, {cleared} cleared", err=True
+    )
+    if failed:
+        raise SystemExit(1)
+
+
 @app.command("risk")
 def risk(
     db: Db = None, rules: Rules = None, as_json: Annotated[bool, typer.Option("--json")] = False

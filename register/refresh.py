@@ -1,0 +1,61 @@
+"""Time-driven warnings: re-evaluate projects' warnings with no write to the register.
+
+Overdue rectification and the aged-defect rectification rate become true as time passes;
+writers re-evaluate only what they touch, so a quiet project needs this sweep (cron through
+``finishscan register refresh-warnings``, or the service's periodic task)::
+
+    for r in refresh_all_warnings(reg):               # every project, at the current time
+        print(r.project, len(r.raised), len(r.cleared), r.error)
+
+One transaction per project: a project whose warnings are already current is only read (no
+write lock is taken), the others are locked and reconciled like any writer does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+
+from finishscan.errors import RegisterError
+from register.db import Register
+from register.models import Project, utcnow
+from register.repository.warnings import refresh_project_warnings, warnings_stale
+from register.schemas import WarningRefresh
+
+__all__ = ["project_codes", "refresh_all_warnings", "refresh_one"]
+
+
+def project_codes(reg: Register) -> list[str]:
+    """Every project code, sorted (the order projects are refreshed in)."""
+    with reg.session(readonly=True) as s:
+        return list(s.scalars(select(Project.code).order_by(Project.code)))
+
+
+def refresh_one(reg: Register, project: str, *, now: datetime | None = None) -> WarningRefresh:
+    """Bring one project's warnings up to ``now`` (its own transaction; read-only when
+    nothing changes). A register error (unknown project, database down) propagates."""
+    now = now or utcnow()
+    with reg.session(readonly=True) as s:
+        if not warnings_stale(session=s, rules=reg.rules, project=project, now=now):
+            return WarningRefresh(project=project)
+    with reg.session() as s:
+        return refresh_project_warnings(session=s, rules=reg.rules, project=project, now=now)
+
+
+def refresh_all_warnings(
+    reg: Register, *, projects: Sequence[str] | None = None, now: datetime | None = None
+) -> list[WarningRefresh]:
+    """Refresh ``projects`` (None: every project) at one instant ``now`` (default: the
+    current time), one transaction each. A project that fails (e.g. unknown code) gets
+    ``error`` and the others still run; failing to list the projects raises RegisterError."""
+    now = now or utcnow()
+    codes = list(projects) if projects is not None else project_codes(reg)
+    out = []
+    for code in codes:
+        try:
+            out.append(refresh_one(reg, code, now=now))
+        except RegisterError as e:
+            out.append(WarningRefresh(project=code, error=str(e)))
+    return out

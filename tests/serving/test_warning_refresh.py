@@ -1,0 +1,182 @@
+"""The service's periodic warning refresh: an overdue warning appears with no upload.
+
+The clock is injected (``create_app(clock=...)``) and the interval is a few hundredths of a
+second, so a test moves time by a day and only waits for the next sweep (polled briefly).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from finishscan.errors import RegisterError
+from serving.app import create_app
+from serving.settings import Settings
+
+TICK_S = 0.02
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class FlakyRegister:
+    """The real register, except that while ``down`` every session fails like an
+    unreachable database; counts the sessions opened (``sessions``)."""
+
+    def __init__(self, reg: Any) -> None:
+        self._reg = reg
+        self.down = False
+        self.sessions = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reg, name)
+
+    def session(self, **kw: Any) -> Any:
+        self.sessions += 1
+        if self.down:
+            raise RegisterError("register database error: connection refused")
+        return self._reg.session(**kw)
+
+
+def until(cond: Callable[[], Any], what: str, timeout_s: float = 20.0) -> Any:
+    """Poll ``cond`` every 20 ms until it is truthy (fails after ``timeout_s``)."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if got := cond():
+            return got
+        time.sleep(TICK_S)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def every(app_settings: Settings, refresh_s: float) -> Settings:
+    return app_settings.model_copy(update={"warnings_refresh_s": refresh_s})
+
+
+def warnings_of(client: TestClient, key: str) -> list[dict]:
+    r = client.get("/v1/projects/P1/warnings", headers=auth(key))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_an_overdue_warning_appears_after_the_deadline_with_no_upload(
+    app_settings, fake_detector, register_db, keys, make_photo
+) -> None:  # noqa: ANN001
+    start = datetime.now(UTC)
+    clock = Clock(start)
+    app = create_app(
+        every(app_settings, TICK_S), detector=fake_detector, register=register_db, clock=clock
+    )
+    with TestClient(app) as client:
+        # a tile chip is minor: due 24 h after the upload (the upload itself uses real time)
+        r = client.post(
+            "/v1/projects/P1/units/3-2-1701/photos",
+            headers=auth(keys["p1_inspector"]),
+            files={"file": ("a.png", make_photo([("tile_chip", 0.9)]), "image/png")},
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["unit"]["warning"] == "none"
+        (deadline,) = [
+            datetime.fromisoformat(d["deadline"])
+            for d in client.get(
+                "/v1/projects/P1/units/3-2-1701/defects", headers=auth(keys["p1_inspector"])
+            ).json()
+        ]
+        assert warnings_of(client, keys["p1_inspector"]) == []
+
+        clock.now = deadline + timedelta(minutes=1)  # nobody writes; time passes
+        (w,) = until(lambda: warnings_of(client, keys["p1_inspector"]), "the overdue warning")
+        assert (w["unit"], w["level"], w["rule"], w["detail"]) == (
+            None,
+            "amber",
+            "overdue",
+            "1 overdue defects",
+        )
+        assert datetime.fromisoformat(w["raised_at"]) == clock.now  # dated by the injected clock
+
+        # repaired (a write) → the writer clears it; the sweep does not raise it again
+        did = client.get(
+            "/v1/projects/P1/units/3-2-1701/defects", headers=auth(keys["p1_supervisor"])
+        ).json()[0]["id"]
+        for to in ("rectifying", "rectified"):
+            r = client.patch(
+                f"/v1/defects/{did}", headers=auth(keys["p1_supervisor"]), json={"status": to}
+            )
+            assert r.status_code == 200, r.text
+        assert warnings_of(client, keys["p1_inspector"]) == []
+
+
+def test_a_database_error_is_logged_and_the_refresh_goes_on(
+    app_settings, fake_detector, register_db, keys, caplog, make_photo
+) -> None:  # noqa: ANN001
+    from register import DetectedDefect, record_photo
+
+    past = datetime(2020, 1, 6, 8, 0, tzinfo=UTC)  # overdue since 2020-01-07
+    with register_db.session() as s:
+        record_photo(
+            session=s,
+            store=register_db.store,
+            rules=register_db.rules,
+            project="P1",
+            unit="1-1-101",
+            data=make_photo([("tile_chip", 0.9)], seed=5),
+            width=128,
+            height=96,
+            defects=[DetectedDefect("tile_chip", 0.9, (1, 1, 9, 9))],
+            model_name="fake",
+            model_version="1",
+            now=past,
+        )
+    flaky = FlakyRegister(register_db)
+    flaky.down = True
+    app = create_app(
+        every(app_settings, TICK_S),
+        detector=fake_detector,
+        register=flaky,
+        clock=lambda: datetime.now(UTC),
+    )
+    with caplog.at_level(logging.ERROR, logger="finishscan.serving"), TestClient(app) as client:
+        until(
+            lambda: any("warning refresh skipped" in m for m in caplog.messages),
+            "the logged database error",
+        )
+        assert any("connection refused" in m for m in caplog.messages)
+        flaky.down = False  # the database is back: the next sweep raises the warning
+        (w,) = until(lambda: warnings_of(client, keys["p1_inspector"]), "the overdue warning")
+        assert (w["rule"], w["level"]) == ("overdue", "amber")
+    # shut down: the refresh stopped with the app and opens no more sessions
+    after = flaky.sessions
+    time.sleep(10 * TICK_S)
+    assert flaky.sessions == after
+
+
+def test_zero_turns_the_periodic_refresh_off(app_settings, fake_detector, register_db) -> None:  # noqa: ANN001
+    flaky = FlakyRegister(register_db)
+    app = create_app(every(app_settings, 0), detector=fake_detector, register=flaky)
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        time.sleep(10 * TICK_S)  # ten would-be intervals of the other tests
+        assert flaky.sessions == 0
+
+
+def test_the_refresh_interval_setting(monkeypatch) -> None:  # noqa: ANN001
+    assert Settings().warnings_refresh_s == 900.0
+    monkeypatch.setenv("FINISHSCAN_WARNINGS_REFRESH_S", "0")
+    assert Settings().warnings_refresh_s == 0.0
+    with pytest.raises(ValidationError, match="warnings_refresh_s"):
+        Settings(warnings_refresh_s=-1)
