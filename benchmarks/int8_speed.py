@@ -35,6 +35,8 @@ from training.export import Int8Config, describe_int8  # noqa: E402
 MINMAX = Int8Config(calibration="minmax", float_stem=False)  # the first INT8 export's setting
 CONFIGS: dict[str, Int8Config] = {
     "default": Int8Config(),
+    "moving-average": Int8Config(calibration="moving-average"),  # the default until v0.3.0
+    "percentile-99.99": Int8Config(percentile=99.99),
     "no-float-stem": Int8Config(float_stem=False),
     "minmax": MINMAX,
     "minmax-float-stem": replace(MINMAX, float_stem=True),

@@ -14,6 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from finishscan.errors import ConfigError
 from training.export import (
     Int8Config,
+    _stride,
     attention_float_nodes,
     describe_int8,
     quantize_int8,
@@ -101,8 +102,14 @@ def test_config_refuses_unknown_values_and_describes_itself():
         Int8Config(activations="u16")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="calibration"):
         Int8Config(calibration="entropy")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="percentile"):
+        Int8Config(percentile=100.5)
     assert (
         describe_int8(Int8Config(float_stem=False))
+        == "QDQ U8S8 per-channel, percentile calibration (99.999 %)"
+    )
+    assert (
+        describe_int8(Int8Config(calibration="moving-average", float_stem=False))
         == "QDQ U8S8 per-channel, moving-average calibration"
     )
     assert describe_int8(
@@ -164,3 +171,33 @@ def test_qoperator_writes_integer_convolutions(model_and_calib, tmp_path):
     out = quantize_int8(model, tmp_path / "q.onnx", calib=calib, config=Int8Config(fmt="qoperator"))
     ops = [n.op_type for n in onnx.load(str(out)).graph.node]
     assert ops.count("QLinearConv") == 2 and ops.count("Conv") == 1  # stem stays float
+
+
+def test_percentile_calibration_cuts_a_lone_outlier(model_and_calib, tmp_path):
+    """Four photos of 768 values at 128 but for one value at 255: MinMax spans 0..1; the
+    99.9th percentile (1.5 values cut per side) ends at the left edge of 128/255's bin."""
+    model, calib = model_and_calib
+    for p in calib.iterdir():
+        p.unlink()
+    for i in range(4):
+        img = np.full((SIZE, SIZE, 3), 128, np.uint8)
+        if i == 3:
+            img[5, 7, 1] = 255
+        cv2.imwrite(str(calib / f"{i}.png"), img)
+
+    def input_scale(cfg: Int8Config) -> float:
+        q = onnx.load(str(quantize_int8(model, tmp_path / "q.onnx", calib=calib, config=cfg)))
+        init = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
+        node = next(n for n in q.graph.node if n.op_type == "QuantizeLinear")
+        return float(init[node.input[1]])
+
+    wide = input_scale(Int8Config(calibration="minmax", float_stem=False))
+    cut = input_scale(Int8Config(calibration="percentile", percentile=99.9, float_stem=False))
+    assert wide == pytest.approx(1 / 255, rel=1e-3)
+    # 2048 bins over -1..1: 128/255 = 0.50196 lies in the bin that starts at 1538/1024 - 1
+    assert cut == pytest.approx((1538 / 1024 - 1) / 255, rel=1e-4)
+
+
+@pytest.mark.parametrize(("n", "stride"), [(150, 10), (7, 7), (13, 1), (4, 4), (36, 9), (1, 1)])
+def test_stride_divides_the_photo_count(n, stride):
+    assert _stride(n) == stride
