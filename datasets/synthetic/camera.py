@@ -32,9 +32,14 @@ def _upscale_crop(small: np.ndarray, c: int, roi: tuple[int, int, int, int]) -> 
     return cv2.resize(small, (c, c), interpolation=cv2.INTER_LINEAR)[y0:y1, x0:x1]
 
 
-def light(rng: np.random.Generator, scene: Scene) -> np.ndarray:
-    """Lit image float32: albedo x illumination x relief shading + glare, over ``scene.roi``
-    (the whole (C, C) canvas when it is None)."""
+def light(rng: np.random.Generator, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
+    """(lit, illumination): albedo x relief shading + glare, float32 over ``scene.roi`` (the
+    whole (C, C) canvas when it is None), and the smooth illumination of the whole canvas
+    (brightness x colour temperature) as a small (48, 48, 3) float32 map.
+
+    The illumination is low-frequency, so it is not multiplied in at full size here: the
+    camera applies it after the warp with the vignetting (:func:`illumination_in_view`).
+    """
     c = scene.size
     roi = scene.roi or (0, 0, c, c)
     rx0, ry0, rx1, ry1 = roi
@@ -46,8 +51,11 @@ def light(rng: np.random.Generator, scene: Scene) -> np.ndarray:
     # One directional derivative (Sobel along the light's azimuth) instead of two gradients.
     sob = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32) * 0.125
     kern = sob * np.float32(np.cos(az)) + sob.T * np.float32(np.sin(az))
-    slope = cv2.filter2D(h, cv2.CV_32F, kern, borderType=cv2.BORDER_REFLECT)
-    shade = 1.0 + rake * np.clip(slope, -3, 3)
+    # 1 + rake * clip(slope, -3, 3): the filter scaled by rake with 1 as delta, then clipped.
+    shade = cv2.filter2D(
+        h, cv2.CV_32F, kern * np.float32(rake), delta=1.0, borderType=cv2.BORDER_REFLECT
+    )
+    np.clip(shade, np.float32(1.0 - 3 * rake), np.float32(1.0 + 3 * rake), out=shade)
     # Low-frequency illumination at low resolution.
     yy, xx = np.mgrid[0:small, 0:small].astype(np.float32) / (small - 1)
     ga = rng.uniform(0, 2 * np.pi)
@@ -73,8 +81,7 @@ def light(rng: np.random.Generator, scene: Scene) -> np.ndarray:
     wb = rng.uniform(0.4, 0.9)
     temp = temp ** (1.0 - wb)
     ill = illum[..., None] * temp * rng.uniform(0.7, 1.1)
-    ill = _upscale_crop(ill.astype(np.float32), c, roi)
-    img = rgb_times(scene.albedo[ry0:ry1, rx0:rx1] * ill, shade)
+    img = rgb_times(scene.albedo[ry0:ry1, rx0:rx1], shade)
     # Glare: a soft reflected window/lamp on glossy zones, modulated by relief.
     gloss = np.asarray(scene.gloss, np.float32)
     if gloss.max() > 0.05 and rng.random() < 0.6:
@@ -98,8 +105,23 @@ def light(rng: np.random.Generator, scene: Scene) -> np.ndarray:
             * np.clip(1.0 + 4.0 * (shade - 1.0), 0.0, 2.0)
         )
         img = rgb_plus(img, g)
-    # Vignetting (lens) is applied after the warp; here only light.
-    return img.astype(np.float32, copy=False)
+    # Illumination and vignetting (lens) are applied after the warp.
+    return img.astype(np.float32, copy=False), ill.astype(np.float32)
+
+
+def illumination_in_view(ill: np.ndarray, H: np.ndarray, canvas: int, out: int) -> np.ndarray:
+    """The (n, n, 3) canvas illumination map as the camera sees it: a (32, 32, 3) map over the
+    ``out``-px photo (pixel centres of both grids spread evenly, as ``cv2.resize`` does)."""
+    n_in, n_out = ill.shape[0], 32
+
+    def grid(size: int, n: int) -> np.ndarray:  # small-grid pixel -> full-size pixel
+        f = size / n
+        return np.array([[f, 0, (f - 1) / 2], [0, f, (f - 1) / 2], [0, 0, 1]], np.float64)
+
+    m = np.linalg.inv(grid(out, n_out)) @ H @ grid(canvas, n_in)
+    return cv2.warpPerspective(
+        ill, m, (n_out, n_out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 def homography(rng: np.random.Generator, canvas: int, out: int) -> tuple[np.ndarray, np.ndarray]:
@@ -162,16 +184,27 @@ def warp_mask(
 
 
 def develop(
-    rng: np.random.Generator, img: np.ndarray, quality: tuple[int, int] = (45, 95)
+    rng: np.random.Generator,
+    img: np.ndarray,
+    quality: tuple[int, int] = (45, 95),
+    illum: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int]:
-    """Phone-camera pipeline on the warped image -> (RGB uint8, JPEG quality to save it with)."""
+    """Phone-camera pipeline on the warped image -> (RGB uint8, JPEG quality to save it with).
+
+    ``illum`` (n, n, 3) float32 is the scene illumination over the frame (from
+    :func:`illumination_in_view`); it is upscaled and applied with the vignetting.
+    """
     s = img.shape[0]
     small = 32
-    # Vignetting: a smooth factor, applied with the tone-curve lookup below (it commutes with
-    # the blurs and resizes in between to well under one 12-bit step).
+    # Vignetting and illumination: smooth factors, applied with the tone-curve lookup below
+    # (they commute with the blurs and resizes in between to well under one 12-bit step).
     yy, xx = np.mgrid[0:small, 0:small].astype(np.float32) / (small - 1) - 0.5
     vig = 1.0 - rng.uniform(0.0, 0.45) * (xx * xx + yy * yy) * 2
-    vig3 = gray3(cv2.resize(vig, (s, s), interpolation=cv2.INTER_LINEAR))
+    if illum is None:
+        vig3 = gray3(cv2.resize(vig, (s, s), interpolation=cv2.INTER_LINEAR))
+    else:
+        f3 = illum * cv2.resize(vig, illum.shape[1::-1], interpolation=cv2.INTER_LINEAR)[..., None]
+        vig3 = cv2.resize(f3.astype(np.float32), (s, s), interpolation=cv2.INTER_LINEAR)
     # Optics: defocus (sometimes only in part of the frame: depth of field on a slanted wall).
     r = rng.random()
     if r < 0.55:
@@ -209,51 +242,53 @@ def develop(
         )
     # Tone curve (exposure, highlight roll-off, auto-exposure, gamma) as one 4096-entry LUT.
     top = 1.5
-    # round(clip(img * vig, 0, top) * 4095 / top) in one cv2 pass (saturating at 0).
+    # round(img * vig * 4095 / top) in one cv2 pass (saturating at 0); the lookup below clips
+    # indices above 4095 to the curve's last entry (np.take mode="clip": no extra pass).
     idx = cv2.multiply(img, vig3, scale=4095 / top, dtype=cv2.CV_16U)
-    np.minimum(idx, 4095, out=idx)
     xs = np.linspace(0, top, 4096, dtype=np.float32) * rng.uniform(0.85, 1.15)
     curve = xs / (1.0 + rng.uniform(0.0, 0.5) * xs)
-    p995 = float(np.percentile(idx[::16, ::16], 99.5))
+    p995 = min(4095.0, float(np.percentile(idx[::16, ::16], 99.5)))
     curve = curve / max(1e-3, float(curve[int(p995)])) * rng.uniform(0.85, 1.0)
     curve = np.clip(curve, 0, 1) ** rng.uniform(0.85, 1.15)
-    img = np.take(curve.astype(np.float32), np.asarray(idx, np.uint16))
+    img = np.take(curve.astype(np.float32), np.asarray(idx, np.uint16), mode="clip")
     sat = rng.uniform(0.75, 1.25)
-    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None]
+    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     # grey + (img - grey) * sat as one 3x3 colour matrix (cv2.transform: a single pass).
     luma = np.array([0.299, 0.587, 0.114], np.float32)
     img = cv2.transform(img, sat * np.eye(3, dtype=np.float32) + (1.0 - sat) * luma[None, :])
     # Sensor noise: luminance-dependent plus low-res chroma noise.
     lvl = rng.uniform(0.003, 0.03) if rng.random() < 0.9 else rng.uniform(0.03, 0.06)  # dim room
     nl = noise.field(rng, (s, s), 0.5, beta=0)
-    lum = lvl * np.sqrt(np.clip(grey[..., 0], 0.02, 1)) * nl
-    if rng.random() < 0.5:  # plus chroma noise: one (s, s, 3) add for both
-        amp = np.float32(lvl * 0.5)
-        img = img + cv2.merge([lum + noise.field(rng, (s, s), 2.0, beta=0) * amp for _ in range(3)])
-    else:
-        img = rgb_plus(img, lum)
-    # Phone sharpening (halos).
+    lum = cv2.sqrt(np.clip(np.asarray(grey, np.float32), 0.02, 1.0))
+    lum = cv2.multiply(lum, nl, scale=255.0 * lvl)  # already in 0..255 units
+    if rng.random() < 0.5:  # plus chroma noise, added to the colour image in one pass
+        chroma = cv2.merge([noise.field(rng, (s, s), 2.0, beta=0) for _ in range(3)])
+        img = cv2.scaleAdd(chroma, float(np.float32(lvl * 0.5)), img)
+    # To 8 bits with the luminance noise added in the same pass (saturating at 0 and 255).
+    u8 = cv2.addWeighted(img, 255.0, gray3(lum), 1.0, 0.0, dtype=cv2.CV_8U)
+    # Phone sharpening (halos), on the 8-bit frame as a phone's ISP does.
     if rng.random() < 0.5:
-        bl = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.8, 2.0))
+        bl = cv2.GaussianBlur(u8, (0, 0), rng.uniform(0.8, 2.0))
         amt = rng.uniform(0.2, 0.9)
-        # img + amt * (img - bl), scaled to 0..255 and saturated to uint8 in one pass.
-        u8 = cv2.addWeighted(img, 255.0 * (1.0 + amt), bl, -255.0 * amt, 0.0, dtype=cv2.CV_8U)
-    else:
-        u8 = cv2.addWeighted(img, 255.0, img, 0.0, 0.0, dtype=cv2.CV_8U)
+        # u8 + amt * (u8 - bl), saturated to uint8 in one pass.
+        u8 = cv2.addWeighted(u8, 1.0 + amt, bl, -amt, 0.0)
     q = int(rng.integers(quality[0], quality[1] + 1))
     return u8, q
 
 
-def encode_jpeg(rgb: np.ndarray, quality: int) -> tuple[np.ndarray, bytes]:
-    """JPEG-encode an RGB uint8 image; returns (decoded RGB, bytes) so labels see what is saved."""
+def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    """JPEG-encode an RGB uint8 image; :func:`decode_jpeg` gives back what is saved."""
     ok, buf = cv2.imencode(
         ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
     )
     if not ok:  # pragma: no cover - cv2 always encodes uint8 RGB
         raise RuntimeError("JPEG encoding failed")
-    data = buf.tobytes()
-    raw = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return buf.tobytes()
+
+
+def decode_jpeg(data: bytes) -> np.ndarray:
+    """RGB uint8 image of JPEG bytes (as any reader of the saved file sees it)."""
+    raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if raw is None:  # pragma: no cover - cv2 decodes what it encoded
         raise RuntimeError("JPEG decoding failed")
-    dec = cv2.cvtColor(raw, cv2.COLOR_BGR2RGB)
-    return dec, data
+    return cv2.cvtColor(raw, cv2.COLOR_BGR2RGB)

@@ -7,7 +7,7 @@ defect masks after the perspective warp (masks are warped, never the boxes).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import cv2
 import numpy as np
@@ -29,16 +29,20 @@ def default_config() -> SynthConfig:
 
 @dataclass
 class Sample:
-    """A rendered photo: RGB uint8 (S, S, 3), boxes in pixels, one bool (S, S) mask per box.
+    """A rendered photo: boxes in pixels, one bool (S, S) mask per box, the JPEG bytes.
 
-    ``jpeg`` holds the encoded bytes ``image`` was decoded from (write them as-is).
+    ``image`` is the RGB uint8 (S, S, 3) photo decoded from ``jpeg`` (what is saved, so the
+    labels match it), decoded on first access: the dataset writer only needs the bytes.
     """
 
-    image: np.ndarray
     boxes: list[Box]
     masks: list[np.ndarray]
-    jpeg: bytes = b""
+    jpeg: bytes
     meta: dict = field(default_factory=dict)
+
+    @cached_property
+    def image(self) -> np.ndarray:
+        return camera.decode_jpeg(self.jpeg)
 
 
 def _choose(rng: np.random.Generator, weights: dict[str, float], allowed=None) -> str | None:
@@ -155,14 +159,13 @@ def _build_scene(
                     if len(layers) == 1
                     else np.where(zr == k, lay.sheen, 1.0).astype(np.float32)
                 )
-    full_albedo = np.zeros((c, c, 3), np.float32)
-    full_albedo[y0:y1, x0:x1] = albedo
-    full_height = np.zeros((c, c), np.float32)
-    full_height[y0:y1, x0:x1] = height
+    # The roi arrays padded out to the canvas in one pass each (black / flat / no sheen outside).
+    pad = (y0, c - y1, x0, c - x1)
+    full_albedo = cv2.copyMakeBorder(albedo, *pad, cv2.BORDER_CONSTANT, value=(0.0, 0.0, 0.0))
+    full_height = cv2.copyMakeBorder(height, *pad, cv2.BORDER_CONSTANT, value=0.0)
     full_sheen = None
     if sheen is not None:
-        full_sheen = np.ones((c, c), np.float32)
-        full_sheen[y0:y1, x0:x1] = sheen
+        full_sheen = cv2.copyMakeBorder(sheen, *pad, cv2.BORDER_CONSTANT, value=1.0)
     return Scene(
         albedo=full_albedo,
         height=full_height,
@@ -250,7 +253,7 @@ def render_sample(
     # Thin occluders/look-alikes drawn after defects never cover them much: hair, pencil, scratch.
     neg_names += _negatives(rng, scene, k_neg - k_before)
 
-    lit = camera.light(rng, scene)  # the roi crop of the canvas
+    lit, ill = camera.light(rng, scene)  # the roi crop of the canvas; illumination map
     rx0, ry0 = roi[0], roi[1]
     shift = np.array([[1, 0, rx0], [0, 1, ry0], [0, 0, 1]], np.float64)
     warped = cv2.warpPerspective(
@@ -258,8 +261,10 @@ def render_sample(
     )
     if ref != imgsz:
         warped = cv2.resize(warped, (imgsz, imgsz), interpolation=cv2.INTER_AREA)
-    rgb, quality = camera.develop(rng, warped, cfg.jpeg_quality)
-    image, jpeg = camera.encode_jpeg(rgb, quality)
+    rgb, quality = camera.develop(
+        rng, warped, cfg.jpeg_quality, camera.illumination_in_view(ill, H, c, ref)
+    )
+    jpeg = camera.encode_jpeg(rgb, quality)
 
     boxes: list[Box] = []
     masks: list[np.ndarray] = []
@@ -306,7 +311,7 @@ def render_sample(
         "unplaced": unplaced,
         "jpeg_quality": quality,
     }
-    return Sample(image=image, boxes=boxes, masks=masks, jpeg=jpeg, meta=meta)
+    return Sample(boxes=boxes, masks=masks, jpeg=jpeg, meta=meta)
 
 
 __all__ = ["Sample", "render_sample"]

@@ -74,21 +74,31 @@ def _runs(key: np.ndarray, on: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(starts[keep].tolist(), ends[keep].tolist(), strict=True))
 
 
-def _draw_path(alpha: np.ndarray, cov: np.ndarray, pts: np.ndarray, widths: np.ndarray) -> None:
-    """Draw a variable-width polyline: ``alpha`` carries sub-pixel opacity, ``cov`` the mask.
+def _draw_paths(
+    alpha: np.ndarray, cov: np.ndarray, paths: list[tuple[np.ndarray, np.ndarray]]
+) -> None:
+    """Draw variable-width polylines: ``alpha`` carries sub-pixel opacity, ``cov`` the mask.
 
-    Segment i (pts[i] -> pts[i + 1]) has width ``widths[i]``: drawn with thickness round(w)
-    and opacity min(1, w) when w >= 0.15, and into the mask when w >= 0.35. Consecutive
-    segments with the same thickness and opacity go to cv2 as one polyline.
+    Segment i of a path (pts[i] -> pts[i + 1]) has width ``widths[i]``: drawn with thickness
+    round(w) and opacity min(1, w) when w >= 0.15, and into the mask when w >= 0.35.
+    Consecutive segments with the same thickness and opacity form one polyline, and all the
+    polylines of one thickness and opacity (over every path) go to cv2 in one call.
     """
-    p = np.round(pts * SUB).astype(np.int32)
-    w = np.asarray(widths[: len(p) - 1], np.float64)
-    th = np.maximum(1, np.round(w)).astype(np.int64)
-    a = (255 * np.minimum(1.0, w)).astype(np.int64)
-    for i, j in _runs(th * 256 + a, w >= 0.15):
-        cv2.polylines(alpha, [p[i : j + 1]], False, int(a[i]), int(th[i]), cv2.LINE_AA, SHIFT)
-    for i, j in _runs(th, w >= 0.35):
-        cv2.polylines(cov, [p[i : j + 1]], False, 255, int(th[i]), cv2.LINE_8, SHIFT)
+    strokes: dict[tuple[int, int], list[np.ndarray]] = {}
+    masks: dict[int, list[np.ndarray]] = {}
+    for pts, widths in paths:
+        p = np.round(pts * SUB).astype(np.int32)
+        w = np.asarray(widths[: len(p) - 1], np.float64)
+        th = np.maximum(1, np.round(w)).astype(np.int64)
+        a = (255 * np.minimum(1.0, w)).astype(np.int64)
+        for i, j in _runs(th * 256 + a, w >= 0.15):
+            strokes.setdefault((int(th[i]), int(a[i])), []).append(p[i : j + 1])
+        for i, j in _runs(th, w >= 0.35):
+            masks.setdefault(int(th[i]), []).append(p[i : j + 1])
+    for (thick, op), lines in sorted(strokes.items()):  # thin/faint first, bold on top
+        cv2.polylines(alpha, lines, False, op, thick, cv2.LINE_AA, SHIFT)
+    for thick, lines in masks.items():
+        cv2.polylines(cov, lines, False, 255, thick, cv2.LINE_8, SHIFT)
 
 
 def _network(rng: np.random.Generator) -> tuple[list[tuple[np.ndarray, np.ndarray]], float, float]:
@@ -98,34 +108,38 @@ def _network(rng: np.random.Generator) -> tuple[list[tuple[np.ndarray, np.ndarra
     n = max(6, int((2 * r / cell) ** 2))
     pts = rng.uniform(-r, r, (n, 2))
     sub = cv2.Subdiv2D((int(-r * 2), int(-r * 2), int(r * 4), int(r * 4)))
-    for x, y in pts:
-        sub.insert((float(x), float(y)))
+    sub.insert([(float(x), float(y)) for x, y in pts])
     facets, _ = sub.getVoronoiFacetList([])
     wmax = float(rng.uniform(0.6, 2.0))
-    seen: set[tuple[int, int, int, int]] = set()
-    paths: list[tuple[np.ndarray, np.ndarray]] = []
     rough = r * rng.uniform(0.7, 1.0)
-    for facet in facets:
-        fp = np.asarray(facet, np.float64)
-        for k in range(len(fp)):
-            p0, p1 = fp[k], fp[(k + 1) % len(fp)]
-            q = np.round(np.concatenate([np.minimum(p0, p1), np.maximum(p0, p1)])).astype(int)
-            key = (int(q[0]), int(q[1]), int(q[2]), int(q[3]))
-            if key in seen:
-                continue
-            seen.add(key)
-            mid = (p0 + p1) / 2
-            if np.hypot(*mid) > rough * rng.uniform(0.8, 1.1) or rng.random() < 0.1:
-                continue
-            m = max(2, int(np.hypot(*(p1 - p0)) / 3))
-            t = np.linspace(0, 1, m)[:, None]
-            seg = p0 + (p1 - p0) * t
-            nrm = np.array([-(p1 - p0)[1], (p1 - p0)[0]]) / (np.hypot(*(p1 - p0)) + 1e-6)
-            seg = seg + nrm * (rng.normal(0, 1.2, (m, 1)) * np.sin(np.pi * t))
-            w = wmax * rng.uniform(0.5, 1.0) * np.ones(m) * (1.0 - 0.5 * np.hypot(*mid) / r)
-            paths.append((seg, w))
-    if not paths:
-        paths.append((np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([wmax, wmax])))
+    # Every cell edge once (shared edges appear in two facets; first occurrence kept, in order).
+    fps = [np.asarray(f, np.float64).reshape(-1, 2) for f in facets]
+    p0 = np.concatenate(fps)
+    p1 = np.concatenate([np.roll(f, -1, axis=0) for f in fps])
+    keys = np.round(np.concatenate([np.minimum(p0, p1), np.maximum(p0, p1)], 1)).astype(np.int64)
+    _, first = np.unique(keys, axis=0, return_index=True)
+    first = np.sort(first)
+    p0, p1 = p0[first], p1[first]
+    mid = (p0 + p1) / 2
+    dmid = np.hypot(mid[:, 0], mid[:, 1])
+    keep = (dmid <= rough * rng.uniform(0.8, 1.1, len(p0))) & (rng.random(len(p0)) >= 0.1)
+    p0, p1, dmid = p0[keep], p1[keep], dmid[keep]
+    if len(p0) == 0:
+        return [(np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([wmax, wmax]))], wmax, 2 * r
+    d = p1 - p0
+    ln = np.hypot(d[:, 0], d[:, 1])
+    m = np.maximum(2, (ln / 3).astype(np.int64))
+    # All edges' points at once: t runs 0..1 along each edge, jittered across it (0 at the ends).
+    e = np.repeat(np.arange(len(m)), m)
+    starts = np.cumsum(m) - m
+    t = ((np.arange(len(e)) - starts[e]) / (m[e] - 1))[:, None]
+    nrm = np.stack([-d[:, 1], d[:, 0]], 1) / (ln[:, None] + 1e-6)
+    seg = p0[e] + d[e] * t + nrm[e] * (rng.normal(0, 1.2, (len(e), 1)) * np.sin(np.pi * t))
+    w = wmax * rng.uniform(0.5, 1.0, len(m)) * (1.0 - 0.5 * dmid / r)
+    cuts = np.cumsum(m)[:-1]
+    paths = [
+        (s, np.full(len(s), wk)) for s, wk in zip(np.split(seg, cuts), w.tolist(), strict=True)
+    ]
     return paths, wmax, 2 * r
 
 
@@ -193,8 +207,7 @@ def crack(
         return None
     alpha = np.zeros((y1 - y0, x1 - x0), np.uint8)
     cov = np.zeros_like(alpha)
-    for p, w in paths:
-        _draw_path(alpha, cov, p + (cx - x0, cy - y0), w)
+    _draw_paths(alpha, cov, [(p + (cx - x0, cy - y0), w) for p, w in paths])
     trim = scene.zone[y0:y1, x0:x1] == 255  # skirting / door frame: the crack stops there
     if trim.any():
         alpha[trim] = 0
