@@ -197,3 +197,34 @@ def test_evaluate_json_adds_by_size_at_the_model_input_scale(tmp_path, monkeypat
     assert by["small"]["per_class"]["crack"] == {"labels": 1, "ap50": 0.995, "recall": 1.0}
     assert by["medium"]["per_class"]["stain"] == {"labels": 1, "ap50": 0.995, "recall": 1.0}
     assert by["large"]["map50"] is None
+
+
+@pytest.mark.train
+def test_detector_decoding_is_ultralytics_predict_not_its_multi_label_validator():
+    """Why ``evaluate`` and ``YOLO(pt).val`` differ (training/evaluate.py): the validator's NMS keeps
+    every class above conf for each anchor; the shipped decoding keeps the best one, as predict."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("ultralytics")
+    from ultralytics.utils.nms import non_max_suppression
+
+    from detector.geometry import decode_classic
+
+    rng = np.random.default_rng(0)
+    n, nc = 120, 3
+    xy = rng.uniform(20, 300, (n, 2))
+    boxes = np.concatenate([xy, rng.uniform(8, 60, (n, 2))], 1)  # cx, cy, w, h
+    scores = rng.uniform(0, 1, (n, nc)) ** 6  # most anchors weak, a few strong
+    out = np.concatenate([boxes, scores], 1).T.astype(np.float32)  # (4 + nc, anchors)
+    ours = decode_classic(out, conf=0.001, iou=0.7, max_det=300)
+    ref = {}
+    for multi in (False, True):
+        (r,) = non_max_suppression(
+            torch.from_numpy(out[None]), 0.001, 0.7, multi_label=multi, max_det=300
+        )
+        ref[multi] = r.numpy()
+    key = np.lexsort((ours.xyxy[:, 0], -ours.confidence))
+    rkey = np.lexsort((ref[False][:, 0], -ref[False][:, 4]))
+    np.testing.assert_allclose(ours.xyxy[key], ref[False][rkey, :4], atol=1e-3)
+    np.testing.assert_allclose(ours.confidence[key], ref[False][rkey, 4], atol=1e-6)
+    assert (ours.class_id[key] == ref[False][rkey, 5]).all()
+    assert len(ref[True]) > len(ours)  # extra second-class boxes in the validator
