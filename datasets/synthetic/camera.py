@@ -215,7 +215,8 @@ def develop(
             t = cv2.resize(
                 np.clip(0.5 + ((xx) * np.cos(ga) + (yy) * np.sin(ga)) * 1.5, 0, 1), (s, s)
             )
-            img = rgb_times(img, 1 - t) + rgb_times(blurred, t)
+            t = np.asarray(t, np.float32)
+            img = cv2.blendLinear(img, blurred, 1 - t, t)  # img (1 - t) + blurred t
         else:
             img = blurred
     elif r < 0.65:  # slight hand shake

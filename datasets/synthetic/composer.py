@@ -115,6 +115,18 @@ def _roi(quad: np.ndarray, c: int, margin: int = 3) -> tuple[int, int, int, int]
     return x0, y0, x1, y1
 
 
+def _zone_box(zr: np.ndarray, k: int, least: int = 16) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) around the pixels of zone ``k`` in ``zr`` (the whole of it for a
+    single zone), grown to at least ``least`` px a side inside ``zr``."""
+    h, w = zr.shape
+    if k == 0 and not zr.any():
+        return 0, 0, w, h
+    bx, by, bw, bh = cv2.boundingRect((zr == k).view(np.uint8))
+    bw, bh = max(bw, min(least, w)), max(bh, min(least, h))
+    bx, by = min(bx, w - bw), min(by, h - bh)
+    return bx, by, bx + bw, by + bh
+
+
 def _build_scene(
     rng: np.random.Generator, c: int, mats: list[str], roi: tuple[int, int, int, int]
 ) -> Scene:
@@ -122,21 +134,35 @@ def _build_scene(
     the rest stays black, nothing outside it reaches the photo)."""
     x0, y0, x1, y1 = roi
     h, w = y1 - y0, x1 - x0
-    layers = []
-    for m in mats:
-        if m == "wood":
-            layers.append(surfaces.render_wood(rng, h, w, along_x=rng.random() < 0.5))
-        else:
-            layers.append(surfaces.RENDERERS[m](rng, h, w))
-    zone = _zones(rng, c, len(layers))
+    zone = _zones(rng, c, len(mats))
     zr = zone[y0:y1, x0:x1]
+    # Each material is rendered over the box its zone covers in the roi only (at least 16 px a
+    # side, so an out-of-view zone still gets a valid layer and tile set).
+    boxes = [_zone_box(zr, k) for k in range(len(mats))]
+    layers = []
+    for m, (bx0, by0, bx1, by1) in zip(mats, boxes, strict=True):
+        bh, bw = by1 - by0, bx1 - bx0
+        if m == "wood":
+            layers.append(surfaces.render_wood(rng, bh, bw, along_x=rng.random() < 0.5))
+        else:
+            layers.append(surfaces.RENDERERS[m](rng, bh, bw))
+    bx0, by0, bx1, by1 = boxes[0]
     albedo = layers[0].albedo
     height = layers[0].height
     if len(layers) > 1:
+        # Layer 0 fills its box (which holds every zone-0 pixel), layer 1 is copied over it on
+        # the zone-1 pixels of its own box.
+        albedo = np.empty((h, w, 3), np.float32)
+        height = np.empty((h, w), np.float32)
+        albedo[by0:by1, bx0:bx1] = layers[0].albedo
+        height[by0:by1, bx0:bx1] = layers[0].height
+        cx0, cy0, cx1, cy1 = boxes[1]
+        z1 = zr[cy0:cy1, cx0:cx1]
+        albedo[cy0:cy1, cx0:cx1] = cv2.copyTo(layers[1].albedo, z1, albedo[cy0:cy1, cx0:cx1])
+        height[cy0:cy1, cx0:cx1] = np.where(
+            z1.astype(bool), layers[1].height + 3.0, height[cy0:cy1, cx0:cx1]
+        )
         z = zr.astype(bool)
-        albedo = albedo.copy()
-        albedo = cv2.copyTo(layers[1].albedo, zr, albedo)  # np.where(z[..., None], l1, albedo)
-        height = np.where(z, layers[1].height + 3.0, height)
         # A visible junction: shadow line / sealant bead where the materials meet.
         edge: np.ndarray = cv2.morphologyEx(
             zr, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)
@@ -149,16 +175,18 @@ def _build_scene(
     tiles = None
     grout = None
     sheen = None
-    for k, lay in enumerate(layers):
+    for k, (lay, (bx0, by0, bx1, by1)) in enumerate(zip(layers, boxes, strict=True)):
         if lay.material == "tiles":
-            tiles = None if lay.tiles is None else lay.tiles.shifted(x0, y0)
+            tiles = None if lay.tiles is None else lay.tiles.shifted(x0 + bx0, y0 + by0)
             grout = lay.grout
             if lay.sheen is not None:
-                sheen = (
-                    lay.sheen
-                    if len(layers) == 1
-                    else np.where(zr == k, lay.sheen, 1.0).astype(np.float32)
-                )
+                if len(layers) == 1:
+                    sheen = lay.sheen
+                else:
+                    sheen = np.ones((h, w), np.float32)
+                    sheen[by0:by1, bx0:bx1] = np.where(
+                        zr[by0:by1, bx0:bx1] == k, lay.sheen, np.float32(1.0)
+                    )
     # The roi arrays padded out to the canvas in one pass each (black / flat / no sheen outside).
     pad = (y0, c - y1, x0, c - x1)
     full_albedo = cv2.copyMakeBorder(albedo, *pad, cv2.BORDER_CONSTANT, value=(0.0, 0.0, 0.0))

@@ -304,7 +304,8 @@ def shadow(rng: np.random.Generator, scene: Scene) -> None:
     cv2.fillPoly(lay, [cv2.convexHull(pts.astype(np.int32))], 255)
     f: np.ndarray = cv2.GaussianBlur(lay, (0, 0), rng.uniform(1.0, 6.0)).astype(np.float32) / 255.0
     f = cv2.resize(f, (c, c), interpolation=cv2.INTER_LINEAR)
-    scene.albedo *= gray3(1.0 - rng.uniform(0.1, 0.4) * f)
+    x0, y0, x1, y1 = scene.roi or (0, 0, c, c)  # outside the roi the canvas is black anyway
+    scene.albedo[y0:y1, x0:x1] *= gray3(1.0 - rng.uniform(0.1, 0.4) * f[y0:y1, x0:x1])
 
 
 def joint(rng: np.random.Generator, scene: Scene) -> None:
@@ -314,12 +315,13 @@ def joint(rng: np.random.Generator, scene: Scene) -> None:
     p = rng.uniform(0.05, 0.95) * c
     tilt = rng.normal(0, 4)
     pts = np.array([[0, p], [c, p + tilt]]) if horiz else np.array([[p, 0], [p + tilt, c]])
-    if rng.random() < 0.5:  # tone change across the line (cut-in)
-        yy = np.arange(c, dtype=np.float32)[:, None]
-        xx = np.arange(c, dtype=np.float32)[None, :]
+    if rng.random() < 0.5:  # tone change across the line (cut-in), over the rendered roi
+        x0, y0, x1, y1 = scene.roi or (0, 0, c, c)
+        yy = np.arange(y0, y1, dtype=np.float32)[:, None]
+        xx = np.arange(x0, x1, dtype=np.float32)[None, :]
         side = (yy - p - tilt * xx / c) if horiz else (xx - p - tilt * yy / c)
         step = noise.smoothstep(-1.0, 1.0, side)
-        scene.albedo *= gray3(1.0 + rng.uniform(-0.05, 0.05) * step)
+        scene.albedo[y0:y1, x0:x1] *= gray3(1.0 + rng.uniform(-0.05, 0.05) * step)
     _stroke(
         scene,
         pts,
@@ -353,14 +355,18 @@ def board_imprint(rng: np.random.Generator, scene: Scene) -> None:
     if "concrete" not in scene.materials:
         return
     c = scene.size
-    zone = (scene.zone == scene.materials.index("concrete")).astype(np.float32)
+    x0, y0, x1, y1 = scene.roi or (0, 0, c, c)  # only the rendered part of the canvas
+    h, w = y1 - y0, x1 - x0
+    zone = (scene.zone[y0:y1, x0:x1] == scene.materials.index("concrete")).astype(np.float32)
     along_x = rng.random() < 0.7
-    grain = noise.field(rng, (c, c), rng.uniform(4, 10), beta=1, stretch=rng.uniform(10, 25))
+    grain = noise.field(
+        rng, (h, w) if along_x else (w, h), rng.uniform(4, 10), beta=1, stretch=rng.uniform(10, 25)
+    )
     if not along_x:
         grain = np.ascontiguousarray(grain.T)
     bands = np.sin(grain * rng.uniform(2, 4))
-    scene.albedo *= gray3(1.0 + rng.uniform(0.02, 0.06) * bands * zone)
-    scene.height += 0.8 * bands * zone
+    scene.albedo[y0:y1, x0:x1] *= gray3(1.0 + rng.uniform(0.02, 0.06) * bands * zone)
+    scene.height[y0:y1, x0:x1] += 0.8 * bands * zone
 
 
 NEGATIVES = {

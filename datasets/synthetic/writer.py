@@ -27,9 +27,19 @@ from datasets.types import Box, Dataset, LabeledImage
 from finishscan.errors import DatasetError
 
 
-def _polygons(mask: np.ndarray) -> list[list[float]]:
+def _polygons(mask: np.ndarray, box: Box | None = None) -> list[list[float]]:
+    """Outer contours of a bool mask as flat [x0, y0, x1, y1, ...] lists (image pixels).
+
+    ``box``, when given, bounds the mask's pixels (the sample's box): only that crop, with a
+    one-pixel zero margin, is traced (same contours, offset back to the full image).
+    """
+    x0, y0 = 0, 0
+    if box is not None:
+        h, w = mask.shape
+        x0, y0 = max(0, int(box.x0) - 1), max(0, int(box.y0) - 1)
+        mask = mask[y0 : min(h, int(box.y1) + 1), x0 : min(w, int(box.x1) + 1)]
     contours, _ = cv2.findContours(
-        mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+        mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0)
     )
     out = []
     for c in contours:
@@ -46,7 +56,8 @@ def _render(
 ) -> tuple[bytes, list[Box], list[list[list[float]]], list[int]]:
     seed, i, imgsz, cfg = args
     s = render_sample(np.random.default_rng([seed, i]), imgsz, cfg)
-    return s.jpeg, s.boxes, [_polygons(m) for m in s.masks], [int(m.sum()) for m in s.masks]
+    polys = [_polygons(m, b) for m, b in zip(s.masks, s.boxes, strict=True)]
+    return s.jpeg, s.boxes, polys, [int(np.count_nonzero(m)) for m in s.masks]
 
 
 def _init_worker() -> None:
