@@ -37,6 +37,7 @@ CONFIGS: dict[str, Int8Config] = {
     "default": Int8Config(),
     "moving-average": Int8Config(calibration="moving-average"),  # the default until v0.3.0
     "percentile-99.99": Int8Config(percentile=99.99),
+    "percentile-99.999": Int8Config(percentile=99.999),
     "no-float-stem": Int8Config(float_stem=False),
     "minmax": MINMAX,
     "minmax-float-stem": replace(MINMAX, float_stem=True),

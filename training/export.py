@@ -120,7 +120,7 @@ class Int8Config:
     value seen; one odd photo can widen a range 15-fold), ``"moving-average"`` (per-photo
     extremes averaged, ORT's ``CalibMovingAverage``; clips every photo's tails, mAP50 -0.011 on
     the shipped v0.2.0) or ``"percentile"`` (a histogram of all photos' values, cut where
-    ``percentile`` % of them lie inside, half the rest on each side; -0.003).
+    ``percentile`` % of them lie inside, half the rest on each side; -0.002 to +0.003).
     ``percentile``: share of activation values kept inside the range (``"percentile"`` only).
     ``float_stem``: keep the convolutions that read the input image in float (3 input channels
     make ORT's int8 NHWC kernel slower than its float one).
@@ -135,7 +135,7 @@ class Int8Config:
     per_channel: bool = True
     reduce_range: bool = False
     calibration: Literal["minmax", "moving-average", "percentile"] = "percentile"
-    percentile: float = 99.999
+    percentile: float = 99.9999
     float_stem: bool = True
     float_silu: bool = False
     float_attention: bool = False

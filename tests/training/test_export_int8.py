@@ -106,7 +106,7 @@ def test_config_refuses_unknown_values_and_describes_itself():
         Int8Config(percentile=100.5)
     assert (
         describe_int8(Int8Config(float_stem=False))
-        == "QDQ U8S8 per-channel, percentile calibration (99.999 %)"
+        == "QDQ U8S8 per-channel, percentile calibration (99.9999 %)"
     )
     assert (
         describe_int8(Int8Config(calibration="moving-average", float_stem=False))
