@@ -202,3 +202,29 @@ def test_preview_mosaic_is_a_png_of_the_expected_size(tmp_path):
     out = mosaic(tmp_path / "p.png", 3, imgsz=SZ, cols=2, tile=64)
     img = cv2.imread(str(out))
     assert img is not None and img.shape == (2 * 64 + 4, 2 * 64 + 4, 3)
+
+
+@pytest.mark.parametrize("canvas, out", [(64, 64), (768, 640)])
+def test_illumination_in_view_follows_the_homography(canvas, out):
+    """A ramp across the canvas, seen through a pure scale, is the same ramp over the photo."""
+    from datasets.synthetic.camera import illumination_in_view
+
+    n = 48
+    ramp = np.broadcast_to(np.arange(n, dtype=np.float32)[None, :, None], (n, n, 3)).copy()
+    s = out / canvas
+    got = illumination_in_view(ramp, np.diag([s, s, 1.0]), canvas, out)
+    assert got.shape == (32, 32, 3) and got.dtype == np.float32
+    # Output grid pixel v sits at photo x = f_out v + (f_out - 1) / 2, i.e. canvas x / s; the
+    # ramp's value there is that canvas x in 48-grid pixels. Bilinear is exact on a ramp.
+    f_out, f_in = out / 32, canvas / n
+    x = (f_out * np.arange(32) + (f_out - 1) / 2) / s
+    want = np.clip((x - (f_in - 1) / 2) / f_in, 0, n - 1)
+    np.testing.assert_allclose(got[5, :, 1], want, atol=1e-3)
+
+
+def test_sample_image_is_the_decoded_jpeg():
+    import cv2
+
+    s = render_sample(np.random.default_rng(3), SZ)
+    raw = cv2.imdecode(np.frombuffer(s.jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert np.array_equal(s.image, cv2.cvtColor(raw, cv2.COLOR_BGR2RGB))
