@@ -6,7 +6,14 @@
 """
 
 from detector.draw import draw_detections
-from detector.image import DEFAULT_MAX_PIXELS, decode_image, image_header, load_image
+from detector.image import (
+    DEFAULT_MAX_PIXELS,
+    ImageHeader,
+    decode_image,
+    image_header,
+    load_image,
+    read_header,
+)
 from detector.model import Detector, TileMode, session_options
 from detector.record import error_record, to_record
 from detector.tiling import merge_slices, should_tile, slice_grid, tiled_detect
@@ -16,6 +23,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "Detections",
     "Detector",
+    "ImageHeader",
     "ModelInfo",
     "TileMode",
     "decode_image",
@@ -24,6 +32,7 @@ __all__ = [
     "image_header",
     "load_image",
     "merge_slices",
+    "read_header",
     "session_options",
     "should_tile",
     "slice_grid",

@@ -71,12 +71,12 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 def image_size(path: Path) -> tuple[int, int]:
     """``(width, height)`` of an image as ``cv2.imread`` shows it (orientation applied).
 
-    Reads the header only, with ``detector.image.read_header`` (the parser inference uses,
+    Reads the header only, with ``detector.read_header`` (the parser inference uses,
     which knows where OpenCV finds the orientation in JPEG, PNG, WebP and TIFF) through a
     memory map, so the pixels are not read. A header it does not know is decoded instead.
     Raises DatasetError when the file is missing or not a readable image.
     """
-    from detector.image import read_header  # here: `import detector` loads onnxruntime
+    from detector import read_header  # here, not at the top: `import detector` loads onnxruntime
 
     path = Path(path)
     try:

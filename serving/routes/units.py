@@ -94,7 +94,7 @@ async def upload_photo(
     201 for a new photo; 200 with the same ``photo_id`` and no new defects when the same
     bytes were already uploaded for this unit. A failed request writes nothing.
     """
-    from detector.image import read_header
+    from detector import read_header
     from register import DetectedDefect, get_project, is_recorded, record_photo
 
     settings, register = services.settings, services.register
