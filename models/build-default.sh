@@ -12,20 +12,24 @@ cd "$(dirname "$0")/.."
 work="${1:?usage: models/build-default.sh WORK_DIR [HOURS]}"
 hours="${2:-1.9}"
 # Training seeds change every session (777 is held out and never trained on).
-seed640="${SEED640:-3001}"; n640="${N640:-3000}"
-seed320="${SEED320:-3003}"; n320="${N320:-1000}"
+seed640="${SEED640:-4001}"; n640="${N640:-3000}"
+seed320="${SEED320:-4003}"; n320="${N320:-1000}"
 name="$(sed 's/\.onnx$//' models/DEFAULT)"
 mkdir -p "$work"
+# A step whose output folder already holds a data.yaml is skipped, so the script can be re-run
+# after an interruption (an interrupted training run continues with
+# `finishscan train --data WORK_DIR/train-mix/data.yaml --out WORK_DIR/run --resume`).
+have() { [ -f "$1/data.yaml" ] && echo "have $1, skipped"; }
 
 # 1. Data: 640-px renders cut into the model's 320-px tiles (the scale `detect --tile` uses on
 #    photos), half of the defect-free tiles kept, plus whole renders at 320 px (defects shrunk).
 #    Seeds are new each session; 777 is never trained on (held-out).
-finishscan dataset synth --out "$work/r640-s$seed640" --n "$n640" --seed "$seed640" --workers 2
-finishscan dataset synth --out "$work/r320-s$seed320" --n "$n320" --seed "$seed320" --imgsz 320 --workers 2
-finishscan dataset synth --out "$work/r640-s777" --n 300 --seed 777 --workers 2
-finishscan dataset tile "$work/r640-s$seed640" --out "$work/t320-s$seed640" --size 320 --overlap 0 --keep-empty 0.5 --seed 1
-finishscan dataset tile "$work/r640-s777" --out "$work/heldout-t320-s777" --size 320 --overlap 0
-finishscan dataset merge "$work/t320-s$seed640" "$work/r320-s$seed320" --out "$work/train-mix"
+have "$work/r640-s$seed640" || finishscan dataset synth --out "$work/r640-s$seed640" --n "$n640" --seed "$seed640" --workers 2
+have "$work/r320-s$seed320" || finishscan dataset synth --out "$work/r320-s$seed320" --n "$n320" --seed "$seed320" --imgsz 320 --workers 2
+have "$work/r640-s777" || finishscan dataset synth --out "$work/r640-s777" --n 300 --seed 777 --workers 2
+have "$work/t320-s$seed640" || finishscan dataset tile "$work/r640-s$seed640" --out "$work/t320-s$seed640" --size 320 --overlap 0 --keep-empty 0.5 --seed 1
+have "$work/heldout-t320-s777" || finishscan dataset tile "$work/r640-s777" --out "$work/heldout-t320-s777" --size 320 --overlap 0
+have "$work/train-mix" || finishscan dataset merge "$work/t320-s$seed640" "$work/r320-s$seed320" --out "$work/train-mix"
 
 # 2. Train: continue from the shipped weights (configs/train/continue.yaml), time-boxed.
 finishscan train --data "$work/train-mix/data.yaml" --model "models/$name.pt" --recipe continue \
