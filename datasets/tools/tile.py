@@ -5,27 +5,49 @@ A detector trained at 320 px sees a 4000x3000 photo as ~170 tiles of 320 px
 learn defects 12x smaller than it meets them. Tiling the training photos with the grid the
 detector uses (:func:`detector.tiling.slice_grid`) keeps training and inference at one scale.
 
-A box crossing a tile border is clipped to the tile; it is kept when at least
-``min_visible`` of its area (and ``min_side`` px on each side) falls inside, else dropped.
+A label crossing a tile border is clipped by the defect's own pixels when the source has them
+(polygons, e.g. the ``annotations.coco.json`` the synthetic generator writes, see
+:func:`coco_polygons`): the tile's box is the tight box of the defect's pixels inside the tile,
+and the piece is dropped when fewer than ``min_pixels`` of them fall inside, unless that is at
+least half of the defect (a small defect that is mostly in the tile). A long diagonal crack
+crossing a tile corner thus gets a small box around the few pixels that are there, or none,
+where its clipped box would cover most of the tile. Without polygons a box is clipped to the
+tile and kept when at least ``min_visible`` of its area (and ``min_side`` px on each side)
+falls inside, else dropped.
 Tiles keep their photo's split folder and take the photo's name as their group, so a later
 ``dataset split`` keeps the tiles of one photo together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from datasets.formats._common import atomic_dir, read_image, split_of, unique_names
+from datasets.formats._common import atomic_dir, read_image, read_text, split_of, unique_names
 from datasets.formats.yolo import label_path_for, write_data_yaml, write_labels
 from datasets.types import Box, Dataset, LabeledImage
 from detector.tiling import slice_grid
 from finishscan.errors import DatasetError
 
-__all__ = ["TileSummary", "clip_boxes", "tile_dataset"]
+__all__ = [
+    "MIN_PIXELS",
+    "DefectMask",
+    "TileSummary",
+    "clip_boxes",
+    "clip_masks",
+    "coco_polygons",
+    "tile_dataset",
+]
+
+# A tile label needs this many of its defect's pixels in the tile (or half of the defect):
+# see the tile_labels section of benchmarks/RESULTS.md for the counts behind it.
+MIN_PIXELS = 24
+
+Polygons = Sequence[Sequence[float]]  # one defect's outer rings, flat [x0, y0, x1, y1, ...]
 
 
 @dataclass(frozen=True)
@@ -34,7 +56,44 @@ class TileSummary:
     tiles: int
     boxes_in: int  # boxes of the photos
     boxes_out: int  # boxes over all tiles (a box on a border can appear in two tiles)
-    dropped: int  # box pieces dropped as too small a part of their box
+    dropped: int  # box pieces dropped as too small a part of their box (or defect)
+    by_pixels: int = 0  # tile boxes placed from their defect's pixels (the rest: box rule)
+    dropped_pixels: int = 0  # of ``dropped``: pieces with too few defect pixels in the tile
+
+
+@dataclass(frozen=True)
+class DefectMask:
+    """One defect's pixels: ``mask`` (bool, H x W) placed at (x0, y0) of the photo."""
+
+    mask: np.ndarray
+    x0: int
+    y0: int
+
+    @property
+    def pixels(self) -> int:
+        return int(np.count_nonzero(self.mask))
+
+    @classmethod
+    def from_polygons(cls, polygons: Polygons) -> DefectMask | None:
+        """The pixels of filled polygons (vertices at pixel centres, as cv2.findContours traces
+        a mask: each vertex is a pixel of the defect); None when there are none.
+
+        >>> DefectMask.from_polygons([[2, 1, 4, 1, 4, 2, 2, 2]]).mask.astype(int).tolist()
+        [[1, 1, 1], [1, 1, 1]]
+        """
+        import cv2
+
+        rings = [np.asarray(p, np.float64).reshape(-1, 2) for p in polygons if len(p) >= 2]
+        if not rings:
+            return None
+        pts = np.concatenate(rings)
+        x0, y0 = np.floor(pts.min(0)).astype(int)
+        x1, y1 = np.floor(pts.max(0)).astype(int) + 1
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(mask, [np.round(r - (x0, y0)).astype(np.int32) for r in rings], 1)
+        if not mask.any():
+            return None
+        return cls(mask.astype(bool), int(x0), int(y0))
 
 
 def clip_boxes(
@@ -66,6 +125,118 @@ def clip_boxes(
     return kept, dropped
 
 
+def clip_masks(
+    boxes: list[Box],
+    masks: Sequence[DefectMask | None],
+    window: tuple[int, int, int, int],
+    *,
+    min_pixels: int,
+    min_visible: float,
+    min_side: float,
+) -> tuple[list[Box], int, int, int]:
+    """Like :func:`clip_boxes`, but a box with a mask is placed by its defect's pixels.
+
+    Returns (boxes in window coordinates, dropped, of those dropped for too few pixels, kept
+    boxes placed by pixels). A masked box's
+    piece is the tight box of its pixels inside the window; it is kept when it has at least
+    ``min_pixels`` of them or at least half of the defect's pixels, dropped otherwise, and
+    ignored when the window holds none of them (even if the box reaches into it). Boxes whose
+    mask is None follow :func:`clip_boxes` (``min_visible``, ``min_side``).
+    """
+    wx0, wy0, wx1, wy1 = window
+    kept: list[Box] = []
+    dropped = few = placed = 0
+    for b, m in zip(boxes, masks, strict=True):
+        if m is None:
+            k, d = clip_boxes([b], window, min_visible=min_visible, min_side=min_side)
+            kept += k
+            dropped += d
+            continue
+        mh, mw = m.mask.shape
+        x0, y0 = max(m.x0, wx0), max(m.y0, wy0)
+        x1, y1 = min(m.x0 + mw, wx1), min(m.y0 + mh, wy1)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        sub = m.mask[y0 - m.y0 : y1 - m.y0, x0 - m.x0 : x1 - m.x0]
+        n = int(np.count_nonzero(sub))
+        if n == 0:
+            continue  # the box reaches into the tile, the defect does not
+        if n < min_pixels and 2 * n < m.pixels:
+            dropped += 1
+            few += 1
+            continue
+        cols = np.flatnonzero(sub.any(axis=0))
+        rows = np.flatnonzero(sub.any(axis=1))
+        kept.append(
+            Box(
+                b.class_id,
+                float(x0 - wx0 + cols[0]),
+                float(y0 - wy0 + rows[0]),
+                float(x0 - wx0 + cols[-1] + 1),
+                float(y0 - wy0 + rows[-1] + 1),
+            )
+        )
+        placed += 1
+    return kept, dropped, few, placed
+
+
+def coco_polygons(path: Path, dataset: Dataset, *, tol: float = 1.0) -> dict[Path, list]:
+    """Polygons of ``dataset``'s boxes from a COCO file (``segmentation`` as polygon lists).
+
+    Images are matched by path (``file_name`` against the COCO file's folder), boxes by class
+    and a bbox within ``tol`` px, in order. Returns {image path: [polygons or None per box]}
+    for the images that have any; a box with no matching polygon annotation gets None (box rule).
+    """
+    path = Path(path)
+    try:
+        doc = json.loads(read_text(path, "COCO file"))
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"{path} is not valid JSON (line {e.lineno}: {e.msg})") from e
+    try:
+        cats = sorted(doc.get("categories") or [], key=lambda c: int(c["id"]))
+        names = {int(c["id"]): str(c["name"]) for c in cats}
+        files = {
+            int(im["id"]): (path.parent / str(im["file_name"])).resolve() for im in doc["images"]
+        }
+        anns: dict[Path, list[tuple[str, tuple[float, ...], list]]] = {}
+        for a in doc.get("annotations") or []:
+            seg = a.get("segmentation")
+            if not (isinstance(seg, list) and seg and all(isinstance(p, list) for p in seg)):
+                continue  # RLE or no mask: box rule
+            x, y, w, h = (float(v) for v in a["bbox"])
+            anns.setdefault(files[int(a["image_id"])], []).append(
+                (names[int(a["category_id"])], (x, y, x + w, y + h), seg)
+            )
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise DatasetError(f"{path}: not a COCO detection file with polygons ({e})") from e
+    out: dict[Path, list] = {}
+    for im in dataset.images:
+        cand = anns.get(Path(im.path).resolve())
+        if not cand:
+            continue
+        used = [False] * len(cand)
+        per: list = []
+        for b in im.boxes:
+            name = dataset.names[b.class_id] if 0 <= b.class_id < len(dataset.names) else None
+            hit = None
+            for j, (cn, bb, _seg) in enumerate(cand):
+                if (
+                    not used[j]
+                    and cn == name
+                    and max(abs(u - v) for u, v in zip(bb, b.xyxy, strict=True)) <= tol
+                ):
+                    hit = j
+                    break
+            if hit is None:
+                per.append(None)
+            else:
+                used[hit] = True
+                per.append(cand[hit][2])
+        if any(p is not None for p in per):
+            out[im.path] = per
+    return out
+
+
 def tile_dataset(
     dataset: Dataset,
     out: Path,
@@ -74,6 +245,8 @@ def tile_dataset(
     overlap: float = 0.2,
     min_visible: float = 0.2,
     min_side: float = 3.0,
+    min_pixels: int = MIN_PIXELS,
+    polygons: Mapping[Path, Sequence[Polygons | None]] | None = None,
     keep_empty: float = 1.0,
     seed: int = 0,
     overwrite: bool = False,
@@ -81,10 +254,13 @@ def tile_dataset(
 ) -> TileSummary:
     """Write every photo of ``dataset`` as ``size`` x ``size`` PNG tiles in a YOLO folder.
 
-    Photos no larger than ``size`` are copied as one tile. ``keep_empty`` is the share of tiles
-    without any box that is kept (chosen with ``seed``; 1.0 keeps all), since a wall photo
-    cut into tiles is mostly clean wall. Tiles are PNG so the photo's JPEG is not compressed
-    twice. The folder appears only when complete (nothing is written on an error).
+    ``polygons`` ({image path: [polygons or None per box]}, e.g. from :func:`coco_polygons`)
+    clips those boxes by their defect's pixels (``min_pixels``, see :func:`clip_masks`); the
+    other boxes by ``min_visible`` and ``min_side``. Photos no larger than ``size`` are copied
+    as one tile. ``keep_empty`` is the share of tiles without any box that is kept (chosen with
+    ``seed``; 1.0 keeps all), since a wall photo cut into tiles is mostly clean wall. Tiles are
+    PNG so the photo's JPEG is not compressed twice. The folder appears only when complete
+    (nothing is written on an error).
     """
     import cv2
 
@@ -94,13 +270,16 @@ def tile_dataset(
         raise DatasetError(f"overlap must be in [0, 1), got {overlap}")
     if not 0.0 < min_visible <= 1.0:
         raise DatasetError(f"min_visible must be in (0, 1], got {min_visible}")
+    if min_pixels < 1:
+        raise DatasetError(f"min_pixels must be at least 1, got {min_pixels}")
     if not 0.0 <= keep_empty <= 1.0:
         raise DatasetError(f"keep_empty must be in [0, 1], got {keep_empty}")
     if not dataset.images:
         raise DatasetError("the dataset has no images to tile")
+    polygons = polygons or {}
     rng = np.random.default_rng(seed)
     stems = unique_names([im.path for im in dataset.images], key=lambda p: split_of(p))
-    tiles = boxes_out = dropped = 0
+    tiles = boxes_out = dropped = by_pixels = few = 0
     splits: set[str] = set()
     with atomic_dir(out, overwrite=overwrite) as tmp:
         for k, (im, name) in enumerate(zip(dataset.images, stems, strict=True)):
@@ -111,14 +290,29 @@ def tile_dataset(
                     f"{im.path}: decoded size {w}x{h} differs from its labels' "
                     f"{im.width}x{im.height}"
                 )
+            polys = polygons.get(im.path)
+            if polys is not None and len(polys) != len(im.boxes):
+                raise DatasetError(
+                    f"{im.path}: {len(polys)} polygon entries for {len(im.boxes)} boxes"
+                )
+            masks = [
+                None if p is None else DefectMask.from_polygons(p)
+                for p in (polys if polys is not None else [None] * len(im.boxes))
+            ]
             split = split_of(im.path)
             splits.add(split)
             stem = Path(name).stem
             for x0, y0, x1, y1 in slice_grid(h, w, size, size, overlap).tolist():
-                boxes, n_drop = clip_boxes(
-                    im.boxes, (x0, y0, x1, y1), min_visible=min_visible, min_side=min_side
+                boxes, n_drop, n_few, n_px = clip_masks(
+                    im.boxes,
+                    masks,
+                    (x0, y0, x1, y1),
+                    min_pixels=min_pixels,
+                    min_visible=min_visible,
+                    min_side=min_side,
                 )
                 dropped += n_drop
+                few += n_few
                 if not boxes and keep_empty < 1.0 and rng.random() >= keep_empty:
                     continue
                 dst = tmp / "images" / split / f"{stem}_x{x0}_y{y0}.png"
@@ -129,6 +323,7 @@ def tile_dataset(
                 write_labels(tile, label_path_for(dst))
                 tiles += 1
                 boxes_out += len(boxes)
+                by_pixels += n_px
             if progress:
                 progress(k + 1)
         order: list[str] = [s for s in ("train", "val", "test") if s in splits]
@@ -143,4 +338,6 @@ def tile_dataset(
         boxes_in=sum(len(im.boxes) for im in dataset.images),
         boxes_out=boxes_out,
         dropped=dropped,
+        by_pixels=by_pixels,
+        dropped_pixels=few,
     )

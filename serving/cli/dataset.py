@@ -284,30 +284,70 @@ def tile(
     size: Annotated[int, typer.Option(help="tile side in px: the model's input size")] = 320,
     overlap: Annotated[float, typer.Option(help="overlap of neighbouring tiles")] = 0.2,
     min_visible: Annotated[
-        float, typer.Option(help="keep a clipped box if this share of its area is in the tile")
+        float,
+        typer.Option(
+            help="keep a clipped box if this share of its area is in the tile (boxes without "
+            "polygons)"
+        ),
     ] = 0.2,
+    min_pixels: Annotated[
+        int,
+        typer.Option(
+            help="keep a clipped label with polygons if this many of its defect's pixels (or "
+            "half of them) are in the tile"
+        ),
+    ] = 24,
+    polygons: Annotated[
+        Path | None,
+        typer.Option(
+            help="COCO JSON with the defects' polygons [default: DIRECTORY/annotations.coco.json "
+            "if present]"
+        ),
+    ] = None,
+    no_polygons: Annotated[
+        bool, typer.Option("--no-polygons", help="clip every box by the box rule")
+    ] = False,
     keep_empty: Annotated[
         float, typer.Option(help="share of tiles without boxes to keep (seeded)")
     ] = 1.0,
     seed: Annotated[int, typer.Option(help="random seed for --keep-empty")] = 0,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Cut photos into model-sized tiles with clipped boxes, so training sees defects at the
-    scale `detect --tile` shows them to the model."""
+    """Cut photos into model-sized tiles with clipped labels, so training sees defects at the
+    scale `detect --tile` shows them to the model. A label with a polygon (the synthetic
+    generator's annotations.coco.json) gets the tight box of its defect's pixels in the tile."""
     from datasets.formats.yolo import load
     from datasets.tools import tile as tile_mod
 
+    ds = load(directory)
+    if polygons is None and not no_polygons:
+        root = Path(directory) if Path(directory).is_dir() else Path(directory).parent
+        auto = root / "annotations.coco.json"
+        polygons = auto if auto.is_file() else None
+    elif no_polygons:
+        polygons = None
+    polys = tile_mod.coco_polygons(polygons, ds) if polygons is not None else None
     s = tile_mod.tile_dataset(
-        load(directory),
+        ds,
         out,
         size=size,
         overlap=overlap,
         min_visible=min_visible,
+        min_pixels=min_pixels,
+        polygons=polys,
         keep_empty=keep_empty,
         seed=seed,
         overwrite=overwrite,
     )
-    typer.echo(
-        f"{s.photos} photos → {s.tiles} tiles of {size} px, {s.boxes_out} boxes "
-        f"({s.dropped} box pieces dropped as < {min_visible:.0%} visible) into {out}"
-    )
+    if polys is not None:
+        typer.echo(
+            f"{s.photos} photos → {s.tiles} tiles of {size} px, {s.boxes_out} boxes "
+            f"({s.by_pixels} placed by their defect's pixels from {polygons}; "
+            f"{s.dropped} box pieces dropped: {s.dropped_pixels} with < {min_pixels} defect "
+            f"pixels, {s.dropped - s.dropped_pixels} as < {min_visible:.0%} visible) into {out}"
+        )
+    else:
+        typer.echo(
+            f"{s.photos} photos → {s.tiles} tiles of {size} px, {s.boxes_out} boxes "
+            f"({s.dropped} box pieces dropped as < {min_visible:.0%} visible) into {out}"
+        )
