@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -158,7 +158,38 @@ def evaluate(
             for name, v in d["per_class"].items()
         ),
     ]
-    typer.echo("\n".join(lines), err=json_out is None and False)
+    typer.echo("\n".join(lines))
+    if d.get("by_size"):
+        from rich.console import Console
+
+        Console(highlight=False).print(by_size_table(d["by_size"]))
+
+
+def by_size_table(by_size: dict) -> Any:
+    """A Rich table of evaluate's ``by_size`` JSON: one row per size bucket (labels, AP50,
+    recall and false positives at the max-F1 confidence); "-" where a bucket has no labels."""
+    from rich import box
+    from rich.table import Table
+
+    def num(v: float | None) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    table = Table(
+        title=f"by size (model-input px, at conf {by_size['conf_threshold']:.3f})",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+    )
+    for name in ("size", "px", "labels", "AP50", "recall", "false pos."):
+        table.add_column(name, justify="left" if name in ("size", "px") else "right")
+    for name, (lo, hi) in by_size["buckets_px"].items():
+        b = by_size[name]
+        px = f"{lo:g}-{hi:g}" if hi is not None else f">={lo:g}"
+        table.add_row(
+            name, px, str(b["labels"]), num(b["map50"]), num(b["recall"]), str(b["false_positives"])
+        )
+    return table
 
 
 def retrain(
