@@ -8,7 +8,9 @@ writers re-evaluate only what they touch, so a quiet project needs this sweep (c
         print(r.project, len(r.raised), len(r.cleared), r.error)
 
 One transaction per project: a project whose warnings are already current is only read (no
-write lock is taken), the others are locked and reconciled like any writer does.
+write lock is taken), the others are locked and reconciled like any writer does. A reader
+that must not show stale warnings between sweeps uses :func:`current_warnings` (the same
+check, then the list, in one transaction when nothing is due).
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ from sqlalchemy import select
 from finishscan.errors import RegisterError
 from register.db import Register
 from register.models import Project, utcnow
-from register.repository.warnings import refresh_project_warnings, warnings_stale
-from register.schemas import WarningRefresh
+from register.repository.warnings import (
+    active_warnings,
+    refresh_project_warnings,
+    warnings_stale,
+)
+from register.schemas import WarningOut, WarningRefresh
 
-__all__ = ["project_codes", "refresh_all_warnings", "refresh_one"]
+__all__ = ["current_warnings", "project_codes", "refresh_all_warnings", "refresh_one"]
 
 
 def project_codes(reg: Register) -> list[str]:
@@ -42,6 +48,25 @@ def refresh_one(reg: Register, project: str, *, now: datetime | None = None) -> 
             return WarningRefresh(project=project)
     with reg.session() as s:
         return refresh_project_warnings(session=s, rules=reg.rules, project=project, now=now)
+
+
+def current_warnings(
+    reg: Register, project: str, *, now: datetime | None = None
+) -> tuple[list[WarningOut], WarningRefresh]:
+    """The project's active warnings as of ``now`` (red first, then oldest), after bringing them
+    up to ``now`` as :func:`refresh_one` does; also what that refresh changed.
+
+    When nothing is due (the usual case) this is one read-only transaction: the staleness
+    check and the list share it. Otherwise the project is locked, reconciled and listed in one
+    write transaction. NotFoundError for an unknown project; a database error propagates.
+    """
+    now = now or utcnow()
+    with reg.session(readonly=True) as s:
+        if not warnings_stale(session=s, rules=reg.rules, project=project, now=now):
+            return active_warnings(session=s, project=project), WarningRefresh(project=project)
+    with reg.session() as s:
+        changed = refresh_project_warnings(session=s, rules=reg.rules, project=project, now=now)
+        return active_warnings(session=s, project=project), changed
 
 
 def refresh_all_warnings(

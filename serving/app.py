@@ -72,13 +72,16 @@ def _utc_now() -> datetime:
 
 
 async def refresh_warnings_periodically(
-    register: Any, interval_s: float, clock: Callable[[], datetime]
+    register: Any,
+    interval_s: float,
+    clock: Callable[[], datetime],
+    metrics: Metrics | None = None,
 ) -> None:
     """Every ``interval_s`` seconds bring each project's warnings up to ``clock()``, one
     project (one short transaction, in a worker thread) at a time so requests never wait on
-    the loop. Never raises: a failed project or an unreachable database is logged and tried
-    again next time. Cancelled (at shutdown) between projects; a project's transaction in
-    progress finishes first."""
+    the loop; what it raises and clears is logged and counted in ``metrics``. Never raises: a
+    failed project or an unreachable database is logged and tried again next time. Cancelled
+    (at shutdown) between projects; a project's transaction in progress finishes first."""
     from register.refresh import project_codes, refresh_one
 
     while True:
@@ -101,6 +104,8 @@ async def refresh_warnings_periodically(
             except Exception:
                 log.exception("warning refresh of project %s failed", code)
                 continue
+            if metrics is not None:
+                metrics.count_refresh(r)
             for kind, ws in (("cleared", r.cleared), ("raised", r.raised)):
                 for w in ws:
                     log.info(
@@ -191,7 +196,8 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """A new app; ``detector``/``register`` replace what ``settings`` would open and
-    ``clock`` (default: the current UTC time) dates the periodic warning refresh (tests)."""
+    ``clock`` (default: the current UTC time) dates the time-driven warning refresh, periodic
+    and on reading the warnings (tests)."""
     settings = settings or Settings()  # type: ignore[call-arg]  # fields come from the env
     metrics = Metrics()
 
@@ -222,6 +228,7 @@ def create_app(
                 url_secret=secret,
                 model_name=str(getattr(info, "name", "") or ""),
                 model_version=str(getattr(info, "version", "") or ""),
+                clock=clock or _utc_now,
             )
             try:
                 async with anyio.create_task_group() as background:
@@ -231,6 +238,7 @@ def create_app(
                             reg,
                             settings.warnings_refresh_s,
                             clock or _utc_now,
+                            metrics,
                             name="warning refresh",
                         )
                     try:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request, status
@@ -44,6 +46,8 @@ class Services:
     url_secret: bytes
     model_name: str = ""
     model_version: str = ""
+    # "now" for time-driven warnings (the periodic refresh and reads); tests inject a fake
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 def get_services(request: Request) -> Services:

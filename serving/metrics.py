@@ -57,13 +57,15 @@ class Metrics:
         )
         self.warnings_raised = Counter(
             "finishscan_warnings_raised",
-            "Unit warnings raised (a unit going up to amber or red) by uploads.",
+            "Warnings raised (a unit or project going up to amber or red) by uploads, status "
+            "changes and the time-driven refresh (periodic sweep or a read of the warnings).",
             ["level"],
             registry=r,
         )
         self.warnings_cleared = Counter(
             "finishscan_warnings_cleared",
-            "Warnings that cleared by themselves after an upload or a status change.",
+            "Warnings that cleared by themselves after an upload, a status change or the "
+            "time-driven refresh.",
             ["level"],
             registry=r,
         )
@@ -85,6 +87,13 @@ class Metrics:
         for k, level in before.items():
             if after.get(k) != level:
                 self.warnings_cleared.labels(level).inc()
+
+    def count_refresh(self, refresh: Any) -> None:
+        """Count what a time-driven refresh (a ``register.WarningRefresh``) raised and cleared."""
+        for w in refresh.cleared:
+            self.warnings_cleared.labels(w.level).inc()
+        for w in refresh.raised:
+            self.warnings_raised.labels(w.level).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,4 +1,4 @@
-"""``GET /v1/projects/{project}/warnings``: the project's active warnings."""
+"""``GET /v1/projects/{project}/warnings``: the project's active warnings, current at the read."""
 
 from __future__ import annotations
 
@@ -6,19 +6,24 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from serving.deps import ProjectDep, RegisterDep
+from serving.deps import ProjectDep, ServicesDep
 from serving.schemas import WarningPublic
 
 router = APIRouter(prefix="/v1/projects/{project}", tags=["warnings"])
 
 
 @router.get("/warnings", response_model=list[WarningPublic])
-def list_warnings(project: ProjectDep, register: RegisterDep) -> Any:
-    """Active (not yet cleared) warnings, red first: ``[{"unit", "level", "rule", "raised_at"}]``."""
-    from register import active_warnings
+def list_warnings(project: ProjectDep, services: ServicesDep) -> Any:
+    """Active (not yet cleared) warnings, red first: ``[{"unit", "level", "rule", "raised_at"}]``.
 
-    with register.session() as session:
-        items = active_warnings(session=session, project=project)
+    Time-driven warnings (overdue rectification, aged defects) are brought up to the service's
+    clock first, so none is missing or stale between two periodic sweeps: a read-only check
+    when nothing is due, else the project's refresh (recorded, and counted in the metrics).
+    """
+    from register.refresh import current_warnings
+
+    items, changed = current_warnings(services.register, project, now=services.clock())
+    services.metrics.count_refresh(changed)
     return [
         WarningPublic(
             unit=w.unit, level=w.level, rule=w.rule, raised_at=w.raised_at, detail=w.detail

@@ -208,3 +208,28 @@ def test_refresh_warnings_command_prints_what_it_raised(
     assert missing.exit_code == 1
     assert "error: NO-SUCH: project 'NO-SUCH' does not exist" in missing.stderr
     assert "2 project(s)" in missing.stderr
+
+
+def test_current_warnings_brings_the_list_up_to_now(treg, project, photo_bytes) -> None:  # noqa: ANN001
+    from register.refresh import current_warnings
+
+    record(treg, project, "u0", photo_bytes(720), "tile_chip", T0)
+    due = T0 + timedelta(hours=24)
+    items, changed = current_warnings(treg, project, now=due)
+    assert items == [] and (changed.raised, changed.cleared) == ([], [])
+
+    late = due + timedelta(seconds=1)
+    items, changed = current_warnings(treg, project, now=late)
+    assert [(w.rule, w.level, w.detail, w.raised_at) for w in items] == [
+        ("overdue", "amber", "1 overdue defects", late)
+    ]
+    assert changed.raised == items and changed.cleared == []
+    # current now: the list again, nothing changed (and no event recorded twice)
+    again, changed = current_warnings(treg, project, now=late + timedelta(hours=1))
+    assert again == items and (changed.raised, changed.cleared) == ([], [])
+    with treg.session(readonly=True) as s:
+        assert [k for _, k, _, _ in R.warning_events(session=s, project=project)] == ["raised"]
+    # the same list as refresh_all_warnings followed by active_warnings would give
+    assert active(treg, project) == [("overdue", "amber", "1 overdue defects")]
+    with pytest.raises(R.NotFoundError):
+        current_warnings(treg, "NO-SUCH", now=late)

@@ -180,3 +180,107 @@ def test_the_refresh_interval_setting(monkeypatch) -> None:  # noqa: ANN001
     assert Settings().warnings_refresh_s == 0.0
     with pytest.raises(ValidationError, match="warnings_refresh_s"):
         Settings(warnings_refresh_s=-1)
+
+
+# ---- a read of the warnings is current; every raise is counted ------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request, tmp_path):  # noqa: ANN001
+    """``(register, keys)`` on a fresh SQLite file or a fresh PostgreSQL database, project P1."""
+    import uuid
+
+    from register import create_api_key, ensure_project, open_register
+
+    url, name = f"sqlite:///{tmp_path / 'r.db'}", None
+    if request.param == "postgres":
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        base = request.getfixturevalue("pg_url")
+        name = f"fs_warnread_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(base, autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{name}"')
+        url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    reg = open_register(url, photo_root=tmp_path / "photos")
+    keys = {}
+    with reg.session() as s:
+        ensure_project(session=s, code="P1", name="Riverside phase 1")
+        _, keys["p1_inspector"] = create_api_key(session=s, project="P1", role="inspector")
+    try:
+        yield reg, keys
+    finally:
+        reg.dispose()
+        if name is not None:
+            with psycopg.connect(base, autocommit=True) as c:
+                c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def raised_metric(client: TestClient, level: str = "amber") -> float:
+    """``finishscan_warnings_raised_total{level=...}`` (0 before the first one)."""
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(f'finishscan_warnings_raised_total{{level="{level}"}} '):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def upload_chip(client: TestClient, key: str, photo: bytes) -> datetime:
+    """Upload a photo with one tile chip (minor: due 24 h later); returns its deadline."""
+    r = client.post(
+        "/v1/projects/P1/units/3-2-1701/photos",
+        headers=auth(key),
+        files={"file": ("a.png", photo, "image/png")},
+    )
+    assert r.status_code == 201, r.text
+    (d,) = client.get("/v1/projects/P1/units/3-2-1701/defects", headers=auth(key)).json()
+    return datetime.fromisoformat(d["deadline"])
+
+
+def test_a_warning_that_fell_due_is_in_the_next_read_without_a_sweep(
+    app_settings, fake_detector, backend, make_photo
+) -> None:  # noqa: ANN001
+    from register import warning_events
+
+    reg, keys = backend
+    key = keys["p1_inspector"]
+    clock = Clock(datetime.now(UTC))
+    # the periodic sweep is off: only the read can bring the warning
+    app = create_app(every(app_settings, 0), detector=fake_detector, register=reg, clock=clock)
+    with TestClient(app) as client:
+        deadline = upload_chip(client, key, make_photo([("tile_chip", 0.9)]))
+        assert warnings_of(client, key) == []
+        assert raised_metric(client) == 0.0
+
+        clock.now = deadline + timedelta(minutes=1)
+        (w,) = warnings_of(client, key)  # at once: no sweep ran, none will
+        assert (w["unit"], w["level"], w["rule"]) == (None, "amber", "overdue")
+        assert datetime.fromisoformat(w["raised_at"]) == clock.now
+        assert raised_metric(client) == 1.0
+
+        # read again (and later): the same warning, not raised or counted twice
+        assert warnings_of(client, key) == [w]
+        clock.now += timedelta(hours=1)
+        assert warnings_of(client, key) == [w]
+        assert raised_metric(client) == 1.0
+    with reg.session() as s:
+        kinds = [kind for _, kind, _, _ in warning_events(session=s, project="P1")]
+    assert kinds == ["raised"]  # recorded once, as a writer records it
+
+
+def test_the_metrics_count_the_warnings_the_sweep_raises(
+    app_settings, fake_detector, backend, make_photo
+) -> None:  # noqa: ANN001
+    reg, keys = backend
+    key = keys["p1_inspector"]
+    clock = Clock(datetime.now(UTC))
+    app = create_app(every(app_settings, TICK_S), detector=fake_detector, register=reg, clock=clock)
+    with TestClient(app) as client:
+        deadline = upload_chip(client, key, make_photo([("tile_chip", 0.9)]))
+        assert raised_metric(client) == 0.0
+        clock.now = deadline + timedelta(minutes=1)
+        # nobody reads the warnings: only the sweep can raise (and count) it
+        until(lambda: raised_metric(client) == 1.0, "the sweep's raise in the metrics")
+        (w,) = warnings_of(client, key)
+        assert (w["rule"], w["level"]) == ("overdue", "amber")
+        assert datetime.fromisoformat(w["raised_at"]) == clock.now
+        assert raised_metric(client) == 1.0  # the read found it current: nothing more counted
