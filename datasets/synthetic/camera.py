@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from datasets.synthetic import noise
-from datasets.synthetic._ops import gray3, rgb_plus, rgb_times
+from datasets.synthetic._ops import gray3, rgb_times
 from datasets.synthetic.scene import Scene
 
 # Approximate white-balance gains (R, G, B) of light sources as the camera leaves them.
@@ -91,20 +91,22 @@ def light(rng: np.random.Generator, scene: Scene) -> tuple[np.ndarray, np.ndarra
         cv2.ellipse(
             gs, (int(cx), int(cy)), (int(w), int(hh)), float(rng.uniform(0, 180)), 0, 360, 255, -1
         )
-        glare = cv2.GaussianBlur(gs.astype(np.float32) / 255.0, (0, 0), rng.uniform(2, 8))
+        sigma = rng.uniform(2, 8)
+        amp = rng.uniform(0.2, 0.7)  # strength, folded into the small map
+        glare = cv2.GaussianBlur(gs.astype(np.float32) * np.float32(amp / 255.0), (0, 0), sigma)
         glare = _upscale_crop(glare, c, roi)
         lut = np.zeros(256, np.float32)
         lut[: len(gloss)] = gloss
-        zone_gloss = cv2.LUT(scene.zone[ry0:ry1, rx0:rx1], lut)
+        # g = glare * zone gloss (* sheen) * clip(1 + 4 (shade - 1), 0, 2), built in place
+        g = cv2.LUT(scene.zone[ry0:ry1, rx0:rx1], lut)
         if scene.sheen is not None:
-            zone_gloss = zone_gloss * scene.sheen[ry0:ry1, rx0:rx1]
-        g = (
-            glare
-            * zone_gloss
-            * rng.uniform(0.2, 0.7)
-            * np.clip(1.0 + 4.0 * (shade - 1.0), 0.0, 2.0)
-        )
-        img = rgb_plus(img, g)
+            cv2.multiply(g, scene.sheen[ry0:ry1, rx0:rx1], dst=g)
+        cv2.multiply(g, glare, dst=g)
+        relief = shade * np.float32(4.0)
+        relief -= np.float32(3.0)
+        np.clip(relief, 0.0, 2.0, out=relief)
+        cv2.multiply(g, relief, dst=g)
+        cv2.add(img, gray3(g), dst=img)
     # Illumination and vignetting (lens) are applied after the warp.
     return img.astype(np.float32, copy=False), ill.astype(np.float32)
 
@@ -183,13 +185,36 @@ def warp_mask(
     return m > 96, ox0, oy0
 
 
+_LUT16: list[bool] = []  # whether this cv2 takes 16-bit indices in cv2.LUT (OpenCV >= 5)
+
+
+def tone_lookup(curve: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``np.take(curve, idx, mode="clip")`` for a float32 curve of <= 65536 entries and uint16
+    indices: one cv2.LUT pass over the curve padded to 65536 entries with its last value
+    (~2.5x faster than np.take, which first widens the indices), np.take where cv2 cannot."""
+    if not _LUT16:
+        try:
+            cv2.LUT(np.zeros((1, 1), np.uint16), np.zeros(65536, np.float32))
+            _LUT16.append(True)
+        except cv2.error:
+            _LUT16.append(False)
+    if not _LUT16[0]:
+        return np.take(curve, idx, mode="clip")
+    lut = np.empty(65536, np.float32)
+    lut[: len(curve)] = curve
+    lut[len(curve) :] = curve[-1]
+    return cv2.LUT(idx, lut)
+
+
 def develop(
     rng: np.random.Generator,
     img: np.ndarray,
     quality: tuple[int, int] = (45, 95),
     illum: np.ndarray | None = None,
+    bgr: bool = False,
 ) -> tuple[np.ndarray, int]:
-    """Phone-camera pipeline on the warped image -> (RGB uint8, JPEG quality to save it with).
+    """Phone-camera pipeline on the warped image -> (RGB uint8, JPEG quality to save it with);
+    the photo comes back in BGR channel order when ``bgr`` (for :func:`encode_jpeg`).
 
     ``illum`` (n, n, 3) float32 is the scene illumination over the frame (from
     :func:`illumination_in_view`); it is upscaled and applied with the vignetting.
@@ -243,30 +268,33 @@ def develop(
         )
     # Tone curve (exposure, highlight roll-off, auto-exposure, gamma) as one 4096-entry LUT.
     top = 1.5
-    # round(img * vig * 4095 / top) in one cv2 pass (saturating at 0); the lookup below clips
-    # indices above 4095 to the curve's last entry (np.take mode="clip": no extra pass).
+    # round(img * vig * 4095 / top) in one cv2 pass (saturating at 0); the lookup below maps
+    # indices above 4095 to the curve's last entry (no extra clipping pass).
     idx = cv2.multiply(img, vig3, scale=4095 / top, dtype=cv2.CV_16U)
     xs = np.linspace(0, top, 4096, dtype=np.float32) * rng.uniform(0.85, 1.15)
     curve = xs / (1.0 + rng.uniform(0.0, 0.5) * xs)
-    p995 = min(4095.0, float(np.percentile(idx[::16, ::16], 99.5)))
+    p995 = min(4095.0, _percentile(idx[::16, ::16].ravel(), 99.5))
     curve = curve / max(1e-3, float(curve[int(p995)])) * rng.uniform(0.85, 1.0)
     curve = np.clip(curve, 0, 1) ** rng.uniform(0.85, 1.15)
-    img = np.take(curve.astype(np.float32), np.asarray(idx, np.uint16), mode="clip")
+    img = tone_lookup(curve.astype(np.float32), np.asarray(idx, np.uint16))
     sat = rng.uniform(0.75, 1.25)
     grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     # grey + (img - grey) * sat as one 3x3 colour matrix (cv2.transform: a single pass).
     luma = np.array([0.299, 0.587, 0.114], np.float32)
-    img = cv2.transform(img, sat * np.eye(3, dtype=np.float32) + (1.0 - sat) * luma[None, :])
+    mix = sat * np.eye(3, dtype=np.float32) + (1.0 - sat) * luma[None, :]
+    # Output rows in BGR order when asked (the channel swap the JPEG encoder needs, for free);
+    # everything after this is the same for every channel.
+    img = cv2.transform(img, mix[::-1].copy() if bgr else mix)
     # Sensor noise: luminance-dependent plus low-res chroma noise.
     lvl = rng.uniform(0.003, 0.03) if rng.random() < 0.9 else rng.uniform(0.03, 0.06)  # dim room
     nl = noise.field(rng, (s, s), 0.5, beta=0)
     lum = cv2.sqrt(np.clip(np.asarray(grey, np.float32), 0.02, 1.0))
     lum = cv2.multiply(lum, nl, scale=255.0 * lvl)  # already in 0..255 units
-    if rng.random() < 0.5:  # plus chroma noise, added to the colour image in one pass
-        chroma = cv2.merge([noise.field(rng, (s, s), 2.0, beta=0) for _ in range(3)])
-        img = cv2.scaleAdd(chroma, float(np.float32(lvl * 0.5)), img)
-    # To 8 bits with the luminance noise added in the same pass (saturating at 0 and 255).
-    u8 = cv2.addWeighted(img, 255.0, gray3(lum), 1.0, 0.0, dtype=cv2.CV_8U)
+    grain = gray3(lum)
+    if rng.random() < 0.5:  # plus chroma noise: blotchy (half resolution), as phones leave it
+        grain = cv2.scaleAdd(_chroma_noise(rng, s), float(np.float32(lvl * 0.5 * 255.0)), grain)
+    # To 8 bits with the noise added in the same pass (saturating at 0 and 255).
+    u8 = cv2.addWeighted(img, 255.0, grain, 1.0, 0.0, dtype=cv2.CV_8U)
     # Phone sharpening (halos), on the 8-bit frame as a phone's ISP does.
     if rng.random() < 0.5:
         bl = cv2.GaussianBlur(u8, (0, 0), rng.uniform(0.8, 2.0))
@@ -277,10 +305,33 @@ def develop(
     return u8, q
 
 
-def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
-    """JPEG-encode an RGB uint8 image; :func:`decode_jpeg` gives back what is saved."""
+def _chroma_noise(rng: np.random.Generator, s: int) -> np.ndarray:
+    """(s, s, 3) float32 colour noise, about unit std per channel before the upscale: three
+    independent half-resolution grain fields (one bank crop, stacked as channels) upscaled
+    bilinearly, so each blotch is ~2 px wide (phone chroma noise is coarser than luma grain)."""
+    hs = (s + 1) // 2
+    planes = noise.field(rng, (3 * hs, hs), 1.0, beta=0).reshape(3, hs, hs)
+    half = cv2.merge([planes[0], planes[1], planes[2]])
+    return cv2.resize(half, (s, s), interpolation=cv2.INTER_LINEAR)
+
+
+def _percentile(x: np.ndarray, q: float) -> float:
+    """``np.percentile(x, q)`` (linear interpolation) of a 1-D array by a partial sort."""
+    k = q / 100.0 * (x.size - 1)
+    lo = int(np.floor(k))
+    hi = min(lo + 1, x.size - 1)
+    part = np.partition(x, [lo, hi])
+    a, b = float(part[lo]), float(part[hi])
+    return a + (b - a) * (k - lo)
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int, bgr: bool = False) -> bytes:
+    """JPEG-encode an RGB uint8 image (BGR when ``bgr``); :func:`decode_jpeg` gives back what is
+    saved (RGB)."""
     ok, buf = cv2.imencode(
-        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+        ".jpg",
+        rgb if bgr else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+        [cv2.IMWRITE_JPEG_QUALITY, int(quality)],
     )
     if not ok:  # pragma: no cover - cv2 always encodes uint8 RGB
         raise RuntimeError("JPEG encoding failed")

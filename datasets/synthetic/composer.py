@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from datasets.synthetic import camera, defects, negatives, surfaces
-from datasets.synthetic._ops import rgb_times
+from datasets.synthetic._ops import gray3
 from datasets.synthetic.config import COMPAT, SynthConfig
 from datasets.synthetic.scene import Instance, Scene
 from datasets.types import Box
@@ -96,14 +96,16 @@ def _zones(rng: np.random.Generator, c: int, n: int) -> np.ndarray:
     """Zone map: 0 everywhere, or a split (wainscot line, floor/wall corner) into 0 and 1."""
     if n == 1:
         return np.zeros((c, c), np.uint8)
-    yy = np.arange(c, dtype=np.float32)[:, None]  # broadcast: same values as np.mgrid
-    xx = np.arange(c, dtype=np.float32)[None, :]
+    t = np.arange(c, dtype=np.float32)
     pos = rng.uniform(0.3, 0.7) * c
     tilt = rng.normal(0, 0.05)
     horizontal = rng.random() < 0.7  # wainscot / floor line; else a wall corner
-    side = yy - pos - tilt * (xx - c / 2) if horizontal else xx - pos - tilt * (yy - c / 2)
-    z = (side > 0).astype(np.uint8)
-    return z if rng.random() < 0.5 else 1 - z
+    # The split line's position along the other axis, then one comparison pass.
+    line = (pos + tilt * (t - c / 2)).astype(np.float32)
+    z = t[:, None] > line[None, :] if horizontal else t[None, :] > line[:, None]
+    if rng.random() >= 0.5:
+        np.logical_not(z, out=z)
+    return z.view(np.uint8)
 
 
 def _roi(quad: np.ndarray, c: int, margin: int = 3) -> tuple[int, int, int, int]:
@@ -127,13 +129,41 @@ def _zone_box(zr: np.ndarray, k: int, least: int = 16) -> tuple[int, int, int, i
     return bx, by, bx + bw, by + bh
 
 
+def _canvas(c: int, roi: tuple[int, int, int, int], ch: int, fill: float) -> np.ndarray:
+    """An uninitialised float32 (c, c) or (c, c, ch) canvas whose pixels outside ``roi`` are
+    ``fill`` (the roi itself is left for the caller to fill)."""
+    x0, y0, x1, y1 = roi
+    a = np.empty((c, c, ch) if ch else (c, c), np.float32)
+    a[:y0] = fill
+    a[y1:] = fill
+    a[y0:y1, :x0] = fill
+    a[y0:y1, x1:] = fill
+    return a
+
+
+def _junction(albedo: np.ndarray, zr: np.ndarray, sigma: float, dark: float) -> None:
+    """Darken ``albedo`` (in place) by ``1 - dark * blur(edge, sigma)`` where ``edge`` is the
+    1-px boundary of the zone map ``zr``: computed on the band around the boundary only (the
+    factor is 1 further away than the blur reaches)."""
+    edge = cv2.morphologyEx(zr, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    bx, by, bw, bh = cv2.boundingRect(edge)
+    if bw == 0:
+        return
+    r = int(np.ceil(4.0 * sigma)) + 2  # GaussianBlur's float kernel reaches ~4 sigma
+    h, w = zr.shape
+    x0, y0 = max(0, bx - r), max(0, by - r)
+    x1, y1 = min(w, bx + bw + r), min(h, by + bh + r)
+    e = cv2.GaussianBlur(edge[y0:y1, x0:x1].astype(np.float32), (0, 0), sigma)
+    band = albedo[y0:y1, x0:x1]
+    cv2.multiply(band, gray3(1.0 - dark * e), dst=band)
+
+
 def _build_scene(
     rng: np.random.Generator, c: int, mats: list[str], roi: tuple[int, int, int, int]
 ) -> Scene:
     """The (c, c) canvas with its surfaces rendered inside ``roi`` only (what the camera sees;
     the rest stays black, nothing outside it reaches the photo)."""
     x0, y0, x1, y1 = roi
-    h, w = y1 - y0, x1 - x0
     zone = _zones(rng, c, len(mats))
     zr = zone[y0:y1, x0:x1]
     # Each material is rendered over the box its zone covers in the roi only (at least 16 px a
@@ -147,53 +177,46 @@ def _build_scene(
         else:
             layers.append(surfaces.RENDERERS[m](rng, bh, bw))
     bx0, by0, bx1, by1 = boxes[0]
-    albedo = layers[0].albedo
-    height = layers[0].height
-    if len(layers) > 1:
-        # Layer 0 fills its box (which holds every zone-0 pixel), layer 1 is copied over it on
-        # the zone-1 pixels of its own box.
-        albedo = np.empty((h, w, 3), np.float32)
-        height = np.empty((h, w), np.float32)
+    pad = (y0, c - y1, x0, c - x1)
+    if len(layers) == 1:
+        # The roi arrays padded out to the canvas in one pass each (black / flat outside).
+        full_albedo = cv2.copyMakeBorder(
+            layers[0].albedo, *pad, cv2.BORDER_CONSTANT, value=(0.0, 0.0, 0.0)
+        )
+        full_height = cv2.copyMakeBorder(layers[0].height, *pad, cv2.BORDER_CONSTANT, value=0.0)
+    else:
+        # Composed in place on the canvas: layer 0 fills its box (which holds every zone-0
+        # pixel), layer 1 is copied over it on the zone-1 pixels of its own box.
+        full_albedo = _canvas(c, roi, 3, 0.0)
+        full_height = _canvas(c, roi, 0, 0.0)
+        albedo = full_albedo[y0:y1, x0:x1]
+        height = full_height[y0:y1, x0:x1]
         albedo[by0:by1, bx0:bx1] = layers[0].albedo
         height[by0:by1, bx0:bx1] = layers[0].height
+        # A visible junction (shadow line / sealant bead where the materials meet), and the
+        # second plane facing the light differently (wall/floor corner).
+        sig, dark, turn = rng.uniform(0.6, 2.0), rng.uniform(0.1, 0.4), rng.uniform(0.75, 1.1)
         cx0, cy0, cx1, cy1 = boxes[1]
         z1 = zr[cy0:cy1, cx0:cx1]
-        albedo[cy0:cy1, cx0:cx1] = cv2.copyTo(layers[1].albedo, z1, albedo[cy0:cy1, cx0:cx1])
-        height[cy0:cy1, cx0:cx1] = np.where(
-            z1.astype(bool), layers[1].height + 3.0, height[cy0:cy1, cx0:cx1]
-        )
-        z = zr.astype(bool)
-        # A visible junction: shadow line / sealant bead where the materials meet.
-        edge: np.ndarray = cv2.morphologyEx(
-            zr, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)
-        ).astype(np.float32)
-        edge = cv2.GaussianBlur(edge, (0, 0), rng.uniform(0.6, 2.0))
-        fac = 1.0 - rng.uniform(0.1, 0.4) * edge
-        # The second plane faces the light differently (wall/floor corner).
-        fac *= np.where(z, np.float32(rng.uniform(0.75, 1.1)), np.float32(1.0))
-        albedo = rgb_times(albedo, fac)  # one float32 pass over the colour image
+        lay1 = layers[1].albedo
+        lay1 *= np.float32(turn)  # the layer's own array: only its zone-1 pixels are used
+        cv2.copyTo(lay1, z1, albedo[cy0:cy1, cx0:cx1])  # writes into the canvas view
+        cv2.copyTo(layers[1].height + np.float32(3.0), z1, height[cy0:cy1, cx0:cx1])
+        _junction(albedo, zr, sig, dark)
     tiles = None
     grout = None
-    sheen = None
+    full_sheen = None
     for k, (lay, (bx0, by0, bx1, by1)) in enumerate(zip(layers, boxes, strict=True)):
         if lay.material == "tiles":
             tiles = None if lay.tiles is None else lay.tiles.shifted(x0 + bx0, y0 + by0)
             grout = lay.grout
             if lay.sheen is not None:
                 if len(layers) == 1:
-                    sheen = lay.sheen
-                else:
-                    sheen = np.ones((h, w), np.float32)
-                    sheen[by0:by1, bx0:bx1] = np.where(
-                        zr[by0:by1, bx0:bx1] == k, lay.sheen, np.float32(1.0)
-                    )
-    # The roi arrays padded out to the canvas in one pass each (black / flat / no sheen outside).
-    pad = (y0, c - y1, x0, c - x1)
-    full_albedo = cv2.copyMakeBorder(albedo, *pad, cv2.BORDER_CONSTANT, value=(0.0, 0.0, 0.0))
-    full_height = cv2.copyMakeBorder(height, *pad, cv2.BORDER_CONSTANT, value=0.0)
-    full_sheen = None
-    if sheen is not None:
-        full_sheen = cv2.copyMakeBorder(sheen, *pad, cv2.BORDER_CONSTANT, value=1.0)
+                    full_sheen = cv2.copyMakeBorder(lay.sheen, *pad, cv2.BORDER_CONSTANT, value=1.0)
+                else:  # no sheen (1) outside the tile zone
+                    full_sheen = np.ones((c, c), np.float32)
+                    view = full_sheen[y0 + by0 : y0 + by1, x0 + bx0 : x0 + bx1]
+                    cv2.copyTo(lay.sheen, (zr[by0:by1, bx0:bx1] == k).view(np.uint8), view)
     return Scene(
         albedo=full_albedo,
         height=full_height,
@@ -289,10 +312,10 @@ def render_sample(
     )
     if ref != imgsz:
         warped = cv2.resize(warped, (imgsz, imgsz), interpolation=cv2.INTER_AREA)
-    rgb, quality = camera.develop(
-        rng, warped, cfg.jpeg_quality, camera.illumination_in_view(ill, H, c, ref)
+    bgr, quality = camera.develop(
+        rng, warped, cfg.jpeg_quality, camera.illumination_in_view(ill, H, c, ref), bgr=True
     )
-    jpeg = camera.encode_jpeg(rgb, quality)
+    jpeg = camera.encode_jpeg(bgr, quality, bgr=True)
 
     boxes: list[Box] = []
     masks: list[np.ndarray] = []

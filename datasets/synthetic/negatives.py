@@ -48,26 +48,48 @@ def _bounds(lay: np.ndarray, pad: int) -> tuple[tuple[int, int], tuple[int, int]
     return (max(0, y - pad), min(r0, y + h + pad)), (max(0, x - pad), min(c0, x + w + pad))
 
 
+def _layer_box(
+    c: int, xs: np.ndarray, ys: np.ndarray, margin: float
+) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1): the canvas box around points (canvas px) grown by ``margin``,
+    clipped to the (c, c) canvas; None when it is empty."""
+    x0 = max(0, int(np.floor(xs.min() - margin)))
+    y0 = max(0, int(np.floor(ys.min() - margin)))
+    x1 = min(c, int(np.ceil(xs.max() + margin)) + 1)
+    y1 = min(c, int(np.ceil(ys.max() + margin)) + 1)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1, y1
+
+
 def _stroke(
     scene: Scene, pts: np.ndarray, width: float, color, opacity: float, blur: float = 0.5
 ) -> None:
     c = scene.size
-    lay = np.zeros((c, c), np.uint8)
+    th = max(1, int(round(width)))
+    # Drawn into a layer over the stroke's box only (not a whole canvas): the box holds the
+    # anti-aliased line plus the 3-px margin it is blended with.
+    box = _layer_box(c, pts[:, 0], pts[:, 1], th / 2.0 + 6.0)
+    if box is None:
+        return
+    bx0, by0, bx1, by1 = box
+    lay = np.zeros((by1 - by0, bx1 - bx0), np.uint8)
     cv2.polylines(
         lay,
-        [np.round(pts * SUB).astype(np.int32)],
+        [np.round((pts - (bx0, by0)) * SUB).astype(np.int32)],
         False,
         255,
-        max(1, int(round(width))),
+        th,
         cv2.LINE_AA,
         SHIFT,
     )
     x, y, w, h = cv2.boundingRect(lay)
     if w == 0:
         return
+    x, y = x + bx0, y + by0
     x0, y0 = max(0, x - 3), max(0, y - 3)
     x1, y1 = min(c, x + w + 3), min(c, y + h + 3)
-    a: np.ndarray = lay[y0:y1, x0:x1].astype(np.float32) / 255.0
+    a: np.ndarray = lay[y0 - by0 : y1 - by0, x0 - bx0 : x1 - bx0].astype(np.float32) / 255.0
     if blur > 0:
         a = cv2.GaussianBlur(a, (0, 0), blur)
     a *= opacity * min(1.0, width)
@@ -178,20 +200,28 @@ def holes(rng: np.random.Generator, scene: Scene) -> None:
     d = rng.uniform(10, 60)
     a = rng.uniform(0, np.pi)
     c = scene.size
-    lay = np.zeros((c, c), np.uint8)
-    for i in range(n):
-        px, py = x + i * d * np.cos(a), y + i * d * np.sin(a)
+    i = np.arange(n)
+    cxs, cys = x + i * d * np.cos(a), y + i * d * np.sin(a)
+    box = _layer_box(c, cxs, cys, 3.5 + 6.0)  # radius < 3.5, anti-aliasing and the 3-px pad
+    if box is None:
+        return
+    bx0, by0, bx1, by1 = box
+    lay = np.zeros((by1 - by0, bx1 - bx0), np.uint8)
+    for px, py in zip(cxs, cys, strict=True):
         cv2.circle(
             lay,
-            (int(px * SUB), int(py * SUB)),
+            (int(px * SUB) - bx0 * int(SUB), int(py * SUB) - by0 * int(SUB)),
             int(rng.uniform(1.0, 3.5) * SUB),
             255,
             -1,
             cv2.LINE_AA,
             SHIFT,
         )
+    if not lay.any():
+        return
     (y0, y1), (x0, x1) = _bounds(lay, 3)
     f = cv2.GaussianBlur(lay[y0:y1, x0:x1], (0, 0), 0.6).astype(np.float32) / 255.0
+    x0, x1, y0, y1 = x0 + bx0, x1 + bx0, y0 + by0, y1 + by0
     scene.albedo[y0:y1, x0:x1] *= (1.0 - rng.uniform(0.3, 0.7) * f)[..., None]
     scene.height[y0:y1, x0:x1] -= 2.0 * f
 
@@ -203,10 +233,19 @@ def tape(rng: np.random.Generator, scene: Scene) -> None:
     a = rng.choice([0, 90]) + rng.normal(0, 8)
     box = cv2.boxPoints(((x, y), (L, W), a))
     c = scene.size
-    lay = np.zeros((c, c), np.uint8)
-    cv2.fillPoly(lay, [np.round(box * SUB).astype(np.int32)], 255, cv2.LINE_AA, SHIFT)
+    lb = _layer_box(c, box[:, 0], box[:, 1], 4.0)  # anti-aliasing and the 1-px pad
+    if lb is None:
+        return
+    bx0, by0, bx1, by1 = lb
+    lay = np.zeros((by1 - by0, bx1 - bx0), np.uint8)
+    cv2.fillPoly(
+        lay, [np.round((box - (bx0, by0)) * SUB).astype(np.int32)], 255, cv2.LINE_AA, SHIFT
+    )
+    if not lay.any():
+        return
     (y0, y1), (x0, x1) = _bounds(lay, 1)
     f = lay[y0:y1, x0:x1].astype(np.float32) / 255.0
+    x0, x1, y0, y1 = x0 + bx0, x1 + bx0, y0 + by0, y1 + by0
     col = np.asarray(
         [(0.9, 0.85, 0.68), (0.35, 0.55, 0.85), (0.95, 0.95, 0.93)][int(rng.integers(3))],
         np.float32,
@@ -303,9 +342,11 @@ def shadow(rng: np.random.Generator, scene: Scene) -> None:
     pts = rng.uniform(-0.2, 1.2, (int(rng.integers(3, 6)), 2)) * small
     cv2.fillPoly(lay, [cv2.convexHull(pts.astype(np.int32))], 255)
     f: np.ndarray = cv2.GaussianBlur(lay, (0, 0), rng.uniform(1.0, 6.0)).astype(np.float32) / 255.0
-    f = cv2.resize(f, (c, c), interpolation=cv2.INTER_LINEAR)
+    # The factor 1 - k f is made on the small map (bilinear upscaling is linear).
+    fac = cv2.resize(1.0 - rng.uniform(0.1, 0.4) * f, (c, c), interpolation=cv2.INTER_LINEAR)
     x0, y0, x1, y1 = scene.roi or (0, 0, c, c)  # outside the roi the canvas is black anyway
-    scene.albedo[y0:y1, x0:x1] *= gray3(1.0 - rng.uniform(0.1, 0.4) * f[y0:y1, x0:x1])
+    alb = scene.albedo[y0:y1, x0:x1]
+    cv2.multiply(alb, gray3(fac[y0:y1, x0:x1]), dst=alb)
 
 
 def joint(rng: np.random.Generator, scene: Scene) -> None:
@@ -316,12 +357,7 @@ def joint(rng: np.random.Generator, scene: Scene) -> None:
     tilt = rng.normal(0, 4)
     pts = np.array([[0, p], [c, p + tilt]]) if horiz else np.array([[p, 0], [p + tilt, c]])
     if rng.random() < 0.5:  # tone change across the line (cut-in), over the rendered roi
-        x0, y0, x1, y1 = scene.roi or (0, 0, c, c)
-        yy = np.arange(y0, y1, dtype=np.float32)[:, None]
-        xx = np.arange(x0, x1, dtype=np.float32)[None, :]
-        side = (yy - p - tilt * xx / c) if horiz else (xx - p - tilt * yy / c)
-        step = noise.smoothstep(-1.0, 1.0, side)
-        scene.albedo[y0:y1, x0:x1] *= gray3(1.0 + rng.uniform(-0.05, 0.05) * step)
+        _cut_in(scene, horiz, p, tilt, rng.uniform(-0.05, 0.05))
     _stroke(
         scene,
         pts,
@@ -330,6 +366,36 @@ def joint(rng: np.random.Generator, scene: Scene) -> None:
         rng.uniform(0.05, 0.25),
         blur=rng.uniform(0.5, 2.0),
     )
+
+
+def _cut_in(scene: Scene, horiz: bool, p: float, tilt: float, k: float) -> None:
+    """Scale the albedo by ``1 + k * smoothstep(-1, 1, side)`` over the roi, ``side`` the signed
+    distance (rows if ``horiz``, else columns) past the line ``p + tilt * t / c``: the soft step
+    is computed on the few rows (columns) the line crosses, the far side is one scalar product."""
+    c = scene.size
+    x0, y0, x1, y1 = scene.roi or (0, 0, c, c)
+    if not horiz:  # work on the transposed geometry: "rows" are columns
+        x0, y0, x1, y1 = y0, x0, y1, x1
+    t = np.arange(x0, x1, dtype=np.float32)[None, :]  # along the line
+    line = p + tilt * t / c
+    r0 = int(np.clip(np.floor(float(line.min()) - 1.0), y0, y1))  # rows before: step 0
+    r1 = int(np.clip(np.ceil(float(line.max()) + 1.0) + 1, y0, y1))  # rows from r1: step 1
+    fac = np.float32(1.0 + k)
+    if horiz:
+        scene.albedo[r1:y1, x0:x1] *= fac
+    else:
+        scene.albedo[x0:x1, r1:y1] *= fac
+    if r1 <= r0:
+        return
+    u = np.arange(r0, r1, dtype=np.float32)[:, None]  # across the line
+    step = noise.smoothstep(-1.0, 1.0, u - line)  # (r1 - r0, x1 - x0)
+    f = 1.0 + k * step
+    if horiz:
+        band = scene.albedo[r0:r1, x0:x1]
+        band *= gray3(f)
+    else:
+        band = scene.albedo[x0:x1, r0:r1]
+        band *= gray3(np.ascontiguousarray(f.T))
 
 
 def trowel(rng: np.random.Generator, scene: Scene) -> None:

@@ -43,18 +43,29 @@ def bank() -> np.ndarray:
 
 def _oriented_crop(base: np.ndarray, k: int, y: int, x: int, h: int, w: int) -> np.ndarray:
     """``t[y:y + h, x:x + w]`` of ``t`` = ``base`` flipped (rows if k & 1, columns if k & 2),
-    then transposed (k & 4), as a contiguous copy: crop first, then cv2.flip/transpose the
-    crop (a strided numpy copy of a transposed view is ~4x slower)."""
+    then transposed (k & 4), as a contiguous copy made in one cv2 pass over the strided crop
+    view (flip, transpose or a 90-degree rotation; two passes only for both flips and a
+    transpose). A strided numpy copy of a transposed view is ~4x slower."""
     n = base.shape[0]
     if k & 4:  # t = t2.T: the crop is t2[x:x + w, y:y + h].T
         y, x, h, w = x, y, w, h
     r0, c0 = (n - y - h, n - x - w)  # base rows / columns of the flipped crop
     rows = slice(r0, r0 + h) if k & 1 else slice(y, y + h)
     cols = slice(c0, c0 + w) if k & 2 else slice(x, x + w)
-    crop = np.ascontiguousarray(base[rows, cols])
-    if k & 3:
-        crop = cv2.flip(crop, {1: 0, 2: 1, 3: -1}[k & 3])
-    return cv2.transpose(crop) if k & 4 else crop
+    view = base[rows, cols]
+    flips = k & 3
+    if not k & 4:
+        return cv2.flip(view, _FLIP[flips]) if flips else np.ascontiguousarray(view)
+    if flips == 0:
+        return cv2.transpose(view)
+    if flips == 1:  # rows flipped, then transposed
+        return cv2.rotate(view, cv2.ROTATE_90_CLOCKWISE)
+    if flips == 2:  # columns flipped, then transposed
+        return cv2.rotate(view, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return cv2.transpose(cv2.flip(view, -1))
+
+
+_FLIP = {1: 0, 2: 1, 3: -1}  # k & 3 -> cv2.flip code
 
 
 def field(

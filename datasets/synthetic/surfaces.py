@@ -100,6 +100,14 @@ def paint_color(rng: np.random.Generator) -> np.ndarray:
     return _jitter(rng, base, 0.02)
 
 
+LOW = 4  # pixel size of the grid smooth noise is mixed on before one upscale
+
+
+def _up(low: np.ndarray, h: int, w: int) -> np.ndarray:
+    """A smooth float32 map mixed on the 1/LOW grid, upscaled bilinearly to (h, w)."""
+    return cv2.resize(np.asarray(low, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def render_paint(rng: np.random.Generator, h: int, w: int) -> Layer:
     """Painted plaster / skim coat: roller stipple, patchy touch-ups, faint trowel relief."""
     bare = rng.random() < 0.15
@@ -113,19 +121,26 @@ def render_paint(rng: np.random.Generator, h: int, w: int) -> Layer:
         base = paint_color(rng)
     stipple_scale = rng.uniform(0.8, 2.5)
     stipple = noise.field(rng, (h, w), stipple_scale, beta=0)
-    mid = noise.field(rng, (h, w), rng.uniform(20, 120), beta=2)
-    cloud = noise.smooth(rng, (h, w), rng.uniform(2, 6))
+    # The smooth parts (mid-scale waviness, cloudy tone) are mixed at 1/LOW size, then each of
+    # tone and relief is upscaled once (features are >= 20 px, 5x the low grid's pixel).
+    hl, wl = -(-h // LOW), -(-w // LOW)
+    mid = noise.field(rng, (hl, wl), rng.uniform(20, 120) / LOW, beta=2)
+    cloud = noise.smooth(rng, (hl, wl), rng.uniform(2, 6))
     amp_st = rng.uniform(0.004, 0.02)
     amp_mid = rng.uniform(0.003, 0.02) * (3.0 if bare else 1.0)
-    shade = 1.0 + amp_st * stipple + amp_mid * mid + rng.uniform(0.0, 0.03) * cloud
+    tone = 1.0 + amp_mid * mid + rng.uniform(0.0, 0.03) * cloud
+    shade = cv2.scaleAdd(stipple, amp_st, _up(tone, h, w))
     if rng.random() < 0.35:  # roller laps: faint vertical bands
         laps = noise.field(rng, (h, w), rng.uniform(30, 90), beta=2, stretch=0.15)
-        shade += rng.uniform(0.004, 0.015) * laps
+        shade = cv2.scaleAdd(laps, rng.uniform(0.004, 0.015), shade)
     albedo = colour_times(base, shade)
-    height = rng.uniform(0.2, 0.8) * stipple + rng.uniform(0.5, 4.0) * mid
+    a_st = rng.uniform(0.2, 0.8)
+    height = cv2.scaleAdd(stipple, a_st, _up(rng.uniform(0.5, 4.0) * mid, h, w))
     if bare or rng.random() < 0.2:  # trowel / knockdown relief
-        knock = noise.field(rng, (h, w), rng.uniform(8, 30), beta=1)
-        height += rng.uniform(1.0, 4.0) * noise.smoothstep(0.3, 0.9, knock)
+        knock = noise.field(
+            rng, (h, w), rng.uniform(8, 30), beta=1, fn=lambda n: noise.smoothstep(0.3, 0.9, n)
+        )
+        height = cv2.scaleAdd(knock, rng.uniform(1.0, 4.0), height)
     gloss = 0.0 if bare else float(rng.choice([0.02, 0.05, 0.12, 0.25], p=[0.4, 0.3, 0.2, 0.1]))
     return Layer(
         albedo.astype(np.float32, copy=False), height.astype(np.float32, copy=False), gloss, "paint"
@@ -256,8 +271,8 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
         planes = [pl * (1 - a) + vc[k] * a for k, pl in enumerate(planes)]
         pat = 1.0 + 0.04 * noise.field(rng, (h, w), 40, beta=2)
     elif pattern == "stone":
-        n = noise.field(rng, (h, w), rng.uniform(6, 40), beta=1)
-        pat = 1.0 + rng.uniform(0.04, 0.12) * n
+        sc, amp = rng.uniform(6, 40), rng.uniform(0.04, 0.12)
+        pat = noise.field(rng, (h, w), sc, beta=1, fn=lambda n: 1.0 + amp * n)
     elif pattern == "wood":  # wood-look porcelain: grain stripes along the plank's long side
         along_x = px >= py
         warp = noise.field(
@@ -268,11 +283,12 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
         fine = noise.field(rng, (h, w), 1.0, beta=0, stretch=10.0 if along_x else 0.1)
         pat = 1.0 + rng.uniform(0.04, 0.12) * grain + 0.03 * fine
     elif pattern == "cement":
-        n = noise.field(rng, (h, w), rng.uniform(20, 80), beta=2)
-        g = noise.field(rng, (h, w), 1.0, beta=0)
-        pat = 1.0 + rng.uniform(0.04, 0.1) * n + 0.03 * g
+        sc, amp = rng.uniform(20, 80), rng.uniform(0.04, 0.1)
+        n = noise.field(rng, (h, w), sc, beta=2, fn=lambda n: 1.0 + amp * n)
+        pat = cv2.scaleAdd(noise.field(rng, (h, w), 1.0, beta=0), 0.03, n)
     else:
-        pat = 1.0 + rng.uniform(0.003, 0.012) * noise.field(rng, (h, w), rng.uniform(1, 6), beta=1)
+        amp = rng.uniform(0.003, 0.012)
+        pat = noise.field(rng, (h, w), rng.uniform(1, 6), beta=1, fn=lambda n: 1.0 + amp * n)
 
     grout = _jitter(
         rng,
@@ -291,18 +307,20 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
     ca = rng.uniform(0.0, 0.12)
     cush_y = 1.0 - ca * (1.0 - noise.smoothstep(half, half + edge_w, dy))
     cush_x = 1.0 - ca * (1.0 - noise.smoothstep(half, half + edge_w, dx_tab))
-    f = face * (cush_y[:, None] * cush_x[sidx])
+    # face x cushion, both separable: one outer product of the 1-D profiles
+    f = (face_y * cush_y)[:, None] * (face_x * cush_x)[sidx]
     # One blend: tile colour x pattern x face mask + grout colour x texture x grout mask.
     on_tile = pat * f
     on_grout = grout_tex * dirt * (1.0 - f)
     for k, pl in enumerate(planes):
         pl *= on_tile
-        pl += grout[k] * on_grout
+        cv2.scaleAdd(on_grout, float(grout[k]), pl, dst=pl)  # pl += grout[k] * on_grout
         np.clip(pl, 0, 1, out=pl)
     albedo = cv2.merge(planes)
     # Relief: grout recessed; tiles set very slightly unevenly (tiny steps at joints).
     offs = rng.normal(0, 0.25, nrow * ncol).astype(np.float32)
-    height = (per_tile(offs.reshape(nrow, ncol)) + rng.uniform(0.8, 2.0)) * face
+    height = per_tile(offs.reshape(nrow, ncol) + np.float32(rng.uniform(0.8, 2.0)))
+    height *= face
 
     body = _jitter(
         rng,
@@ -340,16 +358,16 @@ def render_concrete(rng: np.random.Generator, h: int, w: int) -> Layer:
     g = rng.uniform(0.45, 0.72)
     tint = rng.normal(0, 0.008, 3)
     base = np.clip(g + tint, 0, 1).astype(np.float32)
-    cloud = noise.field(rng, (h, w), rng.uniform(30, 150), beta=2)
+    # The cloudy tone (features >= 30 px) is made on the 1/LOW grid and upscaled once.
+    c_scale, c_amp = rng.uniform(30, 150), rng.uniform(0.04, 0.12)
+    cloud = noise.field(
+        rng, (-(-h // LOW), -(-w // LOW)), c_scale / LOW, beta=2, fn=lambda n: 1.0 + c_amp * n
+    )
     mid = noise.field(rng, (h, w), rng.uniform(4, 12), beta=1)
     grain = noise.field(rng, (h, w), rng.uniform(0.7, 1.4), beta=0)
-    shade = (
-        1.0
-        + rng.uniform(0.04, 0.12) * cloud
-        + rng.uniform(0.01, 0.05) * mid
-        + rng.uniform(0.02, 0.06) * grain
-    )
-    height = 0.6 * grain + 1.5 * mid
+    shade: np.ndarray = cv2.scaleAdd(mid, rng.uniform(0.01, 0.05), _up(cloud, h, w))
+    shade = cv2.scaleAdd(grain, rng.uniform(0.02, 0.06), shade)
+    height: np.ndarray = cv2.scaleAdd(grain, 0.6, 1.5 * mid)
     kind = rng.choice(["formed", "screed", "ground"], p=[0.45, 0.35, 0.2])
     if kind == "ground":  # polished/ground slab showing aggregate
         agg = noise.field(rng, (h, w), rng.uniform(3, 8), beta=0)
@@ -360,31 +378,31 @@ def render_concrete(rng: np.random.Generator, h: int, w: int) -> Layer:
         arcs = np.sin(sw * rng.uniform(6, 14))
         shade += rng.uniform(0.01, 0.04) * arcs
         height += 0.8 * arcs
-    albedo = colour_times(base, shade)
-    # Pores: small dark holes, denser in patches.
+    # Pores, formwork joints and tie holes darken the shade (one grey factor map); the colour
+    # image is made once at the end.
     n_pores = int(rng.integers(20, 500)) if kind != "screed" else int(rng.integers(0, 80))
     if n_pores:
-        dens = noise.field(rng, (h, w), 80, beta=2)
+        # Pore density: a smooth field, read only at the candidate points (at 1/8 size).
+        dens = noise.field(rng, ((h + 7) // 8, (w + 7) // 8), 10, beta=2)
         pts = rng.uniform(0, 1, (n_pores * 2, 2)) * (w, h)
-        keep = dens[pts[:, 1].astype(int) % h, pts[:, 0].astype(int) % w] > rng.uniform(-0.5, 0.5)
+        keep = dens[(pts[:, 1] / 8).astype(int), (pts[:, 0] / 8).astype(int)] > rng.uniform(
+            -0.5, 0.5
+        )
         pts = pts[keep][:n_pores]
         pore = np.zeros((h, w), np.uint8)
-        radii = np.clip(rng.gamma(1.5, 0.8, len(pts)), 0.5, 5.0)
-        for (x, y), r in zip(pts, radii, strict=True):
+        k = len(pts)
+        radii = np.clip(rng.gamma(1.5, 0.8, k), 0.5, 5.0)
+        # Ellipse centres, axes (1/4 px) and angles for every pore, drawn in one loop of cv2 calls.
+        cx, cy = (pts[:, 0] * 4).astype(int).tolist(), (pts[:, 1] * 4).astype(int).tolist()
+        ax = (radii * 4).astype(int).tolist()
+        ay = (radii * rng.uniform(2.5, 4, k)).astype(int).tolist()
+        ang = rng.uniform(0, 180, k).tolist()
+        for i in range(k):
             cv2.ellipse(
-                pore,
-                (int(x * 4), int(y * 4)),
-                (int(r * 4), int(r * rng.uniform(2.5, 4))),
-                float(rng.uniform(0, 180)),
-                0,
-                360,
-                255,
-                -1,
-                cv2.LINE_AA,
-                2,
+                pore, (cx[i], cy[i]), (ax[i], ay[i]), ang[i], 0, 360, 255, -1, cv2.LINE_AA, 2
             )
-        pf = cv2.GaussianBlur(pore, (0, 0), 0.6).astype(np.float32) / 255.0
-        albedo *= gray3(1.0 - rng.uniform(0.3, 0.6) * pf)
+        pf = cv2.GaussianBlur(pore, (0, 0), 0.6).astype(np.float32) / np.float32(255.0)
+        shade *= 1.0 - rng.uniform(0.3, 0.6) * pf
         height -= 3.0 * pf
     if kind == "formed" and rng.random() < 0.7:  # formwork panel/board joints and tie holes
         horiz = rng.random() < 0.7
@@ -403,7 +421,7 @@ def render_concrete(rng: np.random.Generator, h: int, w: int) -> Layer:
             pos += spacing
         jf = cv2.GaussianBlur(jl, (0, 0), rng.uniform(0.5, 1.5)).astype(np.float32) / 255.0
         sign = 1.0 if rng.random() < 0.6 else -1.0
-        albedo *= gray3(1.0 - sign * rng.uniform(0.05, 0.2) * jf)
+        shade *= 1.0 - sign * rng.uniform(0.05, 0.2) * jf
         height += sign * 1.5 * jf
         if rng.random() < 0.5:
             sp = rng.uniform(90, 300)
@@ -420,10 +438,11 @@ def render_concrete(rng: np.random.Generator, h: int, w: int) -> Layer:
                         2,
                     )
             tf = cv2.GaussianBlur(tie, (0, 0), 1.0).astype(np.float32) / 255.0
-            albedo *= gray3(1.0 - rng.uniform(-0.1, 0.4) * tf)
+            shade *= 1.0 - rng.uniform(-0.1, 0.4) * tf
             height -= 2.0 * tf
+    albedo = colour_times(base, shade)
     return Layer(
-        np.clip(albedo, 0, 1).astype(np.float32, copy=False),
+        np.clip(albedo, 0, 1, out=albedo),
         height.astype(np.float32, copy=False),
         float(rng.uniform(0.0, 0.08)),
         "concrete",

@@ -20,3 +20,21 @@ def test_field_has_the_requested_shape(scale, stretch):
             )
             assert f.shape == shape, (shape, scale, beta, stretch)
             assert f.dtype == np.float32 and np.isfinite(f).all()
+
+
+@pytest.mark.parametrize("k", range(8))
+def test_oriented_crop_matches_numpy_flips_and_transpose(k):
+    """The one-pass cv2 crop equals the numpy definition: flip rows (k & 1), columns (k & 2),
+    then transpose (k & 4), and crop [y:y + h, x:x + w]."""
+    base = np.random.default_rng(k).random((40, 40), dtype=np.float32)
+    t = base
+    if k & 1:
+        t = t[::-1]
+    if k & 2:
+        t = t[:, ::-1]
+    if k & 4:
+        t = t.T
+    for y, x, h, w in [(0, 0, 40, 40), (3, 7, 11, 19), (20, 1, 17, 5)]:
+        got = noise._oriented_crop(base, k, y, x, h, w)
+        assert got.flags.c_contiguous and got.shape == (h, w)
+        assert np.array_equal(got, t[y : y + h, x : x + w]), (k, y, x, h, w)
