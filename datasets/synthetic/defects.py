@@ -168,9 +168,11 @@ def crack(
         main -= main[len(main) // 2]
         jitter = rng.uniform(0.0, 0.5) if material in ("paint", "tiles") else rng.uniform(0.2, 0.9)
         main += rng.normal(0, jitter, main.shape)
-        wide = material != "tiles" and rng.random() < 0.2  # close-up or structural: open crack
+        # Close-up or structural: an open crack. Only a long one: a short, fat open crack renders
+        # as a dark worm-shaped blob, not a crack (at most length / 15 wide).
+        wide = material != "tiles" and rng.random() < 0.2 and length >= 120
         if wide:
-            wmax = float(rng.uniform(4.0, 14.0))
+            wmax = float(min(rng.uniform(4.0, 14.0), length / 15))
         else:
             wmax = float(np.clip(rng.lognormal(np.log(1.4), 0.5), 0.6, 5.0))
             if length < 150:  # a short hairline must still be visible to carry a label
@@ -217,8 +219,8 @@ def crack(
     a = cv2.GaussianBlur(alpha, (0, 0), rng.uniform(0.35, 0.7)).astype(np.float32) / 255.0
     dark = rng.uniform(0.55, 0.9) if wide else rng.uniform(0.3 if length >= 150 else 0.5, 0.85)
     alb = scene.albedo[y0:y1, x0:x1]
-    if wide:  # debris and depth inside an open crack; a lighter broken rim around it
-        a = a * np.clip(0.8 + 0.25 * noise.field(rng, a.shape, 1.5, beta=0), 0.5, 1.0)
+    if wide:  # depth varying along an open crack (smooth, not grainy spots); a lighter rim
+        a = a * np.clip(0.85 + 0.2 * noise.field(rng, a.shape, 4.0, beta=1), 0.6, 1.0)
         rim = np.clip(cv2.GaussianBlur(a, (0, 0), 1.5) * 2.0 - a, 0, 1)
         alb += gray3(rng.uniform(0.0, 0.12) * rim)
     tint = np.asarray([1.0, 1.0, 1.0], np.float32) - np.asarray(
@@ -598,46 +600,70 @@ def paint_peeling(
 def paint_bubble(
     rng: np.random.Generator, scene: Scene, cx: float, cy: float, **_kw: object
 ) -> Instance | None:
-    """A blister or cluster of blisters: domes in the relief with soft highlight/shadow, some popped."""
+    """A blister or cluster of blisters: domes in the relief with soft highlight/shadow, some popped.
+
+    A cluster is packed (neighbouring blisters two to four radii apart, as paint lifts over one
+    damp patch), so its box is mostly blisters rather than clean wall around a few scattered
+    ones; blisters stay on the paint zone they start in (none on tiles or trim).
+    """
     n = int(rng.choice([1, 2, 4, 8, 15], p=[0.3, 0.2, 0.2, 0.2, 0.1]))
-    spread = rng.uniform(8, 50) * np.sqrt(n)
-    centers = rng.normal(0, spread / 2.5, (n, 2))
-    radii = np.clip(rng.lognormal(np.log(7.0), 0.5, n), 4.0, 30.0)
+    r0 = float(np.clip(rng.lognormal(np.log(7.0), 0.5), 4.0, 30.0))
+    # Neighbours ~ 2-4 radii apart (centre to centre): sqrt(n) blisters across a cluster.
+    spread = r0 * rng.uniform(1.2, 2.8) * np.sqrt(n)
+    centers = rng.normal(0, spread / 2.5, (n, 2)) if n > 1 else np.zeros((1, 2))
+    radii = np.clip(r0 * rng.lognormal(0.0, 0.3, n), 3.0, 40.0)
     ext = np.abs(centers).max() + radii.max() + 4
     x0, y0, x1, y1 = scene.window(cx, cy, ext, ext)
     h, w = y1 - y0, x1 - x0
     if h < 6 or w < 6:
         return None
+    c = scene.size
+    own = scene.zone[y0:y1, x0:x1] == scene.zone[int(min(cy, c - 1)), int(min(cx, c - 1))]
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     dome = np.zeros((h, w), np.float32)
+    sphere = np.zeros((h, w), np.float32)  # the same domes as spherical caps (height = radius)
     mask = np.zeros((h, w), bool)
     popped = np.zeros((h, w), np.float32)
     for (ox, oy), r in zip(centers, radii, strict=True):
         px, py = cx + ox - x0, cy + oy - y0
         d2 = ((xx - px) ** 2 + (yy - py) ** 2 * rng.uniform(0.8, 1.25)) / (r * r)
-        inside = d2 < 1
+        inside = (d2 < 1) & own
         if not inside.any():
             continue
-        dome = np.maximum(dome, np.sqrt(np.clip(1 - d2, 0, 1)) * r * rng.uniform(0.25, 0.6))
-        mask |= d2 < 1.1
+        cap = np.sqrt(np.clip(1 - d2, 0, 1)) * r
+        dome = np.maximum(dome, cap * rng.uniform(0.25, 0.6))
+        sphere = np.maximum(sphere, cap)
+        mask |= (d2 < 1.1) & own
         if rng.random() < 0.12 and r > 4:
             popped = np.maximum(popped, (d2 < 0.5).astype(np.float32))
+    dome *= own
+    popped *= own
     if mask.sum() < 6:
         return None
     scene.height[y0:y1, x0:x1] += dome
     alb = scene.albedo[y0:y1, x0:x1]
-    # Explicit directional shading so blisters read even under flat light.
-    gy, gx = np.gradient(cv2.GaussianBlur(dome, (0, 0), 0.7))
+    # Explicit directional shading so blisters read even under flat light: a lit and a shaded
+    # side (slope of the cap, -1.5..1.5) at 12-30 % of the albedo, at least 2.5x the surface's
+    # own texture contrast so a blister on rough plaster is not lost in its grain.
+    lum = alb.mean(axis=2)
+    tex = float(lum[own].std() / max(float(lum[own].mean()), 1e-3))
+    gy, gx = np.gradient(cv2.GaussianBlur(sphere, (0, 0), 0.7))
     ang = rng.uniform(0, 2 * np.pi)
-    sh = np.clip(gx * np.cos(ang) + gy * np.sin(ang), -1.5, 1.5)
-    alb *= (1.0 + rng.uniform(0.15, 0.35) * sh)[..., None]
+    sh = np.clip(gx * np.cos(ang) + gy * np.sin(ang), -1.5, 1.5) * own
+    amp = max(rng.uniform(0.12, 0.3), min(0.45, 2.5 * tex))
+    alb *= (1.0 + amp * sh)[..., None]
     # contact shadow crescent at the base, away from the light
-    rim = np.clip(cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 1.0) - mask, 0, 1)
+    rim = np.clip(cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 1.0) - mask, 0, 1) * own
     alb *= (1.0 - rng.uniform(0.0, 0.25) * rim)[..., None]
     if popped.any():
-        pa = cv2.GaussianBlur(popped, (0, 0), 0.7)
+        # A burst blister: a crater of exposed (pale, chalky) substrate inside a torn paint edge
+        # that casts a thin shadow, not a dark dot (which would read as mould).
+        pa = cv2.GaussianBlur(popped, (0, 0), 0.7) * own
         sub = np.asarray(SUBSTRATES[int(rng.integers(len(SUBSTRATES)))], np.float32)
-        alb[:] = alb * (1 - pa[..., None]) + sub * 0.8 * pa[..., None]
+        sub = np.maximum(sub, alb[popped > 0].mean(0) * 0.92)  # not darker than the paint
+        alb[:] = alb * (1 - pa[..., None]) + sub * pa[..., None]
+        edge = np.clip(pa - cv2.erode(pa, np.ones((3, 3), np.uint8)), 0, 1)
+        alb *= (1.0 - rng.uniform(0.2, 0.4) * edge)[..., None]
     np.clip(alb, 0, 1, out=alb)
     return Instance("paint_bubble", mask, x0, y0, {"n": n})
 
