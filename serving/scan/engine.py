@@ -5,6 +5,13 @@ version (checked by content hash before detection); each batch of photos is writ
 transaction, and its JSON Lines are appended (fsynced) just before that commit, so a run
 killed at any moment and started again ends with the register (and output file) of one
 uninterrupted run.
+
+The JSON Lines output covers every photo of the scan, whichever run detected it: a skipped
+photo without a line in the file gets one from what the register stored for this model
+version (``register.stored``); when the register does not hold all of that scan's detections
+(an older version scanned after a newer one, or detections matched to defects a person already
+handled) the photo is detected again for the file alone, the register untouched. A photo
+repeated in one unit under another path gets its first copy's result.
 """
 
 from __future__ import annotations
@@ -145,7 +152,7 @@ def run_scan(options: ScanOptions, *, spec: Spec | None = None) -> ScanSummary:
                 )
             else:
                 detect_local(pending, recorder, spec=spec, workers=options.workers, built=inline)
-            recorder.flush()
+            recorder.finish()
         after = sink.active_warnings(projects)
     finally:
         summary.seconds = time.perf_counter() - start
@@ -179,6 +186,7 @@ class Pending:
     sha256: str
     data: bytes
     path: Path
+    record: bool = True  # False: already recorded, detected again for the JSON output only
 
 
 class Recorder:
@@ -197,13 +205,38 @@ class Recorder:
         self.batch_size, self.progress = batch_size, progress
         self.batch: list[Finished] = []
         self.results: list[dict[str, Any]] = []  # this run's records (for --select)
+        self.lines: list[dict[str, Any]] = []  # JSON lines of photos already recorded
+        self.duplicates: list[tuple[ScanItem, str]] = []  # repeats that still need a line
 
-    def skipped(self, *, duplicate: bool = False) -> None:
+    def wants_line(self, item: ScanItem) -> bool:
+        """True when the JSON output is on and has no line for ``item`` yet."""
+        return self.jsonl is not None and item.key not in self.jsonl
+
+    def skipped(
+        self,
+        item: ScanItem | None = None,
+        sha256: str | None = None,
+        *,
+        duplicate: bool = False,
+        advance: bool = True,
+    ) -> None:
+        """Count a photo not detected for the register (``advance=False``: it still goes
+        through the detector for the JSON output, which advances the progress)."""
         if duplicate:
             self.summary.duplicates += 1
+            if item is not None and sha256 is not None and self.wants_line(item):
+                self.duplicates.append((item, sha256))
         else:
             self.summary.skipped += 1
-        self.progress.advance()
+        if advance:
+            self.progress.advance()
+
+    def from_register(self, item: ScanItem, sha256: str, outcome: dict[str, Any]) -> None:
+        """Queue the JSON line of a photo an earlier run recorded (its stored outcome)."""
+        self.lines.append(self._record(item, sha256, outcome))
+        self.summary.json_from_register += 1
+        if len(self.lines) >= self.batch_size:
+            self._write_lines()
 
     def unreadable(self, item: ScanItem, reason: str, sha256: str | None = None) -> None:
         self.summary.unreadable.append((item.rel, reason))
@@ -216,12 +249,48 @@ class Recorder:
         if "error" in f.outcome:
             self.unreadable(f.item, str(f.outcome["error"]), f.sha256)
             return
+        if not f.record:  # recorded already: a line for the JSON output, nothing else
+            self.lines.append(self._record(f.item, f.sha256, f.outcome))
+            self.summary.json_redetected += 1
+            self.progress.advance()
+            if len(self.lines) >= self.batch_size:
+                self._write_lines()
+            return
         self.batch.append(f)
         self.progress.advance()
         if len(self.batch) >= self.batch_size:
             self.flush()
 
+    def _write_lines(self) -> None:
+        if self.jsonl is not None and self.lines:
+            self.jsonl.write(self.lines)
+        self.lines = []
+
+    def finish(self) -> None:
+        """Record the last batch, then write every line still due (repeated photos last: their
+        first copy's line is in the file by then, from this run or an earlier one)."""
+        self.flush()
+        self._write_lines()
+        if self.jsonl is None or not self.duplicates:
+            return
+        first: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for rec in read_jsonl(self.jsonl.path):  # this model's line wins over an older one's
+            key = (str(rec.get("sha256")), str(rec.get("project")), str(rec.get("unit")))
+            if key not in first or rec.get("model") == self.summary.model:
+                first[key] = rec
+        for item, sha in self.duplicates:
+            base = first.get((sha, item.project, item.unit))
+            if base is None:  # the first copy's line predates a change of its file
+                continue
+            if "error" in base:
+                outcome: dict[str, Any] = {"error": base["error"]}
+            else:
+                outcome = {k: base[k] for k in ("width", "height", "defects")}
+            self.lines.append({**self._record(item, sha, outcome), "model": base.get("model")})
+        self._write_lines()
+
     def flush(self) -> None:
+        self._write_lines()
         if not self.batch:
             return
         batch, self.batch = self.batch, []
@@ -273,13 +342,22 @@ def prepare(
         sha = hashlib.sha256(data).hexdigest()
         key = (sha, item.project, item.unit)
         if key in seen:
-            recorder.skipped(duplicate=True)
+            recorder.skipped(item, sha, duplicate=True)
             continue
         seen.add(key)
         t = time.perf_counter()
         recorded = sink.is_recorded(sha, item.project, item.unit)
+        outcome = None
+        if recorded and recorder.wants_line(item):  # the JSON output needs its result
+            outcome = sink.stored_outcome(sha, item.project, item.unit)
         recorder.summary.register_seconds += time.perf_counter() - t
+        if recorded and outcome is None and recorder.wants_line(item):
+            recorder.skipped(advance=False)  # the register lacks some detections: detect again
+            yield Pending(item, sha, data, item.path(root), record=False)
+            continue
         if recorded:
+            if outcome is not None:
+                recorder.from_register(item, sha, outcome)
             recorder.skipped()
             continue
         yield Pending(item, sha, data, item.path(root))
@@ -371,7 +449,7 @@ def _pump(
             finished, _ = wait(inflight, return_when=FIRST_COMPLETED)
             for fut in [f for f in inflight if f in finished]:
                 p = inflight.pop(fut)
-                recorder.done(Finished(p.item, p.sha256, p.data, fut.result()))
+                recorder.done(Finished(p.item, p.sha256, p.data, fut.result(), p.record))
             fill()
     except BaseException:
         for fut in inflight:

@@ -73,10 +73,10 @@ def detect_ray(
             "the Ray engine needs the distributed extra: pip install 'finishscan[distributed]'"
         ) from e
 
-    by_idx: dict[int, tuple[ScanItem, str, Path]] = {}
+    by_idx: dict[int, tuple[ScanItem, str, Path, bool]] = {}
     rows: list[dict[str, Any]] = []
     for i, p in enumerate(pending):  # the driver has hashed and filtered; actors re-read
-        by_idx[i] = (p.item, p.sha256, p.path)  # bytes dropped: read again when recording
+        by_idx[i] = (p.item, p.sha256, p.path, p.record)  # bytes dropped: read again later
         rows.append({"idx": i, "path": str(p.path.resolve()), "sha256": p.sha256})
     if not rows:
         return
@@ -103,12 +103,12 @@ def detect_ray(
         try:
             for batch in ds.iter_batches(batch_size=batch_size, batch_format="numpy"):
                 for idx, raw in zip(batch["idx"], batch["outcome"], strict=True):
-                    item, sha, path = by_idx.pop(int(idx))
+                    item, sha, path, record = by_idx.pop(int(idx))
                     outcome = json.loads(raw)
                     data = read_checked(str(path), sha)
                     if not isinstance(data, bytes):
                         outcome, data = data, b""
-                    recorder.done(Finished(item, sha, data, outcome))
+                    recorder.done(Finished(item, sha, data, outcome, record))
         except ray.exceptions.RayError as e:
             first = next((ln for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
             raise FinishscanError(

@@ -23,6 +23,7 @@ class Finished:
     sha256: str
     data: bytes
     outcome: dict[str, Any]
+    record: bool = True  # False: already in the register, detected again for the JSON only
 
 
 class RegisterSink:
@@ -49,6 +50,32 @@ class RegisterSink:
                     model_version=self.model_version,
                 )
             )
+
+    def stored_outcome(self, sha256: str, project: str, unit: str) -> dict[str, Any] | None:
+        """``{"width", "height", "defects"}`` as this model version's scan of the photo left
+        them in the register (what a worker returned), or None when the register does not hold
+        all of its detections (see ``register.stored``) or the photo is not recorded."""
+        from register.stored import stored_scan
+
+        with self.register.session(readonly=True) as s:
+            got = stored_scan(
+                session=s,
+                sha256=sha256,
+                project=project,
+                unit=unit,
+                model_version=self.model_version,
+                model_name=self.model_name,
+            )
+        if got is None or not got.complete:
+            return None
+        return {
+            "width": got.width,
+            "height": got.height,
+            "defects": [
+                {"label": d.label, "confidence": d.confidence, "box": list(d.box)}
+                for d in got.defects
+            ],
+        }
 
     def record(self, batch: Sequence[Finished]) -> list[Any]:
         """Record every photo of ``batch`` in one transaction; returns the PhotoRecorded list."""

@@ -14,6 +14,9 @@ class ScanSummary:
     ``scanned`` photos went through the detector and into the register in this run;
     ``skipped`` were already recorded for this model version (by content hash);
     ``duplicates`` repeated a photo already seen in this run for the same unit.
+    With a JSON output, ``json_from_register`` skipped photos got their line from the
+    register and ``json_redetected`` were detected again for it (the register lacked some of
+    their detections).
     """
 
     planned: int = 0
@@ -33,6 +36,8 @@ class ScanSummary:
     model: dict[str, str] = field(default_factory=dict)
     selected: int = 0
     tasks_path: str | None = None
+    json_from_register: int = 0
+    json_redetected: int = 0
 
     @property
     def defects(self) -> int:
@@ -62,6 +67,8 @@ class ScanSummary:
             "engine": self.engine,
             "workers": self.workers,
             "model": self.model,
+            "json_from_register": self.json_from_register,
+            "json_redetected": self.json_redetected,
         }
 
     def to_text(self, *, max_listed: int = 20) -> str:
@@ -91,6 +98,11 @@ class ScanSummary:
             lines.append(f"  {w['project']} {w['unit']}: {w['level']} ({w['rule']})")
         if self.warnings_cleared:
             lines.append(f"warnings cleared: {len(self.warnings_cleared)}")
+        if self.json_from_register or self.json_redetected:
+            lines.append(
+                f"JSON output: {self.json_from_register} recorded photo(s) from the register, "
+                f"{self.json_redetected} detected again (the register lacks some detections)"
+            )
         if self.tasks_path:
             lines.append(f"labelling tasks: {self.selected} photo(s) -> {self.tasks_path}")
         return "\n".join(lines)
