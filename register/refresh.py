@@ -19,15 +19,20 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from finishscan.errors import RegisterError
 from register.db import Register
+from register.early_warning import evaluate_warnings
 from register.models import Project, utcnow
+from register.repository.lookup import _project
 from register.repository.warnings import (
+    _facts_and_active,
     active_warnings,
     refresh_project_warnings,
     warnings_stale,
 )
+from register.rules import Rules
 from register.schemas import WarningOut, WarningRefresh
 
 __all__ = ["current_warnings", "project_codes", "refresh_all_warnings", "refresh_one"]
@@ -53,20 +58,35 @@ def refresh_one(reg: Register, project: str, *, now: datetime | None = None) -> 
 def current_warnings(
     reg: Register, project: str, *, now: datetime | None = None
 ) -> tuple[list[WarningOut], WarningRefresh]:
-    """The project's active warnings as of ``now`` (red first, then oldest), after bringing them
-    up to ``now`` as :func:`refresh_one` does; also what that refresh changed.
+    """The project's active warnings as of ``now`` (red first, then oldest), after bringing the
+    time-driven ones up to ``now``; also what that refresh changed.
 
-    When nothing is due (the usual case) this is one read-only transaction: the staleness
-    check and the list share it. Otherwise the project is locked, reconciled and listed in one
-    write transaction. NotFoundError for an unknown project; a database error propagates.
+    Only project-scope rules depend on the time (overdue defects, the aged-defect rectification
+    rate; unit rules count open defects, which every writer reconciles), so the check reads the
+    project's facts alone (one aggregate query), not every unit's. When nothing is due (the
+    usual case) check and list share one read-only transaction; otherwise the whole project is
+    locked, reconciled (as :func:`refresh_one`) and listed in one write transaction.
+    NotFoundError for an unknown project; a database error propagates.
     """
     now = now or utcnow()
     with reg.session(readonly=True) as s:
-        if not warnings_stale(session=s, rules=reg.rules, project=project, now=now):
+        if not _time_driven_stale(s, reg.rules, project, now):
             return active_warnings(session=s, project=project), WarningRefresh(project=project)
     with reg.session() as s:
         changed = refresh_project_warnings(session=s, rules=reg.rules, project=project, now=now)
         return active_warnings(session=s, project=project), changed
+
+
+def _time_driven_stale(session: Session, rules: Rules, project: str, now: datetime) -> bool:
+    """True if the project-scope warnings at ``now`` differ from the active ones (level,
+    presence or detail): :func:`warnings_stale` restricted to the project subject."""
+    facts, active = _facts_and_active(session, rules, _project(session, project), [], now)
+    desired = {(d.subject, d.rule): d for d in evaluate_warnings(facts, rules)}
+    if desired.keys() != active.keys():
+        return True
+    return any(
+        w.level != desired[k].level or w.detail != desired[k].detail for k, w in active.items()
+    )
 
 
 def refresh_all_warnings(
