@@ -91,7 +91,7 @@ class Matched:
     pred_bucket: np.ndarray  # (P,) the matched label's bucket, else the prediction's own
     true_cls: np.ndarray  # (L,)
     true_bucket: np.ndarray  # (L,)
-    found_conf: np.ndarray  # (L,) confidence of the prediction that matched the label, else 0
+    found_conf: np.ndarray  # (L,) confidence of the prediction that matched the label, else -inf
 
 
 def match_by_size(
@@ -109,7 +109,7 @@ def match_by_size(
         tbucket = size_bucket(box_size(tb, scale), edges)
         own = size_bucket(box_size(pb, scale), edges)
         hit = idx >= 0
-        found = np.zeros(len(tc))
+        found = np.full(len(tc), -np.inf)  # never >= a threshold, even 0.0: unmatched is not found
         found[idx[hit]] = pconf[hit]
         parts["conf"].append(pconf)
         parts["pred_cls"].append(pc)

@@ -98,6 +98,18 @@ def test_recall_counts_only_predictions_at_the_operating_confidence():
     )
 
 
+def test_a_missed_label_is_not_found_at_confidence_zero():
+    # a is found by a 0.4 prediction, b by none: at the operating confidence 0.0 (evaluate's
+    # max-F1 point when F1 is zero everywhere) recall is 1/2, b's 0/1
+    rec = _rec([(0, 0.4, _box(0, 0, 30))], [(0, _box(0, 0, 30)), (1, _box(100, 100, 30))])
+    m = match_by_size([rec], [1.0], (16.0, 48.0))
+    assert m.found_conf.tolist() == [0.4, -np.inf]
+    out = size_breakdown(m, NAMES, edges=(16.0, 48.0), conf_threshold=0.0)
+    assert out["medium"]["recall"] == 0.5
+    assert out["medium"]["per_class"]["a"]["recall"] == 1.0
+    assert out["medium"]["per_class"]["b"] == {"labels": 1, "ap50": 0.0, "recall": 0.0}
+
+
 def test_empty_buckets_and_no_predictions():
     rec = _rec([], [(1, _box(0, 0, 100))])
     out = size_breakdown(
@@ -169,26 +181,50 @@ class _FakeDetector:
         return self.queue.pop(0)
 
 
-def test_evaluate_json_adds_by_size_at_the_model_input_scale(tmp_path, monkeypatch):
+def _two_photo_dataset(root):
+    """A 640-px photo with an 80-px stain at (280, 280) and a 320-px one with a 12-px crack."""
     for split in ("images", "labels"):
-        (tmp_path / split / "val").mkdir(parents=True)
-    # a 640-px photo shown at half scale: its 80-px stain is 40 model px (medium, not large);
-    # a 320-px photo: its 12-px crack stays small
+        (root / split / "val").mkdir(parents=True)
     for name, size, line in (
         ("a", 640, "1 0.5 0.5 0.125 0.125"),
         ("b", 320, "0 0.5 0.5 0.0375 0.0375"),
     ):
         cv2.imwrite(
-            str(tmp_path / "images" / "val" / f"{name}.png"), np.zeros((size, size, 3), np.uint8)
+            str(root / "images" / "val" / f"{name}.png"), np.zeros((size, size, 3), np.uint8)
         )
-        (tmp_path / "labels" / "val" / f"{name}.txt").write_text(line + "\n")
-    (tmp_path / "data.yaml").write_text("path: .\nval: images/val\nnames: [crack, stain]\n")
+        (root / "labels" / "val" / f"{name}.txt").write_text(line + "\n")
+    (root / "data.yaml").write_text("path: .\nval: images/val\nnames: [crack, stain]\n")
+    return root / "data.yaml"
+
+
+def test_evaluate_by_size_counts_no_miss_as_found_when_max_f1_is_at_zero(tmp_path, monkeypatch):
+    # every prediction misses: F1 is 0 at every confidence, so its argmax (the operating point)
+    # is confidence 0.0, and no label may count as found there
+    data = _two_photo_dataset(tmp_path)
+    _FakeDetector.queue = [
+        Detections(np.array([[0, 0, 40, 40]]), np.array([0.9]), np.array([1])),
+        Detections(np.array([[0, 0, 12, 12]]), np.array([0.8]), np.array([0])),
+    ]
+    monkeypatch.setattr("detector.Detector", _FakeDetector)
+    d = evaluate_model("fake.onnx", data).to_dict()
+    assert d["conf_threshold_max_f1"] == 0.0 and d["recall"] == 0.0
+    by = d["by_size"]
+    assert by["conf_threshold"] == 0.0
+    assert (by["small"]["recall"], by["medium"]["recall"]) == (0.0, 0.0)
+    assert by["small"]["per_class"]["crack"] == {"labels": 1, "ap50": 0.0, "recall": 0.0}
+    assert (by["small"]["false_positives"], by["medium"]["false_positives"]) == (1, 1)
+
+
+def test_evaluate_json_adds_by_size_at_the_model_input_scale(tmp_path, monkeypatch):
+    # the 640-px photo is shown at half scale: its 80-px stain is 40 model px (medium, not
+    # large); the 320-px photo's 12-px crack stays small
+    data = _two_photo_dataset(tmp_path)
     _FakeDetector.queue = [
         Detections(np.array([[280, 280, 360, 360]]), np.array([0.9]), np.array([1])),
         Detections(np.array([[154, 154, 166, 166]]), np.array([0.8]), np.array([0])),
     ]
     monkeypatch.setattr("detector.Detector", _FakeDetector)
-    d = json.loads(evaluate_model("fake.onnx", tmp_path / "data.yaml").to_json())
+    d = json.loads(evaluate_model("fake.onnx", data).to_json())
     assert {"map50", "map50_95", "precision", "recall", "per_class", "images", "model"} <= set(d)
     assert d["per_class"]["crack"]["labels"] == 1 and d["images"] == 2
     by = d["by_size"]
