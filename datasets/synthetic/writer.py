@@ -3,7 +3,12 @@
 Image ``i`` is rendered from ``np.random.default_rng([seed, i])``, so the bytes depend only on
 (seed, i, imgsz, config), not on ``workers`` or order. Labels and ``data.yaml`` use the
 writers of :mod:`datasets.formats.yolo`; the COCO file is :mod:`datasets.formats.coco`'s
-document with mask polygons and mask areas filled in.
+document with each defect's exact mask as ``segmentation`` (compressed RLE, ``iscrowd`` 0), its
+pixel count as ``area`` and, for hollow tiles, a ``cue`` mask (RLE): the band along the edge of
+its mask (:func:`cue_band`), where a lifted or shifted edge and the inspector's ring show. A
+crop holding none of it shows only plain tile (``dataset tile`` drops such labels). The band
+is derived from the mask: the renderer does not say which edge is lifted, so a plain edge of a
+ringed tile counts too.
 """
 
 from __future__ import annotations
@@ -26,38 +31,55 @@ from datasets.synthetic.config import SynthConfig
 from datasets.types import Box, Dataset, LabeledImage
 from finishscan.errors import DatasetError
 
+# A hollow tile's cue band at 640 px: its lippage highlight and shadow (up to ~10 px) or a
+# shifted edge lie this close to the edge of its mask; the inspector's ring (<= 9 px thick) lies
+# wholly inside the band.
+CUE_BAND = 12
 
-def _polygons(mask: np.ndarray, box: Box | None = None) -> list[list[float]]:
-    """Outer contours of a bool mask as flat [x0, y0, x1, y1, ...] lists (image pixels).
 
-    ``box``, when given, bounds the mask's pixels (the sample's box): only that crop, with a
-    one-pixel zero margin, is traced (same contours, offset back to the full image).
+def cue_band(mask: np.ndarray, width: int, box: Box | None = None) -> np.ndarray:
+    """The pixels of a bool mask within ``width`` px of its edge (a pixel outside it within a
+    (2 width + 1)-px disc); the photo's border is not an edge (a tile the photo cuts off shows no
+    edge there). ``box`` (the mask's bounding box) limits the work to its crop.
+
+    >>> m = np.zeros((9, 9), bool); m[1:8, 1:8] = True
+    >>> cue_band(m, 2)[4].astype(int).tolist()
+    [0, 1, 1, 0, 0, 0, 1, 1, 0]
     """
-    x0, y0 = 0, 0
+    h, w = mask.shape
+    x0, y0, x1, y1 = 0, 0, w, h
     if box is not None:
-        h, w = mask.shape
-        x0, y0 = max(0, int(box.x0) - 1), max(0, int(box.y0) - 1)
-        mask = mask[y0 : min(h, int(box.y1) + 1), x0 : min(w, int(box.x1) + 1)]
-    contours, _ = cv2.findContours(
-        mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0)
-    )
-    out = []
-    for c in contours:
-        if len(c) >= 3:
-            out.append([float(v) for v in c.reshape(-1)])
+        x0, y0 = max(0, int(box.x0) - width - 1), max(0, int(box.y0) - width - 1)
+        x1, y1 = min(w, int(box.x1) + width + 1), min(h, int(box.y1) + width + 1)
+    crop = mask[y0:y1, x0:x1].view(np.uint8)
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
+    inner = cv2.erode(crop, disc)  # outside the array counts as inside the mask
+    out = np.zeros_like(mask)
+    out[y0:y1, x0:x1] = crop > inner
     return out
 
 
-_Rendered = tuple[bytes, list[Box], list[list[list[float]]], list[int]]
+def _annotation(mask: np.ndarray, box: Box, name: str, imgsz: int) -> dict:
+    """COCO fields of one defect: exact ``segmentation`` (compressed RLE), ``area`` (its pixels)
+    and, for a hollow tile, the ``cue`` mask (its edge band: see :func:`cue_band`)."""
+    ann: dict = {"segmentation": coco.encode_rle(mask), "area": int(np.count_nonzero(mask))}
+    if name == "hollow_tile":
+        band = max(2, int(round(CUE_BAND * imgsz / 640)))
+        ann["cue"] = coco.encode_rle(cue_band(mask, band, box))
+    return ann
 
 
-def _render(
-    args: tuple[int, int, int, SynthConfig],
-) -> tuple[bytes, list[Box], list[list[list[float]]], list[int]]:
+_Rendered = tuple[bytes, list[Box], list[dict]]
+
+
+def _render(args: tuple[int, int, int, SynthConfig]) -> _Rendered:
     seed, i, imgsz, cfg = args
     s = render_sample(np.random.default_rng([seed, i]), imgsz, cfg)
-    polys = [_polygons(m, b) for m, b in zip(s.masks, s.boxes, strict=True)]
-    return s.jpeg, s.boxes, polys, [int(np.count_nonzero(m)) for m in s.masks]
+    anns = [
+        _annotation(m, b, cfg.names[b.class_id], imgsz)
+        for m, b in zip(s.masks, s.boxes, strict=True)
+    ]
+    return s.jpeg, s.boxes, anns
 
 
 def _init_worker() -> None:
@@ -102,8 +124,7 @@ def write_dataset(
     jobs = [(seed, i, imgsz, cfg) for i in range(n)]
     images: list[LabeledImage] = []
     results: Iterator[_Rendered]
-    polys: list[list[list[list[float]]]] = []
-    areas: list[list[int]] = []
+    extras: list[dict] = []
     with atomic_dir(out, overwrite=overwrite) as tmp:
         for split in ("train", "val"):
             (tmp / "images" / split).mkdir(parents=True, exist_ok=True)
@@ -116,7 +137,7 @@ def write_dataset(
             retain_freed_memory()  # this process renders: same allocator setting as a worker
             results = map(_render, jobs)
         try:
-            for i, (jpeg, boxes, poly, area) in enumerate(results):
+            for i, (jpeg, boxes, anns) in enumerate(results):
                 split = "val" if i in val else "train"
                 name = f"s{seed}_{i:06d}"
                 img_path = tmp / "images" / split / f"{name}.jpg"
@@ -129,8 +150,7 @@ def write_dataset(
                     "".join(x + "\n" for x in lines)
                 )
                 images.append(lab)
-                polys.append(poly)
-                areas.append(area)
+                extras += anns
                 if progress and ((i + 1) % 50 == 0 or i + 1 == n):
                     print(f"synth: {i + 1}/{n}", file=sys.stderr, flush=True)
         finally:
@@ -140,11 +160,8 @@ def write_dataset(
         yolo.write_data_yaml(tmp, list(cfg.names))
         dataset = Dataset(names=list(cfg.names), images=images)
         doc = coco.to_coco(dataset, image_root=out)
-        flat_p = [p for per in polys for p in per]
-        flat_a = [a for per in areas for a in per]
-        for ann, p, a in zip(doc["annotations"], flat_p, flat_a, strict=True):
-            ann["segmentation"] = p
-            ann["area"] = a
+        for ann, extra in zip(doc["annotations"], extras, strict=True):
+            ann.update(extra)
         doc["info"] = {"description": f"finishscan synthetic, seed {seed}, n {n}, imgsz {imgsz}"}
         (tmp / "annotations.coco.json").write_text(json.dumps(doc))
         # How the set was made, so it can be regenerated byte for byte.

@@ -6,12 +6,16 @@ learn defects 12x smaller than it meets them. Tiling the training photos with th
 detector uses (:func:`detector.tiling.slice_grid`) keeps training and inference at one scale.
 
 A label crossing a tile border is clipped by the defect's own pixels when the source has them
-(polygons, e.g. the ``annotations.coco.json`` the synthetic generator writes, see
-:func:`coco_polygons`): the tile's box is the tight box of the defect's pixels inside the tile,
-and the piece is dropped when fewer than ``min_pixels`` of them fall inside, unless that is at
-least half of the defect (a small defect that is mostly in the tile). A long diagonal crack
-crossing a tile corner thus gets a small box around the few pixels that are there, or none,
-where its clipped box would cover most of the tile. Without polygons a box is clipped to the
+(a COCO file's ``segmentation``, RLE or polygons, e.g. the ``annotations.coco.json`` the
+synthetic generator writes, see :func:`coco_masks`): the tile's box is the tight box of the
+defect's pixels inside the tile, and the piece is dropped when fewer than ``min_pixels`` of them
+fall inside, unless that is at least half of the defect (a small defect that is mostly in the
+tile). A long diagonal crack crossing a tile corner thus gets a small box around the few pixels
+that are there, or none, where its clipped box would cover most of the tile. A defect whose
+annotation also has a ``cue`` mask (the pixels that show it: a hollow tile's lifted or shifted
+edge and the inspector's ring, where its label covers the whole tile) is labelled in a tile only
+when the tile holds at least ``min_pixels`` of its cue, or half of it: a tile showing only a
+plain piece of a hollow tile gets no label. Without a mask a box is clipped to the
 tile and kept when at least ``min_visible`` of its area (and ``min_side`` px on each side)
 falls inside, else dropped.
 Tiles keep their photo's split folder and take the photo's name as their group, so a later
@@ -24,10 +28,12 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from datasets.formats._common import atomic_dir, read_image, read_text, split_of, unique_names
+from datasets.formats.coco import decode_segmentation
 from datasets.formats.yolo import label_path_for, write_data_yaml, write_labels
 from datasets.types import Box, Dataset, LabeledImage
 from detector.tiling import slice_grid
@@ -35,10 +41,13 @@ from finishscan.errors import DatasetError
 
 __all__ = [
     "MIN_PIXELS",
+    "Clipped",
     "DefectMask",
+    "DefectShape",
     "TileSummary",
     "clip_boxes",
     "clip_masks",
+    "coco_masks",
     "coco_polygons",
     "tile_dataset",
 ]
@@ -47,7 +56,7 @@ __all__ = [
 # see the tile_labels section of benchmarks/RESULTS.md for the counts behind it.
 MIN_PIXELS = 24
 
-Polygons = Sequence[Sequence[float]]  # one defect's outer rings, flat [x0, y0, x1, y1, ...]
+Polygons = Sequence[Sequence[float]]  # one defect's rings, flat [x0, y0, x1, y1, ...]
 
 
 @dataclass(frozen=True)
@@ -59,24 +68,49 @@ class TileSummary:
     dropped: int  # box pieces dropped as too small a part of their box (or defect)
     by_pixels: int = 0  # tile boxes placed from their defect's pixels (the rest: box rule)
     dropped_pixels: int = 0  # of ``dropped``: pieces with too few defect pixels in the tile
+    dropped_cue: int = 0  # pieces with defect pixels but too little of their cue (not in dropped)
 
 
 @dataclass(frozen=True)
 class DefectMask:
-    """One defect's pixels: ``mask`` (bool, H x W) placed at (x0, y0) of the photo."""
+    """One defect's pixels: ``mask`` (bool, H x W) placed at (x0, y0) of the photo, and
+    optionally its ``cue`` (bool, same shape and place): the pixels that show the defect."""
 
     mask: np.ndarray
     x0: int
     y0: int
+    cue: np.ndarray | None = None
 
     @property
     def pixels(self) -> int:
         return int(np.count_nonzero(self.mask))
 
+    @property
+    def cue_pixels(self) -> int:
+        return 0 if self.cue is None else int(np.count_nonzero(self.cue))
+
+    @classmethod
+    def from_full(cls, mask: np.ndarray, cue: np.ndarray | None = None) -> DefectMask | None:
+        """The crop of photo-sized bool masks around their pixels; None when ``mask`` is empty.
+
+        >>> m = np.zeros((4, 5), bool); m[1:3, 2] = True
+        >>> d = DefectMask.from_full(m); (d.x0, d.y0, d.mask.shape)
+        (2, 1, (2, 1))
+        """
+        if not mask.any():
+            return None
+        both = mask if cue is None else mask | cue
+        cols, rows = np.flatnonzero(both.any(axis=0)), np.flatnonzero(both.any(axis=1))
+        sl = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        return cls(
+            mask[sl].copy(), int(cols[0]), int(rows[0]), None if cue is None else cue[sl].copy()
+        )
+
     @classmethod
     def from_polygons(cls, polygons: Polygons) -> DefectMask | None:
-        """The pixels of filled polygons (vertices at pixel centres, as cv2.findContours traces
-        a mask: each vertex is a pixel of the defect); None when there are none.
+        """The pixels of filled polygons, their union as in COCO (vertices at pixel centres, as
+        cv2.findContours traces a mask: each vertex is a pixel of the defect); None when there
+        are none.
 
         >>> DefectMask.from_polygons([[2, 1, 4, 1, 4, 2, 2, 2]]).mask.astype(int).tolist()
         [[1, 1, 1], [1, 1, 1]]
@@ -90,7 +124,11 @@ class DefectMask:
         x0, y0 = np.floor(pts.min(0)).astype(int)
         x1, y1 = np.floor(pts.max(0)).astype(int) + 1
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        cv2.fillPoly(mask, [np.round(r - (x0, y0)).astype(np.int32) for r in rings], 1)
+        one = np.empty_like(mask)
+        for r in rings:  # one by one: overlapping rings are a union, not an even-odd fill
+            one[:] = 0
+            cv2.fillPoly(one, [np.round(r - (x0, y0)).astype(np.int32)], 1)
+            mask |= one
         if not mask.any():
             return None
         return cls(mask.astype(bool), int(x0), int(y0))
@@ -125,6 +163,16 @@ def clip_boxes(
     return kept, dropped
 
 
+class Clipped(NamedTuple):
+    """What :func:`clip_masks` made of one window's boxes."""
+
+    boxes: list[Box]  # in window coordinates
+    dropped: int  # pieces dropped by the box rule or for too few defect pixels
+    few: int  # of ``dropped``: too few defect pixels
+    placed: int  # kept boxes placed by their defect's pixels
+    no_cue: int = 0  # pieces with enough defect pixels but too little of their cue
+
+
 def clip_masks(
     boxes: list[Box],
     masks: Sequence[DefectMask | None],
@@ -133,19 +181,19 @@ def clip_masks(
     min_pixels: int,
     min_visible: float,
     min_side: float,
-) -> tuple[list[Box], int, int, int]:
+) -> Clipped:
     """Like :func:`clip_boxes`, but a box with a mask is placed by its defect's pixels.
 
-    Returns (boxes in window coordinates, dropped, of those dropped for too few pixels, kept
-    boxes placed by pixels). A masked box's
-    piece is the tight box of its pixels inside the window; it is kept when it has at least
-    ``min_pixels`` of them or at least half of the defect's pixels, dropped otherwise, and
-    ignored when the window holds none of them (even if the box reaches into it). Boxes whose
-    mask is None follow :func:`clip_boxes` (``min_visible``, ``min_side``).
+    A masked box's piece is the tight box of its pixels inside the window; it is kept when it
+    has at least ``min_pixels`` of them or at least half of the defect's pixels, dropped
+    otherwise, and ignored when the window holds none of them (even if the box reaches into
+    it). A mask with a ``cue`` needs the same of its cue in the window (``min_pixels`` of the
+    cue's pixels or half of them), else the piece is left out (counted in ``no_cue``). Boxes
+    whose mask is None follow :func:`clip_boxes` (``min_visible``, ``min_side``).
     """
     wx0, wy0, wx1, wy1 = window
     kept: list[Box] = []
-    dropped = few = placed = 0
+    dropped = few = placed = no_cue = 0
     for b, m in zip(boxes, masks, strict=True):
         if m is None:
             k, d = clip_boxes([b], window, min_visible=min_visible, min_side=min_side)
@@ -165,6 +213,11 @@ def clip_masks(
             dropped += 1
             few += 1
             continue
+        if m.cue is not None:
+            nc = int(np.count_nonzero(m.cue[y0 - m.y0 : y1 - m.y0, x0 - m.x0 : x1 - m.x0]))
+            if nc < min_pixels and 2 * nc < m.cue_pixels:
+                no_cue += 1
+                continue
         cols = np.flatnonzero(sub.any(axis=0))
         rows = np.flatnonzero(sub.any(axis=1))
         kept.append(
@@ -177,15 +230,41 @@ def clip_masks(
             )
         )
         placed += 1
-    return kept, dropped, few, placed
+    return Clipped(kept, dropped, few, placed, no_cue)
 
 
-def coco_polygons(path: Path, dataset: Dataset, *, tol: float = 1.0) -> dict[Path, list]:
-    """Polygons of ``dataset``'s boxes from a COCO file (``segmentation`` as polygon lists).
+@dataclass(frozen=True)
+class DefectShape:
+    """One defect's undecoded COCO ``segmentation`` (polygons or RLE) and optional ``cue`` on a
+    ``height`` x ``width`` photo; :meth:`decode` gives its :class:`DefectMask`."""
+
+    segmentation: Any
+    height: int
+    width: int
+    cue: Any = None
+
+    def decode(self) -> DefectMask | None:
+        mask = decode_segmentation(self.segmentation, self.height, self.width)
+        cue = None if self.cue is None else decode_segmentation(self.cue, self.height, self.width)
+        return DefectMask.from_full(mask, cue)
+
+
+def _shape_of(seg: object) -> bool:
+    """Whether a ``segmentation`` holds a mask: RLE, or a non-empty list of polygons."""
+    if isinstance(seg, dict):
+        return "counts" in seg and "size" in seg
+    return isinstance(seg, list) and bool(seg) and all(isinstance(p, list) for p in seg)
+
+
+def coco_masks(path: Path, dataset: Dataset, *, tol: float = 1.0) -> dict[Path, list]:
+    """Masks of ``dataset``'s boxes from a COCO file (``segmentation`` as polygons or RLE, and
+    an optional ``cue`` in the same forms: :mod:`datasets.formats.coco`).
 
     Images are matched by path (``file_name`` against the COCO file's folder), boxes by class
-    and a bbox within ``tol`` px, in order. Returns {image path: [polygons or None per box]}
-    for the images that have any; a box with no matching polygon annotation gets None (box rule).
+    and a bbox within ``tol`` px, in order; crowd annotations (``iscrowd``) are not matched.
+    Returns {image path: [:class:`DefectShape` or None per box]} for the images that have any;
+    a box with no matching annotation with a mask gets None (box rule). Masks are decoded when
+    tiled, one photo at a time.
     """
     path = Path(path)
     try:
@@ -196,30 +275,36 @@ def coco_polygons(path: Path, dataset: Dataset, *, tol: float = 1.0) -> dict[Pat
         cats = sorted(doc.get("categories") or [], key=lambda c: int(c["id"]))
         names = {int(c["id"]): str(c["name"]) for c in cats}
         files = {
-            int(im["id"]): (path.parent / str(im["file_name"])).resolve() for im in doc["images"]
+            int(im["id"]): ((path.parent / str(im["file_name"])).resolve(), im)
+            for im in doc["images"]
         }
-        anns: dict[Path, list[tuple[str, tuple[float, ...], list]]] = {}
+        anns: dict[Path, list[tuple[str, tuple[float, ...], DefectShape]]] = {}
         for a in doc.get("annotations") or []:
             seg = a.get("segmentation")
-            if not (isinstance(seg, list) and seg and all(isinstance(p, list) for p in seg)):
-                continue  # RLE or no mask: box rule
+            if a.get("iscrowd") or not _shape_of(seg):
+                continue  # a crowd region, or no mask: box rule
+            cue = a.get("cue")
             x, y, w, h = (float(v) for v in a["bbox"])
-            anns.setdefault(files[int(a["image_id"])], []).append(
-                (names[int(a["category_id"])], (x, y, x + w, y + h), seg)
+            file, im = files[int(a["image_id"])]
+            shape = DefectShape(
+                seg, int(im["height"]), int(im["width"]), cue if _shape_of(cue) else None
+            )
+            anns.setdefault(file, []).append(
+                (names[int(a["category_id"])], (x, y, x + w, y + h), shape)
             )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise DatasetError(f"{path}: not a COCO detection file with polygons ({e})") from e
+        raise DatasetError(f"{path}: not a COCO detection file with masks ({e})") from e
     out: dict[Path, list] = {}
     for im in dataset.images:
         cand = anns.get(Path(im.path).resolve())
         if not cand:
             continue
         used = [False] * len(cand)
-        per: list = []
+        per: list[DefectShape | None] = []
         for b in im.boxes:
             name = dataset.names[b.class_id] if 0 <= b.class_id < len(dataset.names) else None
             hit = None
-            for j, (cn, bb, _seg) in enumerate(cand):
+            for j, (cn, bb, _shape) in enumerate(cand):
                 if (
                     not used[j]
                     and cn == name
@@ -237,6 +322,20 @@ def coco_polygons(path: Path, dataset: Dataset, *, tol: float = 1.0) -> dict[Pat
     return out
 
 
+coco_polygons = coco_masks  # the former name (it read polygons only)
+
+
+def _decode(shape: DefectShape | Polygons | None, where: Path) -> DefectMask | None:
+    if shape is None:
+        return None
+    try:
+        if isinstance(shape, DefectShape):
+            return shape.decode()
+        return DefectMask.from_polygons(shape)
+    except DatasetError as e:
+        raise DatasetError(f"{where}: {e}") from e
+
+
 def tile_dataset(
     dataset: Dataset,
     out: Path,
@@ -246,7 +345,7 @@ def tile_dataset(
     min_visible: float = 0.2,
     min_side: float = 3.0,
     min_pixels: int = MIN_PIXELS,
-    polygons: Mapping[Path, Sequence[Polygons | None]] | None = None,
+    polygons: Mapping[Path, Sequence[DefectShape | Polygons | None]] | None = None,
     keep_empty: float = 1.0,
     seed: int = 0,
     overwrite: bool = False,
@@ -254,9 +353,10 @@ def tile_dataset(
 ) -> TileSummary:
     """Write every photo of ``dataset`` as ``size`` x ``size`` PNG tiles in a YOLO folder.
 
-    ``polygons`` ({image path: [polygons or None per box]}, e.g. from :func:`coco_polygons`)
-    clips those boxes by their defect's pixels (``min_pixels``, see :func:`clip_masks`); the
-    other boxes by ``min_visible`` and ``min_side``. Photos no larger than ``size`` are copied
+    ``polygons`` ({image path: [mask or None per box]}, a mask being a :class:`DefectShape`
+    from :func:`coco_masks` or a list of polygons) clips those boxes by their defect's pixels
+    and cue (``min_pixels``, see :func:`clip_masks`); the other boxes by ``min_visible`` and
+    ``min_side``. Photos no larger than ``size`` are copied
     as one tile. ``keep_empty`` is the share of tiles without any box that is kept (chosen with
     ``seed``; 1.0 keeps all), since a wall photo cut into tiles is mostly clean wall. Tiles are
     PNG so the photo's JPEG is not compressed twice. The folder appears only when complete
@@ -279,7 +379,7 @@ def tile_dataset(
     polygons = polygons or {}
     rng = np.random.default_rng(seed)
     stems = unique_names([im.path for im in dataset.images], key=lambda p: split_of(p))
-    tiles = boxes_out = dropped = by_pixels = few = 0
+    tiles = boxes_out = dropped = by_pixels = few = no_cue = 0
     splits: set[str] = set()
     with atomic_dir(out, overwrite=overwrite) as tmp:
         for k, (im, name) in enumerate(zip(dataset.images, stems, strict=True)):
@@ -295,15 +395,12 @@ def tile_dataset(
                 raise DatasetError(
                     f"{im.path}: {len(polys)} polygon entries for {len(im.boxes)} boxes"
                 )
-            masks = [
-                None if p is None else DefectMask.from_polygons(p)
-                for p in (polys if polys is not None else [None] * len(im.boxes))
-            ]
+            masks = [_decode(p, im.path) for p in polys or [None] * len(im.boxes)]
             split = split_of(im.path)
             splits.add(split)
             stem = Path(name).stem
             for x0, y0, x1, y1 in slice_grid(h, w, size, size, overlap).tolist():
-                boxes, n_drop, n_few, n_px = clip_masks(
+                boxes, n_drop, n_few, n_px, n_cue = clip_masks(
                     im.boxes,
                     masks,
                     (x0, y0, x1, y1),
@@ -313,6 +410,7 @@ def tile_dataset(
                 )
                 dropped += n_drop
                 few += n_few
+                no_cue += n_cue
                 if not boxes and keep_empty < 1.0 and rng.random() >= keep_empty:
                     continue
                 dst = tmp / "images" / split / f"{stem}_x{x0}_y{y0}.png"
@@ -340,4 +438,5 @@ def tile_dataset(
         dropped=dropped,
         by_pixels=by_pixels,
         dropped_pixels=few,
+        dropped_cue=no_cue,
     )
