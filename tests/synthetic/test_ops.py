@@ -38,7 +38,8 @@ def test_ops_match_numpy_broadcasting(shape):
 def test_runs_split_on_key_changes_and_gaps(key, on, expect):
     from datasets.synthetic.defects import _runs
 
-    assert _runs(np.array(key, np.int64), np.array(on, bool)) == expect
+    i, j = _runs(np.array(key, np.int64), np.array(on, bool))
+    assert list(zip(i.tolist(), j.tolist(), strict=True)) == expect
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 4800])
