@@ -287,25 +287,28 @@ def tile(
         float,
         typer.Option(
             help="keep a clipped box if this share of its area is in the tile (boxes without "
-            "polygons)"
+            "masks)"
         ),
     ] = 0.2,
     min_pixels: Annotated[
         int,
         typer.Option(
-            help="keep a clipped label with polygons if this many of its defect's pixels (or "
+            help="keep a clipped label with a mask if this many of its defect's pixels (or "
             "half of them) are in the tile"
         ),
     ] = 24,
     polygons: Annotated[
         Path | None,
         typer.Option(
-            help="COCO JSON with the defects' polygons [default: DIRECTORY/annotations.coco.json "
-            "if present]"
+            "--masks",
+            "--polygons",
+            help="COCO JSON with the defects' masks (RLE or polygons) [default: "
+            "DIRECTORY/annotations.coco.json if present]",
         ),
     ] = None,
     no_polygons: Annotated[
-        bool, typer.Option("--no-polygons", help="clip every box by the box rule")
+        bool,
+        typer.Option("--no-masks", "--no-polygons", help="clip every box by the box rule"),
     ] = False,
     keep_empty: Annotated[
         float, typer.Option(help="share of tiles without boxes to keep (seeded)")
@@ -314,7 +317,7 @@ def tile(
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Cut photos into model-sized tiles with clipped labels, so training sees defects at the
-    scale `detect --tile` shows them to the model. A label with a polygon (the synthetic
+    scale `detect --tile` shows them to the model. A label with a mask (the synthetic
     generator's annotations.coco.json) gets the tight box of its defect's pixels in the tile."""
     from datasets.formats.yolo import load
     from datasets.tools import tile as tile_mod
@@ -326,7 +329,7 @@ def tile(
         polygons = auto if auto.is_file() else None
     elif no_polygons:
         polygons = None
-    polys = tile_mod.coco_polygons(polygons, ds) if polygons is not None else None
+    polys = tile_mod.coco_masks(polygons, ds) if polygons is not None else None
     s = tile_mod.tile_dataset(
         ds,
         out,
@@ -344,7 +347,8 @@ def tile(
             f"{s.photos} photos → {s.tiles} tiles of {size} px, {s.boxes_out} boxes "
             f"({s.by_pixels} placed by their defect's pixels from {polygons}; "
             f"{s.dropped} box pieces dropped: {s.dropped_pixels} with < {min_pixels} defect "
-            f"pixels, {s.dropped - s.dropped_pixels} as < {min_visible:.0%} visible) into {out}"
+            f"pixels, {s.dropped - s.dropped_pixels} as < {min_visible:.0%} visible; "
+            f"{s.dropped_cue} hollow-tile pieces without their edge cue) into {out}"
         )
     else:
         typer.echo(
