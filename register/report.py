@@ -80,10 +80,19 @@ def unit_report_html(
     unit: str,
     photo_href: Callable[[int], str] | None = None,
     max_side: int = 1024,
+    now: datetime | None = None,
 ) -> str:
-    """The unit's file: summary, warnings (active and past), defects with history, annotated photos."""
+    """The unit's file: summary, warnings (active and past), defects with history, annotated
+    photos; overdue marks and the generation time as of ``now`` (default: the current time).
+
+    The unit's warnings are its unit-rule ones (open defects, labels), which every writer
+    reconciles in its own transaction; no rule that time alone changes is a unit rule (overdue
+    and the rectification rate are the project's), so the page needs no refresh to agree with
+    ``register.refresh.current_warnings`` at the same ``now``.
+    """
+    now = now or utcnow()
     summary = unit_summary(session=session, project=project, unit=unit)
-    defects = unit_defects(session=session, project=project, unit=unit)
+    defects = unit_defects(session=session, project=project, unit=unit, now=now)
     photos = []
     for p in unit_photos(session=session, project=project, unit=unit):
         problem = store.check(p.sha256)
@@ -114,7 +123,7 @@ def unit_report_html(
         photos=photos,
         warnings=warning_history(session=session, project=project, unit=unit)[::-1],
         colors=STATUS_COLORS,
-        generated_at=utcnow().strftime("%Y-%m-%d %H:%M"),
+        generated_at=now.strftime("%Y-%m-%d %H:%M"),
     )
 
 

@@ -158,14 +158,20 @@ def defect_project(*, session: Session, defect_id: int) -> str:
 
 
 def unit_defects(
-    *, session: Session, project: str, unit: str, include_superseded: bool = False
+    *,
+    session: Session,
+    project: str,
+    unit: str,
+    include_superseded: bool = False,
+    now: datetime | None = None,
 ) -> list[DefectOut]:
-    """The unit's defects (oldest first) with status, photo and history."""
+    """The unit's defects (oldest first) with status, photo and history; ``overdue`` as of
+    ``now`` (default: the current time; a service passes its clock, as for the warnings)."""
     u = _unit(session, _project(session, project), unit)
     q = _defect_query().where(Defect.unit_id == u.id).order_by(Defect.id)
     if not include_superseded:
         q = q.where(Defect.superseded_at.is_(None))
-    now = utcnow()
+    now = now or utcnow()
     return [_defect_out(d, now) for d in session.scalars(q)]
 
 

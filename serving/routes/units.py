@@ -264,5 +264,6 @@ def unit_report(
             project=project,
             unit=unit,
             photo_href=None if embed else href,
+            now=services.clock(),  # overdue marks at the clock the warnings list uses
         )
     return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_CSP})

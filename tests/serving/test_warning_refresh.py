@@ -7,6 +7,7 @@ second, so a test moves time by a day and only waits for the next sweep (polled 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -284,3 +285,98 @@ def test_the_metrics_count_the_warnings_the_sweep_raises(
         assert (w["rule"], w["level"]) == ("overdue", "amber")
         assert datetime.fromisoformat(w["raised_at"]) == clock.now
         assert raised_metric(client) == 1.0  # the read found it current: nothing more counted
+
+
+# ---- unit reads agree with the list, at the same clock --------------------------------------
+
+UNIT = "3-2-1701"
+
+
+def unit_reads(client: TestClient, key: str) -> dict[str, Any]:
+    """What the unit's pages show: the unit summary, its row of the unit list, and from its
+    report the warning badge, the active warnings' rules and the defects marked overdue."""
+    page = client.get(f"/v1/projects/P1/units/{UNIT}", headers=auth(key))
+    listed = client.get("/v1/projects/P1/units", headers=auth(key))
+    report = client.get(f"/v1/projects/P1/units/{UNIT}/report?embed=1", headers=auth(key))
+    for r in (page, listed, report):
+        assert r.status_code == 200, r.text
+    html = report.text
+    (badge,) = re.findall(r'id="warning-level">(\w+)<', html)
+    table = (
+        html.split('<table id="warnings">', 1)[1].split("</table>", 1)[0]
+        if 'id="warnings"' in html
+        else ""
+    )
+    active = sorted(
+        re.findall(r"<td>([\w:]+)</td><td>[^<]*</td>\s*<td>[^<]*</td><td>active</td>", table)
+    )
+    overdue = sorted(
+        int(did)
+        for did, row in re.findall(r'<tr id="defect-(\d+)">(.*?)</tr>', html, flags=re.S)
+        if "(overdue)" in row
+    )
+    return {
+        "page": page.json(),
+        "row": [u for u in listed.json() if u["unit"] == UNIT],
+        "badge": badge,
+        "active_rules": active,
+        "overdue": overdue,
+    }
+
+
+def test_unit_pages_agree_with_the_warnings_list_after_time_passes(
+    app_settings, fake_detector, backend, make_photo
+) -> None:  # noqa: ANN001
+    """A crack (unit rule: amber) and a tile chip (minor: due in 24 h) in one unit; a day
+    later, with no sweep and no write, the overdue warning is the project's: the unit pages
+    show the unit's warnings exactly as the list does and mark the chip overdue at the
+    service's clock, before and after the list is read; reading them writes nothing."""
+    from register import warning_events
+
+    reg, keys = backend
+    key = keys["p1_inspector"]
+    clock = Clock(datetime.now(UTC))
+    app = create_app(every(app_settings, 0), detector=fake_detector, register=reg, clock=clock)
+    with TestClient(app) as client:
+        r = client.post(
+            f"/v1/projects/P1/units/{UNIT}/photos",
+            headers=auth(key),
+            files={
+                "file": ("a.png", make_photo([("crack", 0.9), ("tile_chip", 0.8)]), "image/png")
+            },
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["unit"] == {"unit": UNIT, "open_defects": 2, "warning": "amber"}
+        defects = client.get(f"/v1/projects/P1/units/{UNIT}/defects", headers=auth(key)).json()
+        (chip,) = [d for d in defects if d["label"] == "tile_chip"]
+        expected_page = {
+            "unit": UNIT,
+            "open_defects": 2,
+            "defects_by_label": {"crack": 1, "tile_chip": 1},
+            "warning": "amber",
+        }
+        before_due = unit_reads(client, key)
+        assert before_due == {
+            "page": expected_page,
+            "row": [{"unit": UNIT, "open_defects": 2, "warning": "amber"}],
+            "badge": "amber",
+            "active_rules": ["label:crack"],
+            "overdue": [],
+        }
+
+        clock.now = datetime.fromisoformat(chip["deadline"]) + timedelta(minutes=1)
+        with reg.session() as s:
+            events = len(warning_events(session=s, project="P1"))
+        due = unit_reads(client, key)  # before anyone reads the list
+        with reg.session() as s:
+            assert len(warning_events(session=s, project="P1")) == events  # read only
+        listed = warnings_of(client, key)
+        assert sorted((w["rule"], w["unit"], w["level"]) for w in listed) == [
+            ("label:crack", UNIT, "amber"),
+            ("overdue", None, "amber"),
+        ]
+        mine = [w for w in listed if w["unit"] == UNIT]
+        assert due["active_rules"] == sorted(w["rule"] for w in mine)
+        assert due["page"]["warning"] == due["badge"] == "amber"
+        assert due == {**before_due, "overdue": [chip["id"]]}  # the chip, at the service clock
+        assert unit_reads(client, key) == due  # the list's refresh changed no unit page
