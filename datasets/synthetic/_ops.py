@@ -3,12 +3,21 @@ runs a length-3 inner loop and is 2-3x slower than expanding the factor with cv2
 
 ``rgb_times(rgb, m)`` equals ``rgb * m[..., None]`` bit for bit. Example:
 ``rgb_times(np.ones((2, 2, 3), np.float32), np.full((2, 2), 0.5, np.float32))``.
+
+``UNIT`` is v / 255 (float32) for every 8-bit v: ``cv2.LUT(u8, UNIT)`` equals
+``u8.astype(np.float32) / 255`` bit for bit, and ``cv2.LUT(u8, 1.0 - k * UNIT)`` equals
+``1.0 - k * (u8.astype(np.float32) / 255)`` (the same float32 operations, done once per
+table entry instead of once per pixel): one pass over an 8-bit map instead of several
+float32 ones.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+
+UNIT = np.arange(256, dtype=np.float32) / np.float32(255.0)
+UNIT.flags.writeable = False
 
 
 def gray3(m: np.ndarray) -> np.ndarray:

@@ -14,14 +14,11 @@ import cv2
 import numpy as np
 
 from datasets.synthetic import noise
-from datasets.synthetic._ops import colour_times, gray3, rgb_times
+from datasets.synthetic._ops import UNIT, colour_times, gray3, rgb_times
 from datasets.synthetic.scene import Instance, Scene
 
 SHIFT = 3  # cv2 fixed-point bits for sub-pixel drawing
 SUB = float(1 << SHIFT)
-# v / 255 for every 8-bit v, float32: ``cv2.LUT(u8, UNIT)`` equals ``u8.astype(np.float32) / 255``
-# bit for bit, and a table of float32 expressions of UNIT gives those expressions of that map.
-UNIT = np.arange(256, dtype=np.float32) / np.float32(255.0)
 
 
 # ----------------------------------------------------------------------------- cracks
@@ -342,7 +339,7 @@ def hollow_tile(
     pads = (cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1)
     alb: np.ndarray = cv2.copyMakeBorder(scene.albedo[cy0:cy1, cx0:cx1], *pads, cv2.BORDER_REFLECT)
     hgt: np.ndarray = cv2.copyMakeBorder(scene.height[cy0:cy1, cx0:cx1], *pads, cv2.BORDER_REFLECT)
-    orig = alb.copy()
+    orig = alb.copy() if "ring" not in mode else None  # the cue check below needs it
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     mask[t.y0 - y0 : t.y1 - y0, t.x0 - x0 : t.x1 - x0] = 1
     if "lippage" in mode:
@@ -396,9 +393,7 @@ def hollow_tile(
         # Grout fills the old place; then the moved tile covers it.
         if scene.grout is not None:
             gcol = np.asarray(scene.grout, np.float32)
-            old = np.zeros_like(fm)
-            old[ey0:ey1, ex0:ex1] = 1
-            alb[:] = rgb_times(alb, 1 - old) + colour_times(gcol, old) * 0.9 + 0.0
+            alb[ey0:ey1, ex0:ex1] = gcol * 0.9  # float32, as the blend with a 0/1 map gave
         alb[:] = rgb_times(alb, 1 - fm) + rgb_times(big, fm)
         # shadow along the lower/right edge of the moved tile
         shadow = np.clip(cv2.GaussianBlur(np.roll(np.roll(fm, 2, 0), 2, 1), (0, 0), 1.5) - fm, 0, 1)
@@ -407,12 +402,12 @@ def hollow_tile(
         mask |= (fm > 0.5).astype(np.uint8)
     # Every labelled hollow tile must show a cue; if the lift/shift is too subtle here,
     # the inspector's ring is what a photo of it would show.
-    sel = mask > 0
-    d0, d1, d2 = cv2.split(cv2.absdiff(alb, orig))
-    moved = cv2.max(cv2.max(d0, d1), d2)[sel]  # per-pixel largest colour change
-    # "98 % of the tile changed by less than 0.1" (the 98th percentile, counted not sorted).
-    if "ring" not in mode and np.count_nonzero(moved >= 0.1) <= 0.02 * len(moved):
-        mode = "ring+" + str(mode)
+    if orig is not None:
+        d0, d1, d2 = cv2.split(cv2.absdiff(alb, orig))
+        moved = cv2.max(cv2.max(d0, d1), d2)[mask > 0]  # per-pixel largest colour change
+        # "98 % of the tile changed by less than 0.1" (the 98th percentile, counted not sorted).
+        if np.count_nonzero(moved >= 0.1) <= 0.02 * len(moved):
+            mode = "ring+" + str(mode)
     if "ring" in mode:
         ring = np.zeros_like(mask)
         rx, ry = tw * ring_k * rng.uniform(0.9, 1.1), th * ring_k * rng.uniform(0.9, 1.1)
@@ -434,7 +429,7 @@ def hollow_tile(
             ) * SUB
             for a0, b0, a1, b1 in np.round(q).astype(int).tolist():
                 cv2.line(ring, (a0, b0), (a1, b1), 255, thick, cv2.LINE_AA, SHIFT)
-        a = ring.astype(np.float32) / 255.0
+        a: np.ndarray = cv2.LUT(ring, UNIT)  # ring / 255, float32
         if chalk:
             grain = noise.field(rng, a.shape, 1.0, beta=0)
             a *= np.clip(0.55 + 0.5 * grain, 0, 1) * rng.uniform(0.5, 0.9)

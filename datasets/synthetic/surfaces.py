@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from datasets.synthetic import noise
-from datasets.synthetic._ops import colour_times, gray3
+from datasets.synthetic._ops import UNIT, colour_times, gray3
 
 
 @dataclass
@@ -401,9 +401,10 @@ def render_concrete(rng: np.random.Generator, h: int, w: int) -> Layer:
             cv2.ellipse(
                 pore, (cx[i], cy[i]), (ax[i], ay[i]), ang[i], 0, 360, 255, -1, cv2.LINE_AA, 2
             )
-        pf = cv2.GaussianBlur(pore, (0, 0), 0.6).astype(np.float32) / np.float32(255.0)
-        shade *= 1.0 - rng.uniform(0.3, 0.6) * pf
-        height -= 3.0 * pf
+        # pf = blur / 255; the factors looked up from the 8-bit blur (same float32 values)
+        p8 = cv2.GaussianBlur(pore, (0, 0), 0.6)
+        shade *= cv2.LUT(p8, 1.0 - rng.uniform(0.3, 0.6) * UNIT)
+        height -= cv2.LUT(p8, 3.0 * UNIT)
     if kind == "formed" and rng.random() < 0.7:  # formwork panel/board joints and tie holes
         horiz = rng.random() < 0.7
         spacing = rng.uniform(60, 400)
@@ -419,10 +420,10 @@ def render_concrete(rng: np.random.Generator, h: int, w: int) -> Layer:
             else:
                 cv2.line(jl, (p0, 0), (p1, h * 4), 255, int(rng.integers(1, 3)), cv2.LINE_AA, 2)
             pos += spacing
-        jf = cv2.GaussianBlur(jl, (0, 0), rng.uniform(0.5, 1.5)).astype(np.float32) / 255.0
+        j8 = cv2.GaussianBlur(jl, (0, 0), rng.uniform(0.5, 1.5))
         sign = 1.0 if rng.random() < 0.6 else -1.0
-        shade *= 1.0 - sign * rng.uniform(0.05, 0.2) * jf
-        height += sign * 1.5 * jf
+        shade *= cv2.LUT(j8, 1.0 - sign * rng.uniform(0.05, 0.2) * UNIT)
+        height += cv2.LUT(j8, sign * 1.5 * UNIT)
         if rng.random() < 0.5:
             sp = rng.uniform(90, 300)
             tie = np.zeros((h, w), np.uint8)
@@ -437,9 +438,9 @@ def render_concrete(rng: np.random.Generator, h: int, w: int) -> Layer:
                         cv2.LINE_AA,
                         2,
                     )
-            tf = cv2.GaussianBlur(tie, (0, 0), 1.0).astype(np.float32) / 255.0
-            shade *= 1.0 - rng.uniform(-0.1, 0.4) * tf
-            height -= 2.0 * tf
+            t8 = cv2.GaussianBlur(tie, (0, 0), 1.0)
+            shade *= cv2.LUT(t8, 1.0 - rng.uniform(-0.1, 0.4) * UNIT)
+            height -= cv2.LUT(t8, 2.0 * UNIT)
     albedo = colour_times(base, shade)
     return Layer(
         np.clip(albedo, 0, 1, out=albedo),
@@ -508,9 +509,11 @@ def render_paving(rng: np.random.Generator, h: int, w: int) -> Layer:
                 cv2.LINE_AA,
                 2,
             )
-    jf = cv2.GaussianBlur(jl, (0, 0), 0.7).astype(np.float32) / 255.0
-    layer.albedo *= gray3(1.0 - rng.uniform(0.3, 0.6) * jf)
-    layer.height -= 2.0 * jf
+    j8 = cv2.GaussianBlur(jl, (0, 0), 0.7)  # the joint map x 255
+    layer.albedo *= cv2.LUT(
+        cv2.cvtColor(j8, cv2.COLOR_GRAY2RGB), 1.0 - rng.uniform(0.3, 0.6) * UNIT
+    )
+    layer.height -= cv2.LUT(j8, 2.0 * UNIT)
     layer.material = "paving"
     return layer
 
