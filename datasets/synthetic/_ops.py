@@ -35,11 +35,13 @@ def rgb_plus(rgb: np.ndarray, m: np.ndarray) -> np.ndarray:
     return rgb + gray3(m)
 
 
-def colour_times(c, m: np.ndarray) -> np.ndarray:
-    """``c.reshape(1, 1, 3) * m[..., None]``: an RGB colour scaled by a float32 (h, w) map.
+def colour_times(c, m: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``c.reshape(1, 1, 3) * m[..., None]``: an RGB colour scaled by a float32 (h, w) map,
+    written into ``out`` (a float32 (h, w, 3) array or row-strided view) when given.
 
     Three single-channel products merged (cv2.multiply by a 4-scalar is ~2.5x slower).
     """
     cc = np.asarray(c, np.float32).reshape(3)
     mm = np.asarray(m, np.float32)
-    return cv2.merge([mm * cc[0], mm * cc[1], mm * cc[2]])
+    planes = [mm * cc[0], mm * cc[1], mm * cc[2]]
+    return cv2.merge(planes) if out is None else cv2.merge(planes, dst=out)

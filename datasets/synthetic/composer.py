@@ -169,29 +169,31 @@ def _build_scene(
     # Each material is rendered over the box its zone covers in the roi only (at least 16 px a
     # side, so an out-of-view zone still gets a valid layer and tile set).
     boxes = [_zone_box(zr, k) for k in range(len(mats))]
+    # Layer 0 renders its albedo straight into the canvas (its box holds every zone-0 pixel;
+    # a single zone's box is the whole roi); the canvas outside the roi is black.
+    full_albedo = _canvas(c, roi, 3, 0.0)
+    albedo = full_albedo[y0:y1, x0:x1]
     layers = []
-    for m, (bx0, by0, bx1, by1) in zip(mats, boxes, strict=True):
+    for k, (m, (bx0, by0, bx1, by1)) in enumerate(zip(mats, boxes, strict=True)):
         bh, bw = by1 - by0, bx1 - bx0
+        out = albedo[by0:by1, bx0:bx1] if k == 0 else None
         if m == "wood":
-            layers.append(surfaces.render_wood(rng, bh, bw, along_x=rng.random() < 0.5))
+            lay = surfaces.render_wood(rng, bh, bw, along_x=rng.random() < 0.5, out=out)
         else:
-            layers.append(surfaces.RENDERERS[m](rng, bh, bw))
+            lay = surfaces.RENDERERS[m](rng, bh, bw, out=out)
+        if out is not None and lay.albedo is not out:  # pragma: no cover - renderers honour out
+            out[:] = lay.albedo
+        layers.append(lay)
     bx0, by0, bx1, by1 = boxes[0]
     pad = (y0, c - y1, x0, c - x1)
     if len(layers) == 1:
-        # The roi arrays padded out to the canvas in one pass each (black / flat outside).
-        full_albedo = cv2.copyMakeBorder(
-            layers[0].albedo, *pad, cv2.BORDER_CONSTANT, value=(0.0, 0.0, 0.0)
-        )
+        # The roi height padded out to the canvas in one pass (flat outside).
         full_height = cv2.copyMakeBorder(layers[0].height, *pad, cv2.BORDER_CONSTANT, value=0.0)
     else:
-        # Composed in place on the canvas: layer 0 fills its box (which holds every zone-0
-        # pixel), layer 1 is copied over it on the zone-1 pixels of its own box.
-        full_albedo = _canvas(c, roi, 3, 0.0)
+        # Composed in place on the canvas: layer 0 is already in its box, layer 1 is copied
+        # over it on the zone-1 pixels of its own box.
         full_height = _canvas(c, roi, 0, 0.0)
-        albedo = full_albedo[y0:y1, x0:x1]
         height = full_height[y0:y1, x0:x1]
-        albedo[by0:by1, bx0:bx1] = layers[0].albedo
         height[by0:by1, bx0:bx1] = layers[0].height
         # A visible junction (shadow line / sealant bead where the materials meet), and the
         # second plane facing the light differently (wall/floor corner).

@@ -3,6 +3,8 @@
 Each ``render_<material>(rng, h, w)`` returns a :class:`Layer`: albedo (h, w, 3) float32 in
 [0, 1] (sRGB-ish), a relief height map (h, w) float32 in pixels that the lighting turns into
 raking-light shading, a gloss scalar, and for tiles the tile rectangles defects can use.
+With ``out=`` (a float32 (h, w, 3) array or row-strided view, e.g. of the scene canvas) the
+albedo is written there and ``Layer.albedo`` is ``out`` itself.
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ def _up(low: np.ndarray, h: int, w: int) -> np.ndarray:
     return cv2.resize(np.asarray(low, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def render_paint(rng: np.random.Generator, h: int, w: int) -> Layer:
+def render_paint(rng: np.random.Generator, h: int, w: int, out: np.ndarray | None = None) -> Layer:
     """Painted plaster / skim coat: roller stipple, patchy touch-ups, faint trowel relief."""
     bare = rng.random() < 0.15
     if bare:  # unpainted gypsum or cement render
@@ -133,7 +135,7 @@ def render_paint(rng: np.random.Generator, h: int, w: int) -> Layer:
     if rng.random() < 0.35:  # roller laps: faint vertical bands
         laps = noise.field(rng, (h, w), rng.uniform(30, 90), beta=2, stretch=0.15)
         shade = cv2.scaleAdd(laps, rng.uniform(0.004, 0.015), shade)
-    albedo = colour_times(base, shade)
+    albedo = colour_times(base, shade, out)
     a_st = rng.uniform(0.2, 0.8)
     height = cv2.scaleAdd(stipple, a_st, _up(rng.uniform(0.5, 4.0) * mid, h, w))
     if bare or rng.random() < 0.2:  # trowel / knockdown relief
@@ -182,7 +184,7 @@ def _tile_grid(rng: np.random.Generator, h: int, w: int):
     return float(pitch_x), float(pitch_y), bond, grout_w
 
 
-def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
+def render_tiles(rng: np.random.Generator, h: int, w: int, out: np.ndarray | None = None) -> Layer:
     """Ceramic/porcelain tiles in a grid or running bond with grout, glaze and patterns."""
     px, py, bond, gw = _tile_grid(rng, h, w)
     ox, oy = rng.uniform(0, px), rng.uniform(0, py)
@@ -316,7 +318,7 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
         pl *= on_tile
         cv2.scaleAdd(on_grout, float(grout[k]), pl, dst=pl)  # pl += grout[k] * on_grout
         np.clip(pl, 0, 1, out=pl)
-    albedo = cv2.merge(planes)
+    albedo = cv2.merge(planes) if out is None else cv2.merge(planes, dst=out)
     # Relief: grout recessed; tiles set very slightly unevenly (tiny steps at joints).
     offs = rng.normal(0, 0.25, nrow * ncol).astype(np.float32)
     height = per_tile(offs.reshape(nrow, ncol) + np.float32(rng.uniform(0.8, 2.0)))
@@ -353,7 +355,9 @@ def render_tiles(rng: np.random.Generator, h: int, w: int) -> Layer:
     )
 
 
-def render_concrete(rng: np.random.Generator, h: int, w: int) -> Layer:
+def render_concrete(
+    rng: np.random.Generator, h: int, w: int, out: np.ndarray | None = None
+) -> Layer:
     """Cast concrete or screed: cloudy tone, grain, bug-hole pores, formwork joints, tie holes."""
     g = rng.uniform(0.45, 0.72)
     tint = rng.normal(0, 0.008, 3)
@@ -441,7 +445,7 @@ def render_concrete(rng: np.random.Generator, h: int, w: int) -> Layer:
             t8 = cv2.GaussianBlur(tie, (0, 0), 1.0)
             shade *= cv2.LUT(t8, 1.0 - rng.uniform(-0.1, 0.4) * UNIT)
             height -= cv2.LUT(t8, 2.0 * UNIT)
-    albedo = colour_times(base, shade)
+    albedo = colour_times(base, shade, out)
     return Layer(
         np.clip(albedo, 0, 1, out=albedo),
         height.astype(np.float32, copy=False),
@@ -450,7 +454,7 @@ def render_concrete(rng: np.random.Generator, h: int, w: int) -> Layer:
     )
 
 
-def render_paving(rng: np.random.Generator, h: int, w: int) -> Layer:
+def render_paving(rng: np.random.Generator, h: int, w: int, out: np.ndarray | None = None) -> Layer:
     """Outdoor paving: asphalt with aggregate, or broom-finished concrete with saw-cut joints."""
     if rng.random() < 0.55:
         g = rng.uniform(0.18, 0.4)
@@ -469,15 +473,15 @@ def render_paving(rng: np.random.Generator, h: int, w: int) -> Layer:
             - rng.uniform(0.3, 0.6) * voids
             + 0.08 * cloud
         )
-        albedo = colour_times(base, shade)
+        albedo = colour_times(base, shade, out)
         height = 2.0 * stones - 2.0 * voids
         return Layer(
-            np.clip(albedo, 0, 1).astype(np.float32, copy=False),
+            np.clip(albedo, 0, 1, out=albedo),
             height.astype(np.float32),
             0.0,
             "paving",
         )
-    layer = render_concrete(rng, h, w)
+    layer = render_concrete(rng, h, w, out)
     across = rng.random() < 0.5  # broom strokes along y instead of x (any layer shape)
     broom = noise.field(
         rng, (w, h) if across else (h, w), rng.uniform(1.0, 2.0), beta=0, stretch=rng.uniform(8, 25)
@@ -518,7 +522,13 @@ def render_paving(rng: np.random.Generator, h: int, w: int) -> Layer:
     return layer
 
 
-def render_wood(rng: np.random.Generator, h: int, w: int, along_x: bool = True) -> Layer:
+def render_wood(
+    rng: np.random.Generator,
+    h: int,
+    w: int,
+    along_x: bool = True,
+    out: np.ndarray | None = None,
+) -> Layer:
     """Wood grain (floor boards, skirting, door frames): unlabelled dark streaks that look crack-like."""
     base = _jitter(
         rng,
@@ -542,9 +552,9 @@ def render_wood(rng: np.random.Generator, h: int, w: int, along_x: bool = True) 
     shade = shade * bshade * (1.0 - 0.5 * (1.0 - noise.smoothstep(0.3, 1.3, gap)))
     if not along_x:
         shade = shade.T
-    albedo = colour_times(base, shade)
+    albedo = colour_times(base, shade, out)
     return Layer(
-        np.clip(albedo, 0, 1).astype(np.float32, copy=False),
+        np.clip(albedo, 0, 1, out=albedo),
         (0.5 * fine if along_x else 0.5 * fine.T).astype(np.float32, copy=False),
         float(rng.uniform(0.05, 0.4)),
         "wood",
