@@ -1,10 +1,11 @@
 """Where a model fails on synthetic held-out tiles: misses and false positives by cause.
 
     python benchmarks/error_analysis.py --data HELDOUT/data.yaml --renders R640 [--model M.onnx]
-        [--split all] [--crops DIR] [--cache preds.npz] [--no-write]
+        [--split all] [--crops DIR] [--cache preds.npz] [--focus tile_chip,paint_bubble]
+        [--rows rows.jsonl] [--section NAME] [--notes findings.md] [--no-write]
 
 ``HELDOUT`` is ``finishscan dataset tile R640 --out HELDOUT --size S --overlap 0``; the renders'
-``annotations.coco.json`` (defect polygons) and the tile names (``<stem>_x<X>_y<Y>``) give each
+``annotations.coco.json`` (defect polygons or RLE masks) and the tile names (``<stem>_x<X>_y<Y>``) give each
 tile label its whole box and its pixels. Runs the model through ``training.evaluate`` (the
 shipped detector, conf 0.001), takes evaluate's max-F1 confidence as the operating point and sorts,
 at IoU 0.5:
@@ -19,8 +20,16 @@ at IoU 0.5:
   label), *poor box* (IoU 0.1-0.5 with a same-class label), else *background* (the generator's
   unlabelled look-alikes, plain texture, or a defect of another class overlapping by < 0.5).
 
-Prints the tables, writes crops of the worst cases to ``--crops`` (look at them) and the
-``error_analysis`` section of ``benchmarks/RESULTS.md`` (unless ``--no-write``).
+For each ``--focus`` class it also tabulates properties of missed vs found labels, which are not
+exclusive: size, clipping, contrast (ring σ and gray step), another class's box at IoU ≥ 0.5, a
+same-class box at IoU 0.3-0.5, and a same-class box at IoU ≥ 0.5 below the operating confidence
+(see :func:`label_evidence`). It gives recall by size and by contrast, the column of the
+confusion matrix at the operating confidence, and ``miss_<class>.png`` / ``found_<class>.png``
+(``--n-crops`` random labels each: the plain and the boxed crop side by side).
+
+Prints the tables, writes crops of the worst cases to ``--crops`` (look at them), and writes the
+``--section`` (default ``error_analysis``) of ``benchmarks/RESULTS.md`` with ``--notes`` appended
+(unless ``--no-write``).
 """
 
 from __future__ import annotations
@@ -30,7 +39,9 @@ import json
 import re
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -38,6 +49,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._results import write_section  # noqa: E402
+from datasets.formats.coco import decode_segmentation  # noqa: E402
 from training.breakdown import (  # noqa: E402
     box_size,
     match_by_size,
@@ -47,7 +59,7 @@ from training.breakdown import (  # noqa: E402
 )
 from training.data import load_labels, read_data_yaml  # noqa: E402
 from training.evaluate import accumulate  # noqa: E402
-from training.metrics import box_iou  # noqa: E402
+from training.metrics import box_iou, confusion_matrix  # noqa: E402
 
 TILE_NAME = re.compile(r"^(?P<stem>.+)_x(?P<x>\d+)_y(?P<y>\d+)$")
 TINY_PX = 8.0
@@ -75,26 +87,35 @@ def predict(model: str, images: list[Path], cache: Path | None) -> list[tuple[np
     return preds
 
 
-def source_masks(renders: Path) -> dict[str, list[tuple[int, np.ndarray, list]]]:
-    """Per render stem: ``(class_id, xyxy, polygons)`` of every defect (COCO export)."""
+def source_masks(renders: Path) -> dict[str, list[tuple[int, np.ndarray, Any, tuple[int, int]]]]:
+    """Per render stem: ``(class_id, xyxy, segmentation, (h, w))`` of every defect (COCO export;
+    polygons or RLE, see :func:`datasets.formats.coco.decode_segmentation`)."""
     coco = json.loads((renders / "annotations.coco.json").read_text())
     cat = {c["id"]: i for i, c in enumerate(sorted(coco["categories"], key=lambda c: c["id"]))}
-    stems = {im["id"]: Path(im["file_name"]).stem for im in coco["images"]}
-    out: dict[str, list[tuple[int, np.ndarray, list]]] = {}
+    ims = {
+        im["id"]: (Path(im["file_name"]).stem, (im["height"], im["width"])) for im in coco["images"]
+    }
+    out: dict[str, list[tuple[int, np.ndarray, Any, tuple[int, int]]]] = {}
     for a in coco["annotations"]:
+        if a.get("iscrowd"):
+            continue
         x, y, w, h = a["bbox"]
-        out.setdefault(stems[a["image_id"]], []).append(
-            (cat[a["category_id"]], np.array([x, y, x + w, y + h], float), a["segmentation"])
+        stem, hw = ims[a["image_id"]]
+        out.setdefault(stem, []).append(
+            (cat[a["category_id"]], np.array([x, y, x + w, y + h], float), a["segmentation"], hw)
         )
     return out
 
 
 def label_context(
     tile: np.ndarray, name: str, tb: np.ndarray, tc: np.ndarray, sources: dict
-) -> list[tuple[float, float]]:
-    """``(visible_fraction, contrast)`` of each tile label (1.0, nan when its source is unknown)."""
+) -> list[tuple[float, float, float]]:
+    """``(visible_fraction, contrast, step)`` of each tile label (1.0, nan, nan when its source is
+    unknown): ``contrast`` is the RMS deviation of the defect's gray pixels from the mean of the
+    ring around them over the ring's standard deviation (+1), ``step`` the same RMS in gray levels
+    (0-255)."""
     m = TILE_NAME.match(name)
-    out = [(1.0, float("nan"))] * len(tc)
+    out = [(1.0, float("nan"), float("nan"))] * len(tc)
     if not m or m["stem"] not in sources:
         return out
     ox, oy = int(m["x"]), int(m["y"])
@@ -103,31 +124,30 @@ def label_context(
     src = sources[m["stem"]]
     for i, (c, box) in enumerate(zip(tc, tb, strict=True)):
         best, best_iou = None, 0.0
-        for sc, sbox, seg in src:
+        for sc, sbox, seg, hw in src:
             if sc != c:
                 continue
             shifted = sbox - [ox, oy, ox, oy]
             clipped = np.clip(shifted, 0, [w, h, w, h])
             iou = float(box_iou(clipped[None], box[None])[0, 0])
             if iou > best_iou:
-                best, best_iou = (shifted, clipped, seg), iou
+                best, best_iou = (shifted, clipped, seg, hw), iou
         if best is None or best_iou < 0.5:
             continue
-        shifted, clipped, seg = best
+        shifted, clipped, seg, (rh, rw) = best
         full = (shifted[2] - shifted[0]) * (shifted[3] - shifted[1])
         visible = (clipped[2] - clipped[0]) * (clipped[3] - clipped[1]) / max(full, 1e-9)
         mask = np.zeros((h, w), np.uint8)
-        for poly in seg:
-            pts = (np.array(poly, float).reshape(-1, 2) - [ox, oy]).round().astype(np.int32)
-            cv2.fillPoly(mask, [pts], 1)
+        whole = decode_segmentation(seg, rh, rw)[oy : oy + h, ox : ox + w]
+        mask[: whole.shape[0], : whole.shape[1]] = whole
         grown = cv2.dilate(mask, np.ones((2 * RING_PX + 1,) * 2, np.uint8))
         ring = (grown > 0) & (mask == 0)
         if mask.sum() < 3 or ring.sum() < 3:
-            out[i] = (visible, 0.0)
+            out[i] = (visible, 0.0, 0.0)
             continue
         inside, around = gray[mask > 0], gray[ring]
         rms = np.sqrt(np.mean((inside - around.mean()) ** 2))
-        out[i] = (visible, float(rms / (around.std() + 1.0)))
+        out[i] = (visible, float(rms / (around.std() + 1.0)), float(rms))
     return out
 
 
@@ -144,6 +164,98 @@ def miss_cause(j: int, tb, tc, pb, pc, visible: float, contrast: float, scale: f
     if contrast < LOW_CONTRAST:
         return "low contrast"
     return "visible, missed"
+
+
+def label_evidence(
+    tb: np.ndarray, tc: np.ndarray, pb: np.ndarray, pconf: np.ndarray, pc: np.ndarray, thr: float
+) -> dict[str, np.ndarray]:
+    """What the model put near each label (boxes in the same pixels; predictions at any confidence).
+
+    ``same_iou``: best IoU with a same-class box at confidence ≥ ``thr``; ``other_iou`` /
+    ``other_cls``: best IoU with another class's box at ≥ ``thr`` and that box's class (-1 for
+    none); ``best_conf``: highest confidence of a same-class box at IoU ≥ 0.5, any confidence (0
+    for none).
+
+    >>> e = label_evidence(np.array([[0, 0, 10, 10]]), np.array([0]),
+    ...                    np.array([[0, 0, 10, 10], [0, 0, 10, 5]]), np.array([0.05, 0.5]),
+    ...                    np.array([0, 1]), 0.1)
+    >>> e["same_iou"].tolist(), e["other_iou"].tolist(), e["other_cls"].tolist(), e["best_conf"].tolist()
+    ([0.0], [0.5], [1], [0.05])
+    """
+    n = len(tc)
+    out = {
+        "same_iou": np.zeros(n),
+        "other_iou": np.zeros(n),
+        "other_cls": np.full(n, -1, np.int64),
+        "best_conf": np.zeros(n),
+    }
+    if not n or not len(pc):
+        return out
+    iou = box_iou(np.asarray(tb, np.float64), np.asarray(pb, np.float64))  # (n, P)
+    same = np.asarray(tc)[:, None] == np.asarray(pc)[None, :]
+    op = np.asarray(pconf)[None, :] >= thr
+    out["same_iou"] = np.where(same & op, iou, 0.0).max(1)
+    other = np.where(~same & op, iou, 0.0)
+    out["other_iou"] = other.max(1)
+    out["other_cls"] = np.where(out["other_iou"] > 0, np.asarray(pc)[other.argmax(1)], -1)
+    out["best_conf"] = np.where(same & (iou >= 0.5), np.asarray(pconf)[None, :], 0.0).max(1)
+    return out
+
+
+# Non-exclusive properties of a label, each a test on its row (size in model px, visible
+# fraction, contrast, and :func:`label_evidence` at the operating confidence ``thr``).
+FLAGS: dict[str, Callable[[dict[str, float], float], bool]] = {
+    f"tiny < {TINY_PX:g} px": lambda r, thr: r["size"] < TINY_PX,
+    f"small {TINY_PX:g}-16 px": lambda r, thr: TINY_PX <= r["size"] < 16,
+    "clipped (< 50 % of its box in the tile)": lambda r, thr: r["visible"] < 0.5,
+    "cut by the tile edge (< 95 %)": lambda r, thr: r["visible"] < 0.95,
+    f"low contrast < {LOW_CONTRAST}": lambda r, thr: r["contrast"] < LOW_CONTRAST,
+    "gray step < 16 levels": lambda r, thr: r["step"] < 16,
+    "other class's box at IoU ≥ 0.5": lambda r, thr: r["other_iou"] >= 0.5,
+    "same-class box at IoU 0.3-0.5": lambda r, thr: 0.3 <= r["same_iou"] < 0.5,
+    "same-class box at IoU ≥ 0.5 at conf thr/2 - thr": lambda r, thr: (
+        thr / 2 <= r["best_conf"] < thr
+    ),
+    "same-class box at IoU ≥ 0.5 only at conf < thr/2": lambda r, thr: 0 < r["best_conf"] < thr / 2,
+    "no same-class box at IoU ≥ 0.3, any conf": lambda r, thr: (
+        r["best_conf"] == 0 and r["same_iou"] < 0.3
+    ),
+}
+
+
+def flag_table(rows: list[dict[str, float]], thr: float) -> str:
+    """Markdown: per flag, the share of missed and of found labels that have it, and the recall of
+    the labels that have it."""
+    miss = [r for r in rows if not r["found"]]
+    hit = [r for r in rows if r["found"]]
+    lines = [
+        f"| property | missed ({len(miss)}) | found ({len(hit)}) | recall with it |",
+        "| --- | --- | --- | --- |",
+    ]
+
+    def share(rs: list[dict[str, float]], f: Callable[[dict[str, float], float], bool]) -> str:
+        k = sum(f(r, thr) for r in rs)
+        return f"{k} ({100 * k / len(rs):.0f} %)" if rs else "-"
+
+    for name, f in FLAGS.items():
+        with_it = [r for r in rows if f(r, thr)]
+        rec = sum(r["found"] for r in with_it) / len(with_it) if with_it else float("nan")
+        lines.append(
+            f"| {name} | {share(miss, f)} | {share(hit, f)} | "
+            + (f"{rec:.2f} of {len(with_it)}" if with_it else "-")
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def binned_recall(rows: list[dict[str, float]], key: str, edges: tuple[float, ...]) -> str:
+    """One markdown row cell per bin of ``key``: ``found/labels``."""
+    cells = []
+    bounds = [-np.inf, *edges, np.inf]
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        sel = [r for r in rows if lo <= r[key] < hi]
+        cells.append(f"{sum(r['found'] for r in sel)}/{len(sel)}" if sel else "-")
+    return " | ".join(cells)
 
 
 def fp_cause(j: int, pb, pc, tb, tc, claimed_by_other: np.ndarray) -> str:
@@ -173,6 +285,36 @@ def crop(tile: np.ndarray, box: np.ndarray, text: str, size: int = 128) -> np.nd
     return im
 
 
+def describe(r: dict) -> str:
+    """A crop's caption: size px, contrast, gray step, best same-class IoU and confidence."""
+    return (
+        f"{r['size']:.0f}px c{r['contrast']:.1f} d{r['step']:.0f} "
+        f"iou{r['same_iou']:.1f} p{r['best_conf']:.2f}"
+    )
+
+
+def crop_pair(tile: np.ndarray, box: np.ndarray, text: str, size: int = 160) -> np.ndarray:
+    """The label with as much context again around it, plain and boxed, magnified to ``size``
+    (nearest neighbour), with ``text`` in a strip below (so no pixel of the defect is covered)."""
+    x0, y0, x1, y1 = box
+    side = max(x1 - x0, y1 - y0, 12.0)
+    cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, side  # the box plus half its side each way
+    h, w = tile.shape[:2]
+    n, gx, gy = int(round(2 * half)), int(round(cx - half)), int(round(cy - half))
+    a, b, c, d = max(gx, 0), max(gy, 0), min(gx + n, w), min(gy + n, h)
+    canvas = np.full((n, n, 3), 40, np.uint8)  # grey where the tile ends
+    canvas[b - gy : d - gy, a - gx : c - gx] = tile[b:d, a:c]
+    s = size / n
+    raw = cv2.resize(canvas, (size, size), interpolation=cv2.INTER_NEAREST)
+    boxed = raw.copy()
+    p0 = (int((x0 - gx) * s), int((y0 - gy) * s))
+    cv2.rectangle(boxed, p0, (int((x1 - gx) * s), int((y1 - gy) * s)), (255, 0, 0), 1)
+    strip = np.zeros((14, 2 * size + 4, 3), np.uint8)
+    cv2.putText(strip, text, (2, 11), cv2.FONT_HERSHEY_PLAIN, 0.9, (255, 255, 0), 1)
+    gap = np.full((size, 4, 3), 255, np.uint8)
+    return np.vstack([np.hstack([raw, gap, boxed]), strip])
+
+
 def mosaic(crops: list[np.ndarray], cols: int = 8) -> np.ndarray:
     rows = [crops[i : i + cols] for i in range(0, len(crops), cols)]
     blank = np.zeros_like(crops[0])
@@ -188,6 +330,11 @@ def main() -> None:
     ap.add_argument("--crops", type=Path)
     ap.add_argument("--cache", type=Path)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--focus", default="tile_chip,paint_bubble", help="classes to break down")
+    ap.add_argument("--n-crops", type=int, default=20, help="missed / found crops per focus class")
+    ap.add_argument("--section", default="error_analysis", help="RESULTS.md section to write")
+    ap.add_argument("--notes", type=Path, help="markdown to append to the section (findings)")
+    ap.add_argument("--rows", type=Path, help="write every label's row (JSON lines) here")
     a = ap.parse_args()
 
     from detector import load_image
@@ -209,7 +356,13 @@ def main() -> None:
     found_ctx, miss_ctx = [], []
     miss_crops: dict[str, list] = {k: [] for k in MISS_CAUSES}
     fp_rows = []
-    for path, tile, (pb, pconf, pc, tb, tc) in zip(images, tiles, records, strict=True):
+    rows: list[dict] = []  # every label: class, found, size, context, evidence, where
+    cm = np.zeros((len(spec.names) + 1,) * 2, np.int64)
+    for i, (path, tile, (pb, pconf, pc, tb, tc)) in enumerate(
+        zip(images, tiles, records, strict=True)
+    ):
+        cm += confusion_matrix(pb, pconf, pc, tb, tc, len(spec.names), conf=thr)
+        ev = label_evidence(tb, tc, pb, pconf, pc, thr)
         keep = pconf >= thr
         order = np.argsort(-pconf[keep], kind="stable")
         pb, pconf, pc = pb[keep][order], pconf[keep][order], pc[keep][order].astype(int)
@@ -219,7 +372,20 @@ def main() -> None:
         ctx = label_context(tile, path.stem, tb, tc, sources)
         for j in range(len(tc)):
             name = spec.names[tc[j]]
-            vis, con = ctx[j]
+            vis, con, step = ctx[j]
+            rows.append(
+                {
+                    "cls": name,
+                    "found": bool(found[j]),
+                    "size": float(box_size(tb[j : j + 1])[0]),
+                    "visible": vis,
+                    "contrast": con,
+                    "step": step,
+                    **{k: v[j].item() for k, v in ev.items()},
+                    "image": i,
+                    "box": tb[j],
+                }
+            )
             if found[j]:
                 found_ctx.append((name, vis, con, box_size(tb[j : j + 1])[0]))
                 continue
@@ -286,10 +452,69 @@ def main() -> None:
             f"| {name} | {med(found_ctx, name)} / {med(miss_ctx, name)} | "
             f"{med(found_ctx, name, 3)} / {med(miss_ctx, name, 3)} |"
         )
+    if a.rows:
+        a.rows.write_text(
+            "".join(
+                json.dumps(
+                    {**r, "box": [float(v) for v in r["box"]], "path": str(images[r["image"]])}
+                )
+                + "\n"
+                for r in rows
+            )
+        )
+    focus = [f for f in a.focus.split(",") if f]
+    focus_md: list[str] = []
+    for name in focus:
+        cid = spec.names.index(name)
+        rs = [r for r in rows if r["cls"] == name]
+        miss = [r for r in rs if not r["found"]]
+        confused = Counter(
+            spec.names[int(r["other_cls"])] for r in miss if r["other_iou"] >= 0.5
+        ).most_common()
+        col = cm[:, cid]  # rows: predicted class (nc = nothing), IoU > 0.45, conf >= thr
+        focus_md += [
+            f"**{name}**: {len(rs)} labels, {len(miss)} missed at the operating confidence. "
+            "Properties of missed vs found labels (not exclusive; size in model px = tile px):",
+            flag_table(rs, thr),
+            "Recall by size (sqrt area, px) <8 | 8-16 | 16-32 | 32-64 | ≥64: "
+            + binned_recall(rs, "size", (8, 16, 32, 64))
+            + "; by contrast (ring σ) <1.1 | 1.1-2 | 2-4 | ≥4: "
+            + binned_recall(rs, "contrast", (LOW_CONTRAST, 2, 4))
+            + "; by gray step (levels) <8 | 8-16 | 16-32 | ≥32: "
+            + binned_recall(rs, "step", (8, 16, 32))
+            + ".",
+            f"Confusion (ultralytics' matrix at conf {thr:.3f}, IoU > 0.45): true {name} -> "
+            + ", ".join(
+                f"{(spec.names + ['nothing'])[k]} {int(col[k])}"
+                for k in np.argsort(-col, kind="stable")
+                if col[k]
+            )
+            + f"; predicted {name} on: "
+            + ", ".join(
+                f"{(spec.names + ['background'])[k]} {int(cm[cid, k])}"
+                for k in np.argsort(-cm[cid], kind="stable")
+                if cm[cid, k] and k != cid
+            )
+            + ". Misses under another class's box at IoU ≥ 0.5: "
+            + (", ".join(f"{k} {v}" for k, v in confused) or "none")
+            + ".",
+        ]
+        if a.crops:
+            rng = np.random.default_rng(0)
+            for what, sel in (("miss", miss), ("found", [r for r in rs if r["found"]])):
+                pick = [sel[k] for k in sorted(rng.permutation(len(sel))[: a.n_crops])]
+                if pick:
+                    a.crops.mkdir(parents=True, exist_ok=True)
+                    pairs = [crop_pair(tiles[r["image"]], r["box"], describe(r)) for r in pick]
+                    cv2.imwrite(
+                        str(a.crops / f"{what}_{name}.png"), mosaic(pairs, cols=4)[:, :, ::-1]
+                    )
+
     md = "\n\n".join(
         [
-            f"`python benchmarks/error_analysis.py --data {a.data} --renders {a.renders}` "
-            f"({len(images)} images, model {Path(a.model).name}, split {a.split}); operating "
+            f"`python benchmarks/error_analysis.py --data {a.data} --renders {a.renders} "
+            f"--focus {a.focus}` ({len(images)} images, model {Path(a.model).name}, split "
+            f"{a.split}); operating "
             f"confidence {thr:.3f} (evaluate's max-F1), IoU 0.5; mAP50 {metrics.map50:.3f}.",
             "By box size (evaluate's `by_size`; recall and false positives at the operating "
             "confidence; per class AP50 / recall (labels)):",
@@ -301,6 +526,7 @@ def main() -> None:
             "\n".join(ctx_lines),
             "False positives at the operating confidence by cause:",
             table(fps, FP_CAUSES, "false positives"),
+            *focus_md,
         ]
     )
     print(md)
@@ -314,8 +540,10 @@ def main() -> None:
         if fp_rows:
             cs = [crop(t, b, f"{n[:10]} {c:.2f}") for c, t, b, n in fp_rows[:48]]
             cv2.imwrite(str(a.crops / "fp_background.png"), mosaic(cs)[:, :, ::-1])
+    if a.notes:
+        md += "\n\n" + a.notes.read_text().strip()
     if not a.no_write:
-        write_section("error_analysis", md)
+        write_section(a.section, md)
 
 
 if __name__ == "__main__":
