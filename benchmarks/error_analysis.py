@@ -467,6 +467,9 @@ def main() -> None:
     for name in focus:
         cid = spec.names.index(name)
         rs = [r for r in rows if r["cls"] == name]
+        if not rs:
+            focus_md.append(f"**{name}**: no labels.")
+            continue
         miss = [r for r in rs if not r["found"]]
         confused = Counter(
             spec.names[int(r["other_cls"])] for r in miss if r["other_iou"] >= 0.5
