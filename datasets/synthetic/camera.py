@@ -286,13 +286,16 @@ def develop(
     # everything after this is the same for every channel.
     img = cv2.transform(img, mix[::-1].copy() if bgr else mix)
     # Sensor noise: luminance-dependent plus low-res chroma noise.
-    lvl = rng.uniform(0.003, 0.03) if rng.random() < 0.9 else rng.uniform(0.03, 0.06)  # dim room
+    dim = rng.random() >= 0.9  # a dim room: a dark, noisy photo
+    lvl = rng.uniform(0.03, 0.06) if dim else rng.uniform(0.003, 0.03)
     nl = noise.field(rng, (s, s), 0.5, beta=0)
     lum = cv2.sqrt(np.clip(np.asarray(grey, np.float32), 0.02, 1.0))
     lum = cv2.multiply(lum, nl, scale=255.0 * lvl)  # already in 0..255 units
     grain = gray3(lum)
     if rng.random() < 0.5:  # plus chroma noise: blotchy (half resolution), as phones leave it
-        grain = cv2.scaleAdd(_chroma_noise(rng, s), float(np.float32(lvl * 0.5 * 255.0)), grain)
+        # Weaker in dim-room photos: phones denoise chroma harder in the dark (x0.75 there).
+        amp = lvl * 0.5 * 255.0 * (0.75 if dim else 1.0)
+        grain = cv2.scaleAdd(_chroma_noise(rng, s), float(np.float32(amp)), grain)
     # To 8 bits with the noise added in the same pass (saturating at 0 and 255).
     u8 = cv2.addWeighted(img, 255.0, grain, 1.0, 0.0, dtype=cv2.CV_8U)
     # Phone sharpening (halos), on the 8-bit frame as a phone's ISP does.
