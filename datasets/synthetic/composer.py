@@ -169,32 +169,32 @@ def _build_scene(
     # Each material is rendered over the box its zone covers in the roi only (at least 16 px a
     # side, so an out-of-view zone still gets a valid layer and tile set).
     boxes = [_zone_box(zr, k) for k in range(len(mats))]
-    # Layer 0 renders its albedo straight into the canvas (its box holds every zone-0 pixel;
-    # a single zone's box is the whole roi); the canvas outside the roi is black.
+    # Layer 0 renders its albedo and height straight into the canvas (its box holds every
+    # zone-0 pixel; a single zone's box is the whole roi); outside the roi the canvas is black
+    # and flat.
     full_albedo = _canvas(c, roi, 3, 0.0)
+    full_height = _canvas(c, roi, 0, 0.0)
     albedo = full_albedo[y0:y1, x0:x1]
+    height = full_height[y0:y1, x0:x1]
     layers = []
     for k, (m, (bx0, by0, bx1, by1)) in enumerate(zip(mats, boxes, strict=True)):
         bh, bw = by1 - by0, bx1 - bx0
         out = albedo[by0:by1, bx0:bx1] if k == 0 else None
+        out_h = height[by0:by1, bx0:bx1] if k == 0 else None
         if m == "wood":
-            lay = surfaces.render_wood(rng, bh, bw, along_x=rng.random() < 0.5, out=out)
+            lay = surfaces.render_wood(
+                rng, bh, bw, along_x=rng.random() < 0.5, out=out, out_height=out_h
+            )
         else:
-            lay = surfaces.RENDERERS[m](rng, bh, bw, out=out)
-        if out is not None and lay.albedo is not out:  # pragma: no cover - renderers honour out
+            lay = surfaces.RENDERERS[m](rng, bh, bw, out=out, out_height=out_h)
+        # Renderers honour out= (kept safe for any that would not).
+        if out is not None and lay.albedo is not out:  # pragma: no cover
             out[:] = lay.albedo
+        if out_h is not None and lay.height is not out_h:  # pragma: no cover
+            out_h[:] = lay.height
         layers.append(lay)
-    bx0, by0, bx1, by1 = boxes[0]
-    pad = (y0, c - y1, x0, c - x1)
-    if len(layers) == 1:
-        # The roi height padded out to the canvas in one pass (flat outside).
-        full_height = cv2.copyMakeBorder(layers[0].height, *pad, cv2.BORDER_CONSTANT, value=0.0)
-    else:
-        # Composed in place on the canvas: layer 0 is already in its box, layer 1 is copied
-        # over it on the zone-1 pixels of its own box.
-        full_height = _canvas(c, roi, 0, 0.0)
-        height = full_height[y0:y1, x0:x1]
-        height[by0:by1, bx0:bx1] = layers[0].height
+    if len(layers) > 1:
+        # Layer 1 is copied over layer 0 on the zone-1 pixels of its own box.
         # A visible junction (shadow line / sealant bead where the materials meet), and the
         # second plane facing the light differently (wall/floor corner).
         sig, dark, turn = rng.uniform(0.6, 2.0), rng.uniform(0.1, 0.4), rng.uniform(0.75, 1.1)
@@ -205,6 +205,7 @@ def _build_scene(
         cv2.copyTo(lay1, z1, albedo[cy0:cy1, cx0:cx1])  # writes into the canvas view
         cv2.copyTo(layers[1].height + np.float32(3.0), z1, height[cy0:cy1, cx0:cx1])
         _junction(albedo, zr, sig, dark)
+    pad = (y0, c - y1, x0, c - x1)
     tiles = None
     grout = None
     full_sheen = None

@@ -4,7 +4,7 @@ Each ``render_<material>(rng, h, w)`` returns a :class:`Layer`: albedo (h, w, 3)
 [0, 1] (sRGB-ish), a relief height map (h, w) float32 in pixels that the lighting turns into
 raking-light shading, a gloss scalar, and for tiles the tile rectangles defects can use.
 With ``out=`` (a float32 (h, w, 3) array or row-strided view, e.g. of the scene canvas) the
-albedo is written there and ``Layer.albedo`` is ``out`` itself.
+albedo is written there and ``Layer.albedo`` is ``out`` itself; ``out_height=`` likewise.
 """
 
 from __future__ import annotations
@@ -110,7 +110,18 @@ def _up(low: np.ndarray, h: int, w: int) -> np.ndarray:
     return cv2.resize(np.asarray(low, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def render_paint(rng: np.random.Generator, h: int, w: int, out: np.ndarray | None = None) -> Layer:
+def _scale_add(a: np.ndarray, k: float, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """``cv2.scaleAdd(a, k, b)`` (a * k + b), written into ``out`` when given."""
+    return cv2.scaleAdd(a, k, b) if out is None else cv2.scaleAdd(a, k, b, dst=out)
+
+
+def render_paint(
+    rng: np.random.Generator,
+    h: int,
+    w: int,
+    out: np.ndarray | None = None,
+    out_height: np.ndarray | None = None,
+) -> Layer:
     """Painted plaster / skim coat: roller stipple, patchy touch-ups, faint trowel relief."""
     bare = rng.random() < 0.15
     if bare:  # unpainted gypsum or cement render
@@ -137,12 +148,12 @@ def render_paint(rng: np.random.Generator, h: int, w: int, out: np.ndarray | Non
         shade = cv2.scaleAdd(laps, rng.uniform(0.004, 0.015), shade)
     albedo = colour_times(base, shade, out)
     a_st = rng.uniform(0.2, 0.8)
-    height = cv2.scaleAdd(stipple, a_st, _up(rng.uniform(0.5, 4.0) * mid, h, w))
+    height = _scale_add(stipple, a_st, _up(rng.uniform(0.5, 4.0) * mid, h, w), out_height)
     if bare or rng.random() < 0.2:  # trowel / knockdown relief
         knock = noise.field(
             rng, (h, w), rng.uniform(8, 30), beta=1, fn=lambda n: noise.smoothstep(0.3, 0.9, n)
         )
-        height = cv2.scaleAdd(knock, rng.uniform(1.0, 4.0), height)
+        height = cv2.scaleAdd(knock, rng.uniform(1.0, 4.0), height, dst=height)
     gloss = 0.0 if bare else float(rng.choice([0.02, 0.05, 0.12, 0.25], p=[0.4, 0.3, 0.2, 0.1]))
     return Layer(
         albedo.astype(np.float32, copy=False), height.astype(np.float32, copy=False), gloss, "paint"
@@ -184,7 +195,13 @@ def _tile_grid(rng: np.random.Generator, h: int, w: int):
     return float(pitch_x), float(pitch_y), bond, grout_w
 
 
-def render_tiles(rng: np.random.Generator, h: int, w: int, out: np.ndarray | None = None) -> Layer:
+def render_tiles(
+    rng: np.random.Generator,
+    h: int,
+    w: int,
+    out: np.ndarray | None = None,
+    out_height: np.ndarray | None = None,
+) -> Layer:
     """Ceramic/porcelain tiles in a grid or running bond with grout, glaze and patterns."""
     px, py, bond, gw = _tile_grid(rng, h, w)
     ox, oy = rng.uniform(0, px), rng.uniform(0, py)
@@ -321,8 +338,9 @@ def render_tiles(rng: np.random.Generator, h: int, w: int, out: np.ndarray | Non
     albedo = cv2.merge(planes) if out is None else cv2.merge(planes, dst=out)
     # Relief: grout recessed; tiles set very slightly unevenly (tiny steps at joints).
     offs = rng.normal(0, 0.25, nrow * ncol).astype(np.float32)
-    height = per_tile(offs.reshape(nrow, ncol) + np.float32(rng.uniform(0.8, 2.0)))
-    height *= face
+    height = np.multiply(
+        per_tile(offs.reshape(nrow, ncol) + np.float32(rng.uniform(0.8, 2.0))), face, out=out_height
+    )
 
     body = _jitter(
         rng,
@@ -356,7 +374,11 @@ def render_tiles(rng: np.random.Generator, h: int, w: int, out: np.ndarray | Non
 
 
 def render_concrete(
-    rng: np.random.Generator, h: int, w: int, out: np.ndarray | None = None
+    rng: np.random.Generator,
+    h: int,
+    w: int,
+    out: np.ndarray | None = None,
+    out_height: np.ndarray | None = None,
 ) -> Layer:
     """Cast concrete or screed: cloudy tone, grain, bug-hole pores, formwork joints, tie holes."""
     g = rng.uniform(0.45, 0.72)
@@ -371,7 +393,7 @@ def render_concrete(
     grain = noise.field(rng, (h, w), rng.uniform(0.7, 1.4), beta=0)
     shade: np.ndarray = cv2.scaleAdd(mid, rng.uniform(0.01, 0.05), _up(cloud, h, w))
     shade = cv2.scaleAdd(grain, rng.uniform(0.02, 0.06), shade)
-    height: np.ndarray = cv2.scaleAdd(grain, 0.6, 1.5 * mid)
+    height: np.ndarray = _scale_add(grain, 0.6, 1.5 * mid, out_height)
     kind = rng.choice(["formed", "screed", "ground"], p=[0.45, 0.35, 0.2])
     if kind == "ground":  # polished/ground slab showing aggregate
         agg = noise.field(rng, (h, w), rng.uniform(3, 8), beta=0)
@@ -454,7 +476,13 @@ def render_concrete(
     )
 
 
-def render_paving(rng: np.random.Generator, h: int, w: int, out: np.ndarray | None = None) -> Layer:
+def render_paving(
+    rng: np.random.Generator,
+    h: int,
+    w: int,
+    out: np.ndarray | None = None,
+    out_height: np.ndarray | None = None,
+) -> Layer:
     """Outdoor paving: asphalt with aggregate, or broom-finished concrete with saw-cut joints."""
     if rng.random() < 0.55:
         g = rng.uniform(0.18, 0.4)
@@ -474,14 +502,14 @@ def render_paving(rng: np.random.Generator, h: int, w: int, out: np.ndarray | No
             + 0.08 * cloud
         )
         albedo = colour_times(base, shade, out)
-        height = 2.0 * stones - 2.0 * voids
+        height = np.subtract(2.0 * stones, 2.0 * voids, out=out_height)
         return Layer(
             np.clip(albedo, 0, 1, out=albedo),
-            height.astype(np.float32),
+            height.astype(np.float32, copy=False),
             0.0,
             "paving",
         )
-    layer = render_concrete(rng, h, w, out)
+    layer = render_concrete(rng, h, w, out, out_height)
     across = rng.random() < 0.5  # broom strokes along y instead of x (any layer shape)
     broom = noise.field(
         rng, (w, h) if across else (h, w), rng.uniform(1.0, 2.0), beta=0, stretch=rng.uniform(8, 25)
@@ -528,6 +556,7 @@ def render_wood(
     w: int,
     along_x: bool = True,
     out: np.ndarray | None = None,
+    out_height: np.ndarray | None = None,
 ) -> Layer:
     """Wood grain (floor boards, skirting, door frames): unlabelled dark streaks that look crack-like."""
     base = _jitter(
@@ -555,7 +584,7 @@ def render_wood(
     albedo = colour_times(base, shade, out)
     return Layer(
         np.clip(albedo, 0, 1, out=albedo),
-        (0.5 * fine if along_x else 0.5 * fine.T).astype(np.float32, copy=False),
+        np.multiply(0.5, fine if along_x else fine.T, out=out_height),
         float(rng.uniform(0.05, 0.4)),
         "wood",
     )
