@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from datasets.synthetic import noise
-from datasets.synthetic._ops import gray3, rgb_times
+from datasets.synthetic._ops import gray3
 from datasets.synthetic.scene import Scene
 
 # Approximate white-balance gains (R, G, B) of light sources as the camera leaves them.
@@ -32,10 +32,15 @@ def _upscale_crop(small: np.ndarray, c: int, roi: tuple[int, int, int, int]) -> 
     return cv2.resize(small, (c, c), interpolation=cv2.INTER_LINEAR)[y0:y1, x0:x1]
 
 
-def light(rng: np.random.Generator, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
+def light(
+    rng: np.random.Generator, scene: Scene, *, in_place: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """(lit, illumination): albedo x relief shading + glare, float32 over ``scene.roi`` (the
     whole (C, C) canvas when it is None), and the smooth illumination of the whole canvas
     (brightness x colour temperature) as a small (48, 48, 3) float32 map.
+
+    With ``in_place`` the lit image is made in the scene's albedo itself (``lit`` is a view of
+    it): no new full-frame array, for a caller that is done with the albedo.
 
     The illumination is low-frequency, so it is not multiplied in at full size here: the
     camera applies it after the warp with the vignetting (:func:`illumination_in_view`).
@@ -81,7 +86,9 @@ def light(rng: np.random.Generator, scene: Scene) -> tuple[np.ndarray, np.ndarra
     wb = rng.uniform(0.4, 0.9)
     temp = temp ** (1.0 - wb)
     ill = illum[..., None] * temp * rng.uniform(0.7, 1.1)
-    img = rgb_times(scene.albedo[ry0:ry1, rx0:rx1], shade)
+    alb = scene.albedo[ry0:ry1, rx0:rx1]
+    img = alb if in_place else np.empty_like(alb)
+    cv2.multiply(alb, gray3(shade), dst=img)
     # Glare: a soft reflected window/lamp on glossy zones, modulated by relief.
     gloss = np.asarray(scene.gloss, np.float32)
     if gloss.max() > 0.05 and rng.random() < 0.6:

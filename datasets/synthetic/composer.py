@@ -307,7 +307,8 @@ def render_sample(
     # Thin occluders/look-alikes drawn after defects never cover them much: hair, pencil, scratch.
     neg_names += _negatives(rng, scene, k_neg - k_before)
 
-    lit, ill = camera.light(rng, scene)  # the roi crop of the canvas; illumination map
+    # The roi crop of the canvas, lit in place (the albedo is not needed after); illumination.
+    lit, ill = camera.light(rng, scene, in_place=True)
     rx0, ry0 = roi[0], roi[1]
     shift = np.array([[1, 0, rx0], [0, 1, ry0], [0, 0, 1]], np.float64)
     warped = cv2.warpPerspective(

@@ -78,3 +78,27 @@ def test_tone_lookup_equals_np_take_clip(shape):
     got = tone_lookup(curve, idx)
     assert got.dtype == np.float32 and got.shape == shape
     assert np.array_equal(got, np.take(curve, idx, mode="clip"))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_light_in_place_equals_the_copy_and_writes_the_canvas(seed):
+    from datasets.synthetic.camera import light
+    from datasets.synthetic.scene import Scene
+
+    def scene() -> Scene:
+        r = np.random.default_rng(100 + seed)
+        return Scene(
+            albedo=r.random((96, 96, 3), dtype=np.float32),
+            height=r.normal(0, 2, (96, 96)).astype(np.float32),
+            zone=(np.arange(96)[:, None] > 50).repeat(96, 1).astype(np.uint8),
+            materials=["paint", "tiles"],
+            gloss=[0.05, 0.9],  # glossy: glare is drawn in some seeds
+            roi=(5, 9, 90, 80),
+        )
+
+    s1, s2 = scene(), scene()
+    lit1, ill1 = light(np.random.default_rng(seed), s1)
+    lit2, ill2 = light(np.random.default_rng(seed), s2, in_place=True)
+    assert np.array_equal(lit1, lit2) and np.array_equal(ill1, ill2)
+    assert np.array_equal(s1.albedo, scene().albedo)  # the default leaves the scene alone
+    assert np.shares_memory(lit2, s2.albedo) and np.array_equal(s2.albedo[9:80, 5:90], lit1)
