@@ -195,10 +195,11 @@ def warp_mask(
 _LUT16: list[bool] = []  # whether this cv2 takes 16-bit indices in cv2.LUT (OpenCV >= 5)
 
 
-def tone_lookup(curve: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def tone_lookup(curve: np.ndarray, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``np.take(curve, idx, mode="clip")`` for a float32 curve of <= 65536 entries and uint16
     indices: one cv2.LUT pass over the curve padded to 65536 entries with its last value
-    (~2.5x faster than np.take, which first widens the indices), np.take where cv2 cannot."""
+    (~2.5x faster than np.take, which first widens the indices), np.take where cv2 cannot;
+    written into ``out`` (float32, the shape of ``idx``) when given."""
     if not _LUT16:
         try:
             cv2.LUT(np.zeros((1, 1), np.uint16), np.zeros(65536, np.float32))
@@ -206,11 +207,11 @@ def tone_lookup(curve: np.ndarray, idx: np.ndarray) -> np.ndarray:
         except cv2.error:
             _LUT16.append(False)
     if not _LUT16[0]:
-        return np.take(curve, idx, mode="clip")
+        return np.take(curve, idx, mode="clip", out=out)
     lut = np.empty(65536, np.float32)
     lut[: len(curve)] = curve
     lut[len(curve) :] = curve[-1]
-    return cv2.LUT(idx, lut)
+    return cv2.LUT(idx, lut) if out is None else cv2.LUT(idx, lut, dst=out)
 
 
 def develop(
@@ -283,7 +284,8 @@ def develop(
     p995 = min(4095.0, _percentile(idx[::16, ::16].ravel(), 99.5))
     curve = curve / max(1e-3, float(curve[int(p995)])) * rng.uniform(0.85, 1.0)
     curve = np.clip(curve, 0, 1) ** rng.uniform(0.85, 1.15)
-    img = tone_lookup(curve.astype(np.float32), np.asarray(idx, np.uint16))
+    # Into the vignetting buffer (develop's own, not needed after idx): no new frame.
+    img = tone_lookup(curve.astype(np.float32), np.asarray(idx, np.uint16), out=vig3)
     sat = rng.uniform(0.75, 1.25)
     grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     # grey + (img - grey) * sat as one 3x3 colour matrix (cv2.transform: a single pass).
@@ -291,18 +293,18 @@ def develop(
     mix = sat * np.eye(3, dtype=np.float32) + (1.0 - sat) * luma[None, :]
     # Output rows in BGR order when asked (the channel swap the JPEG encoder needs, for free);
     # everything after this is the same for every channel.
-    img = cv2.transform(img, mix[::-1].copy() if bgr else mix)
+    img = cv2.transform(img, mix[::-1].copy() if bgr else mix, dst=img)  # per pixel: in place
     # Sensor noise: luminance-dependent plus low-res chroma noise.
     dim = rng.random() >= 0.9  # a dim room: a dark, noisy photo
     lvl = rng.uniform(0.03, 0.06) if dim else rng.uniform(0.003, 0.03)
     nl = noise.field(rng, (s, s), 0.5, beta=0)
-    lum = cv2.sqrt(np.clip(np.asarray(grey, np.float32), 0.02, 1.0))
-    lum = cv2.multiply(lum, nl, scale=255.0 * lvl)  # already in 0..255 units
+    lum = np.clip(np.asarray(grey, np.float32), 0.02, 1.0, out=grey)
+    lum = cv2.multiply(cv2.sqrt(lum, dst=lum), nl, dst=lum, scale=255.0 * lvl)  # in 0..255 units
     grain = gray3(lum)
     if rng.random() < 0.5:  # plus chroma noise: blotchy (half resolution), as phones leave it
         # Weaker in dim-room photos: phones denoise chroma harder in the dark (x0.75 there).
         amp = lvl * 0.5 * 255.0 * (0.75 if dim else 1.0)
-        grain = cv2.scaleAdd(_chroma_noise(rng, s), float(np.float32(amp)), grain)
+        cv2.scaleAdd(_chroma_noise(rng, s), float(np.float32(amp)), grain, dst=grain)
     # To 8 bits with the noise added in the same pass (saturating at 0 and 255).
     u8 = cv2.addWeighted(img, 255.0, grain, 1.0, 0.0, dtype=cv2.CV_8U)
     # Phone sharpening (halos), on the 8-bit frame as a phone's ISP does.
