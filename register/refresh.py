@@ -10,12 +10,14 @@ writers re-evaluate only what they touch, so a quiet project needs this sweep (c
 One transaction per project: a project whose warnings are already current is only read (no
 write lock is taken), the others are locked and reconciled like any writer does. A reader
 that must not show stale warnings between sweeps uses :func:`current_warnings` (the same
-check, then the list, in one transaction when nothing is due).
+check, then the list, in one transaction when nothing is due); one that reads more than the
+list (an export, the risk ranking) reads inside :func:`current_read`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import select
@@ -35,7 +37,13 @@ from register.repository.warnings import (
 from register.rules import Rules
 from register.schemas import WarningOut, WarningRefresh
 
-__all__ = ["current_warnings", "project_codes", "refresh_all_warnings", "refresh_one"]
+__all__ = [
+    "current_read",
+    "current_warnings",
+    "project_codes",
+    "refresh_all_warnings",
+    "refresh_one",
+]
 
 
 def project_codes(reg: Register) -> list[str]:
@@ -65,16 +73,51 @@ def current_warnings(
     rate; unit rules count open defects, which every writer reconciles), so the check reads the
     project's facts alone (one aggregate query), not every unit's. When nothing is due (the
     usual case) check and list share one read-only transaction; otherwise the whole project is
-    locked, reconciled (as :func:`refresh_one`) and listed in one write transaction.
+    locked and reconciled (as :func:`refresh_one`), then listed (:func:`current_read`).
+    NotFoundError for an unknown project; a database error propagates.
+    """
+    with current_read(reg, [project], now=now) as (s, changed):
+        items = active_warnings(session=s, project=project)
+    return items, changed[0] if changed else WarningRefresh(project=project)
+
+
+@contextmanager
+def current_read(
+    reg: Register, projects: Sequence[str] | None = None, *, now: datetime | None = None
+) -> Iterator[tuple[Session, list[WarningRefresh]]]:
+    """A read-only session in which the warnings of ``projects`` (None: every project) are
+    what :func:`current_warnings` would list at ``now``; also the refreshes that took (only
+    projects that changed, in code order)::
+
+        with current_read(reg, ["P1"]) as (s, changed):
+            doc = export_project(session=s, project="P1", fmt="json")
+
+    When nothing fell due (the usual case) the check and the caller's reads share one
+    read-only transaction and nothing is written. Otherwise each project that fell due is
+    locked and reconciled in its own transaction (as :func:`refresh_one`), and the caller reads
+    in a new read-only one: writers reconcile what they touch, so what it sees is still
+    current (a project created in between is read as its writer left it).
     NotFoundError for an unknown project; a database error propagates.
     """
     now = now or utcnow()
     with reg.session(readonly=True) as s:
-        if not _time_driven_stale(s, reg.rules, project, now):
-            return active_warnings(session=s, project=project), WarningRefresh(project=project)
-    with reg.session() as s:
-        changed = refresh_project_warnings(session=s, rules=reg.rules, project=project, now=now)
-        return active_warnings(session=s, project=project), changed
+        codes = (
+            list(projects)
+            if projects is not None
+            else list(s.scalars(select(Project.code).order_by(Project.code)))
+        )
+        due = [c for c in codes if _time_driven_stale(s, reg.rules, c, now)]
+        if not due:
+            yield s, []
+            return
+    changed = []
+    for code in sorted(set(due)):
+        with reg.session() as s:
+            changed.append(
+                refresh_project_warnings(session=s, rules=reg.rules, project=code, now=now)
+            )
+    with reg.session(readonly=True) as s:
+        yield s, changed
 
 
 def _time_driven_stale(session: Session, rules: Rules, project: str, now: datetime) -> bool:

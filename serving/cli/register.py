@@ -51,6 +51,23 @@ def _transaction(db: str | None, rules: Path | None = None) -> Iterator[tuple]:
         r.dispose()
 
 
+@contextmanager
+def _current(
+    db: str | None, rules: Path | None, projects: list[str] | None, now: datetime
+) -> Iterator[tuple]:
+    """``(register, session)``: a read in which the warnings of ``projects`` (None: every
+    project) are those GET warnings would list at ``now`` (``register.refresh.current_read``:
+    read-only when nothing fell due, else the projects that did are refreshed first)."""
+    from register.refresh import current_read
+
+    r = _open(db, rules)
+    try:
+        with current_read(r, projects, now=now) as (s, _):
+            yield r, s
+    finally:
+        r.dispose()
+
+
 @app.command("projects")
 def projects(db: Db = None) -> None:
     """List projects: code, name."""
@@ -121,8 +138,14 @@ def export(
     db: Db = None,
     rules: Rules = None,
 ) -> None:
-    """Export a project's defects as CSV (one row per defect) or JSON (with summary and warnings)."""
-    with _transaction(db, rules) as (r, s):
+    """Export a project's defects as CSV (one row per defect) or JSON (with summary and warnings,
+    those GET warnings would list now)."""
+    read = (
+        _current(db, rules, [project], datetime.now(UTC))
+        if fmt == "json"
+        else _transaction(db, rules)
+    )
+    with read as (r, s):
         text = _api().export_project(session=s, project=project, fmt=fmt, rules=r.rules)
     if out is None:
         typer.echo(text, nl=False)
@@ -184,19 +207,14 @@ def warnings(
     rules: Rules = None,
     history: Annotated[bool, typer.Option("--history", help="also cleared warnings")] = False,
 ) -> None:
-    """Re-evaluate (overdue appears as time passes) and list the project's warnings."""
-    r = _open(db, rules)
-    try:
-        with r.session() as s:
-            _api().refresh_warnings(session=s, rules=r.rules, project=project)
-        with r.session() as s:
-            rows = (
-                _api().warning_history(session=s, project=project)
-                if history
-                else _api().active_warnings(session=s, project=project)
-            )
-    finally:
-        r.dispose()
+    """The project's active warnings as GET warnings lists them now (overdue appears as time
+    passes; nothing is written unless one fell due)."""
+    with _current(db, rules, [project], datetime.now(UTC)) as (r, s):
+        rows = (
+            _api().warning_history(session=s, project=project)
+            if history
+            else _api().active_warnings(session=s, project=project)
+        )
     for w in rows:
         cleared = f"\tcleared {w.cleared_at:%Y-%m-%d %H:%M}" if w.cleared_at else ""
         typer.echo(
@@ -246,9 +264,11 @@ def refresh_warnings(
 def risk(
     db: Db = None, rules: Rules = None, as_json: Annotated[bool, typer.Option("--json")] = False
 ) -> None:
-    """Projects ranked for differentiated supervision, riskiest first."""
-    with _transaction(db, rules) as (r, s):
-        rows = _api().project_risk(session=s, rules=r.rules)
+    """Projects ranked for differentiated supervision, riskiest first (warnings counted as GET
+    warnings lists them now)."""
+    now = datetime.now(UTC)
+    with _current(db, rules, None, now) as (r, s):
+        rows = _api().project_risk(session=s, rules=r.rules, now=now)
     if as_json:
         typer.echo(json.dumps([x.model_dump() for x in rows], indent=2))
         return
