@@ -220,12 +220,15 @@ def develop(
     quality: tuple[int, int] = (45, 95),
     illum: np.ndarray | None = None,
     bgr: bool = False,
+    in_place: bool = False,
 ) -> tuple[np.ndarray, int]:
     """Phone-camera pipeline on the warped image -> (RGB uint8, JPEG quality to save it with);
     the photo comes back in BGR channel order when ``bgr`` (for :func:`encode_jpeg`).
 
     ``illum`` (n, n, 3) float32 is the scene illumination over the frame (from
-    :func:`illumination_in_view`); it is upscaled and applied with the vignetting.
+    :func:`illumination_in_view`); it is upscaled and applied with the vignetting. With
+    ``in_place`` the blurs and the zoom may overwrite ``img`` (a caller done with it) instead
+    of making new frames; the result is the same.
     """
     s = img.shape[0]
     small = 32
@@ -239,11 +242,13 @@ def develop(
         f3 = illum * cv2.resize(vig, illum.shape[1::-1], interpolation=cv2.INTER_LINEAR)[..., None]
         vig3 = cv2.resize(f3.astype(np.float32), (s, s), interpolation=cv2.INTER_LINEAR)
     # Optics: defocus (sometimes only in part of the frame: depth of field on a slanted wall).
+    own = in_place  # whether img is a frame this function may overwrite
     r = rng.random()
     if r < 0.55:
         sig = rng.uniform(0.3, 1.1)
-        blurred = cv2.GaussianBlur(img, (0, 0), sig)
-        if rng.random() < 0.3:
+        partial = rng.random() < 0.3
+        blurred = cv2.GaussianBlur(img, (0, 0), sig, dst=img if own and not partial else None)
+        if partial:
             ga = rng.uniform(0, 2 * np.pi)
             t = cv2.resize(
                 np.clip(0.5 + ((xx) * np.cos(ga) + (yy) * np.sin(ga)) * 1.5, 0, 1), (s, s)
@@ -252,6 +257,7 @@ def develop(
             img = cv2.blendLinear(img, blurred, 1 - t, t)  # img (1 - t) + blurred t
         else:
             img = blurred
+        own = True
     elif r < 0.65:  # slight hand shake
         L = int(rng.integers(2, 5))
         k = np.zeros((2 * L + 1, 2 * L + 1), np.float32)
@@ -265,13 +271,15 @@ def develop(
             cv2.LINE_AA,
         )
         k /= k.sum()
-        img = cv2.filter2D(img, -1, k)
+        img = cv2.filter2D(img, -1, k, dst=img if own else None)
+        own = True
     if rng.random() < 0.25:  # soft phone zoom / downscaled upload
         f = rng.uniform(0.5, 0.8)
         d = max(8, int(s * f))
         img = cv2.resize(
             cv2.resize(img, (d, d), interpolation=cv2.INTER_AREA),
             (s, s),
+            dst=img if own else None,
             interpolation=cv2.INTER_LINEAR,
         )
     # Tone curve (exposure, highlight roll-off, auto-exposure, gamma) as one 4096-entry LUT.

@@ -316,8 +316,13 @@ def render_sample(
     )
     if ref != imgsz:
         warped = cv2.resize(warped, (imgsz, imgsz), interpolation=cv2.INTER_AREA)
-    bgr, quality = camera.develop(
-        rng, warped, cfg.jpeg_quality, camera.illumination_in_view(ill, H, c, ref), bgr=True
+    bgr, quality = camera.develop(  # the warped frame is not needed after: developed in place
+        rng,
+        warped,
+        cfg.jpeg_quality,
+        camera.illumination_in_view(ill, H, c, ref),
+        bgr=True,
+        in_place=True,
     )
     jpeg = camera.encode_jpeg(bgr, quality, bgr=True)
 

@@ -102,3 +102,15 @@ def test_light_in_place_equals_the_copy_and_writes_the_canvas(seed):
     assert np.array_equal(lit1, lit2) and np.array_equal(ill1, ill2)
     assert np.array_equal(s1.albedo, scene().albedo)  # the default leaves the scene alone
     assert np.shares_memory(lit2, s2.albedo) and np.array_equal(s2.albedo[9:80, 5:90], lit1)
+
+
+@pytest.mark.parametrize("seed", range(12))  # defocus (full, partial), shake and zoom all occur
+def test_develop_in_place_gives_the_same_photo(seed):
+    from datasets.synthetic.camera import develop
+
+    img = np.random.default_rng(seed).random((64, 64, 3), dtype=np.float32)
+    keep = img.copy()
+    u8a, qa = develop(np.random.default_rng(seed), img)
+    assert np.array_equal(img, keep)  # the default leaves the input alone
+    u8b, qb = develop(np.random.default_rng(seed), img, in_place=True)
+    assert qa == qb and np.array_equal(u8a, u8b)
