@@ -293,6 +293,7 @@ def develop(
     curve = curve / max(1e-3, float(curve[int(p995)])) * rng.uniform(0.85, 1.0)
     curve = np.clip(curve, 0, 1) ** rng.uniform(0.85, 1.15)
     # Into the vignetting buffer (develop's own, not needed after idx): no new frame.
+    frame = img  # free after idx: the colour matrix below writes into it when it is ours
     img = tone_lookup(curve.astype(np.float32), np.asarray(idx, np.uint16), out=vig3)
     sat = rng.uniform(0.75, 1.25)
     grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
@@ -301,7 +302,8 @@ def develop(
     mix = sat * np.eye(3, dtype=np.float32) + (1.0 - sat) * luma[None, :]
     # Output rows in BGR order when asked (the channel swap the JPEG encoder needs, for free);
     # everything after this is the same for every channel.
-    img = cv2.transform(img, mix[::-1].copy() if bgr else mix, dst=img)  # per pixel: in place
+    # (not in place: cv2.transform copies its input first when dst is src)
+    img = cv2.transform(img, mix[::-1].copy() if bgr else mix, dst=frame if own else None)
     # Sensor noise: luminance-dependent plus low-res chroma noise.
     dim = rng.random() >= 0.9  # a dim room: a dark, noisy photo
     lvl = rng.uniform(0.03, 0.06) if dim else rng.uniform(0.003, 0.03)
