@@ -294,23 +294,23 @@ def develop(
     curve = np.clip(curve, 0, 1) ** rng.uniform(0.85, 1.15)
     # Into the vignetting buffer (develop's own, not needed after idx): no new frame.
     frame = img  # free after idx: the colour matrix below writes into it when it is ours
-    img = tone_lookup(curve.astype(np.float32), np.asarray(idx, np.uint16), out=vig3)
+    toned = tone_lookup(curve.astype(np.float32), np.asarray(idx, np.uint16), out=vig3)
     sat = rng.uniform(0.75, 1.25)
-    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    grey = cv2.cvtColor(toned, cv2.COLOR_RGB2GRAY)
     # grey + (img - grey) * sat as one 3x3 colour matrix (cv2.transform: a single pass).
     luma = np.array([0.299, 0.587, 0.114], np.float32)
     mix = sat * np.eye(3, dtype=np.float32) + (1.0 - sat) * luma[None, :]
     # Output rows in BGR order when asked (the channel swap the JPEG encoder needs, for free);
     # everything after this is the same for every channel.
     # (not in place: cv2.transform copies its input first when dst is src)
-    img = cv2.transform(img, mix[::-1].copy() if bgr else mix, dst=frame if own else None)
+    img = cv2.transform(toned, mix[::-1].copy() if bgr else mix, dst=frame if own else None)
     # Sensor noise: luminance-dependent plus low-res chroma noise.
     dim = rng.random() >= 0.9  # a dim room: a dark, noisy photo
     lvl = rng.uniform(0.03, 0.06) if dim else rng.uniform(0.003, 0.03)
     nl = noise.field(rng, (s, s), 0.5, beta=0)
     lum = np.clip(np.asarray(grey, np.float32), 0.02, 1.0, out=grey)
     lum = cv2.multiply(cv2.sqrt(lum, dst=lum), nl, dst=lum, scale=255.0 * lvl)  # in 0..255 units
-    grain = gray3(lum)
+    grain = cv2.cvtColor(lum, cv2.COLOR_GRAY2RGB, dst=toned)  # toned is free after the matrix
     if rng.random() < 0.5:  # plus chroma noise: blotchy (half resolution), as phones leave it
         # Weaker in dim-room photos: phones denoise chroma harder in the dark (x0.75 there).
         amp = lvl * 0.5 * 255.0 * (0.75 if dim else 1.0)
