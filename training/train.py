@@ -126,13 +126,14 @@ def _result(run_dir: Path) -> TrainResult:
     return TrainResult(run_dir, best, last, _epochs_done(run_dir))
 
 
-def strip_weights(src: Path, dst: Path) -> Path:
+def strip_weights(src: str | Path, dst: str | Path) -> Path:
     """Copy a checkpoint without optimizer state (small, fine-tunable: ``--model dst``)."""
     import shutil
 
     prepare_offline()
     from ultralytics.utils.torch_utils import strip_optimizer
 
+    dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dst)
     strip_optimizer(str(dst))

@@ -155,3 +155,21 @@ def test_select_from_images_runs_whole_and_tiled(tiny_run, tmp_path):
         )
         assert set(t["data"]["selection"]) == {"score", "uncertainty", "disagreement", "rarity"}
         assert "predictions" in t
+
+
+def test_strip_weights_takes_string_paths(tiny_run, tmp_path):
+    """models/build-default.sh calls strip_weights with strings: the stripped copy must load
+    and predict as the checkpoint it came from (same weights, no optimizer)."""
+    import torch
+
+    from training.train import strip_weights
+
+    _, best = tiny_run
+    out = strip_weights(str(best), str(tmp_path / "sub" / "m.pt"))
+    assert out == tmp_path / "sub" / "m.pt" and out.is_file()
+    src = torch.load(best, map_location="cpu", weights_only=False)
+    dst = torch.load(out, map_location="cpu", weights_only=False)
+    assert dst["optimizer"] is None
+    a, b = src["ema"] or src["model"], dst["model"]
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert ka == kb and torch.allclose(va.float(), vb.float(), atol=1e-3)
