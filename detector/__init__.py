@@ -14,12 +14,21 @@ from detector.image import (
     load_image,
     read_header,
 )
-from detector.model import Detector, TileMode, session_options
+from detector.model import (
+    CONF_THRESHOLDS_KEY,
+    DEFAULT_CONF,
+    Detector,
+    TileMode,
+    parse_conf_thresholds,
+    session_options,
+)
 from detector.record import error_record, to_record
 from detector.tiling import merge_slices, should_tile, slice_grid, tiled_detect
 from detector.types import Detections, ModelInfo
 
 __all__ = [
+    "CONF_THRESHOLDS_KEY",
+    "DEFAULT_CONF",
     "DEFAULT_MAX_PIXELS",
     "Detections",
     "Detector",
@@ -32,6 +41,7 @@ __all__ = [
     "image_header",
     "load_image",
     "merge_slices",
+    "parse_conf_thresholds",
     "read_header",
     "session_options",
     "should_tile",

@@ -158,19 +158,43 @@ def xywh2xyxy(xywh: np.ndarray) -> np.ndarray:
     return np.concatenate([xy - wh, xy + wh], axis=1)
 
 
-def decode_classic(output: np.ndarray, *, conf: float, iou: float, max_det: int) -> Detections:
+Conf = float | np.ndarray  # one threshold for every class, or (nc,) thresholds by class id
+
+
+def _floor(conf: Conf, nc: int | None) -> float | np.ndarray:
+    """The lowest threshold of ``conf`` (decoding starts there), checking a per-class array."""
+    if np.ndim(conf) == 0:
+        return conf
+    thr = np.asarray(conf)
+    if thr.ndim != 1 or (nc is not None and len(thr) != nc) or not len(thr):
+        raise ValueError(f"per-class conf must have shape ({nc},), got {thr.shape}")
+    return thr.min()
+
+
+def decode_classic(output: np.ndarray, *, conf: Conf, iou: float, max_det: int) -> Detections:
     """Detections in model-input pixels from one image's ``(4+nc, N)`` output (cx, cy, w, h,
-    class scores): best class per anchor, score > ``conf``, class-aware NMS, ``max_det`` best."""
+    class scores): best class per anchor, score > ``conf``, class-aware NMS, ``max_det`` best.
+
+    ``conf`` is one threshold or ``(nc,)`` thresholds by class: anchors are decoded above the
+    lowest, then each keeps its best class only if its score > that class's threshold (before
+    NMS; as NMS is class-aware, the same boxes as filtering its output, but ``max_det`` counts
+    only boxes that pass)."""
     x = np.asarray(output, np.float32)
     if x.ndim != 2 or x.shape[0] < 5:
         raise ValueError(f"expected a (4+nc, N) output, got {x.shape}")
     cls_scores = x[4:]
+    floor = _floor(conf, cls_scores.shape[0])
     score = cls_scores.max(0)
-    candidates = np.flatnonzero(score > conf)
+    candidates = np.flatnonzero(score > floor)
     if candidates.size == 0:
         return Detections.empty()
     score = score[candidates]
     cls = cls_scores[:, candidates].argmax(0)
+    if np.ndim(conf) != 0:
+        ok = score > np.asarray(conf, np.float32)[cls]
+        candidates, score, cls = candidates[ok], score[ok], cls[ok]
+        if candidates.size == 0:
+            return Detections.empty()
     boxes = xywh2xyxy(x[:4, candidates].T)
     if candidates.size > MAX_NMS:
         top = np.argsort(-score, kind="stable")[:MAX_NMS]
@@ -179,11 +203,19 @@ def decode_classic(output: np.ndarray, *, conf: float, iou: float, max_det: int)
     return Detections(boxes[keep], score[keep], cls[keep])
 
 
-def decode_end2end(output: np.ndarray, *, conf: float, max_det: int) -> Detections:
+def decode_end2end(output: np.ndarray, *, conf: Conf, max_det: int) -> Detections:
     """Detections in model-input pixels from one image's NMS-free ``(N, 6)`` output
-    (x0, y0, x1, y1, score, class): rows with score > ``conf``, the first ``max_det``."""
+    (x0, y0, x1, y1, score, class): rows with score > ``conf`` (one threshold, or ``(nc,)`` by
+    class: rows above the lowest, then each above its class's), the first ``max_det``."""
     x = np.asarray(output, np.float32)
     if x.ndim != 2 or x.shape[1] < 6:
         raise ValueError(f"expected an (N, 6) output, got {x.shape}")
-    x = x[x[:, 4] > conf][:max_det]
+    x = x[x[:, 4] > _floor(conf, None)]
+    if np.ndim(conf) != 0:
+        thr = np.asarray(conf, np.float32)
+        cls = x[:, 5].astype(np.int64)
+        if len(cls) and (cls.min() < 0 or cls.max() >= len(thr)):
+            raise ValueError(f"class ids must be in [0, {len(thr)}) for per-class confs")
+        x = x[x[:, 4] > thr[cls]]
+    x = x[:max_det]
     return Detections(x[:, :4], x[:, 4], x[:, 5].astype(np.int64))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +32,9 @@ from detector.types import Detections, ModelInfo
 from finishscan.errors import ImageError, ModelError
 
 TileMode = Literal["auto", "on", "off"]
+
+DEFAULT_CONF = 0.25  # a class's threshold when no conf is given and the model stores none for it
+CONF_THRESHOLDS_KEY = "conf_thresholds"  # ONNX metadata: JSON {class name: confidence}
 
 
 def session_options(threads: int | None, *, spinning: bool = False) -> ort.SessionOptions:
@@ -74,6 +79,39 @@ def _parse_names(raw: str | None, nc: int | None) -> list[str]:
     return [f"class{i}" for i in range(nc)]
 
 
+def parse_conf_thresholds(raw: str | None, names: Sequence[str]) -> dict[str, float]:
+    """The per-class operating confidences a model stores under ``conf_thresholds`` in its
+    metadata (JSON ``{class name: confidence}``, written by ``finishscan export --data``);
+    ``{}`` when it has none. Raises :class:`ModelError` for a malformed value or unknown class.
+
+    >>> parse_conf_thresholds('{"crack": 0.2}', ["crack", "stain"])
+    {'crack': 0.2}
+    """
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as e:
+        raise ModelError(f"the model's 'conf_thresholds' metadata is not JSON: {raw[:80]}") from e
+    if not isinstance(value, dict):
+        raise ModelError(f"the model's 'conf_thresholds' metadata is not an object: {raw[:80]}")
+    out: dict[str, float] = {}
+    for name, conf in value.items():
+        if name not in names:
+            raise ModelError(
+                f"the model's 'conf_thresholds' name a class it does not have: {name!r}"
+            )
+        if (
+            isinstance(conf, bool)
+            or not isinstance(conf, (int, float))
+            or not math.isfinite(conf)
+            or not 0 <= conf <= 1
+        ):
+            raise ModelError(f"the model's 'conf_thresholds' for {name!r} is not in [0, 1]: {conf}")
+        out[str(name)] = float(conf)
+    return out
+
+
 def _parse_imgsz(raw: str | None, input_shape: list) -> tuple[int, int]:
     if raw:
         try:
@@ -94,6 +132,11 @@ def _parse_imgsz(raw: str | None, input_shape: list) -> tuple[int, int]:
 class Detector:
     """A YOLO detection model (ONNX) loaded once; calls are stateless and thread-safe.
 
+    ``conf``: one confidence threshold for every class. ``None`` (the default) uses the
+    per-class operating thresholds stored in the model (``conf_thresholds``, its max-F1
+    confidences; see ``conf_thresholds`` / ``class_conf``), ``DEFAULT_CONF`` (0.25) for a
+    class without one and for a model without any. Whole photos and tiles are filtered alike.
+
     >>> det = Detector(default_model_path())                    # doctest: +SKIP
     >>> det(load_image("wall.jpg")).xyxy                        # doctest: +SKIP
     """
@@ -103,7 +146,7 @@ class Detector:
         model: str | Path,
         *,
         threads: int | None = None,
-        conf: float = 0.25,
+        conf: float | None = None,
         iou: float = 0.7,
         max_det: int = 300,
         rect: bool = True,
@@ -117,7 +160,7 @@ class Detector:
             raise ModelError(f"model path is not a file: {path}")
         if path.stat().st_size == 0:
             raise ModelError(f"model file is empty: {path}")
-        if not (0 <= conf <= 1 and 0 <= iou <= 1):
+        if not ((conf is None or 0 <= conf <= 1) and 0 <= iou <= 1):
             raise ValueError(f"conf and iou must be in [0, 1], got {conf} and {iou}")
         try:
             self.session = ort.InferenceSession(
@@ -158,6 +201,19 @@ class Detector:
                 "classes (4 + classes expected)"
             )
         self.imgsz = _parse_imgsz(meta.get("imgsz"), in_shape)
+        self.conf_thresholds = parse_conf_thresholds(meta.get(CONF_THRESHOLDS_KEY), self.names)
+        # the threshold each class id is filtered at: ``conf`` for all when given, else the
+        # model's own per-class thresholds, DEFAULT_CONF for a class it has none for
+        self.class_conf = np.array(
+            [
+                conf if conf is not None else self.conf_thresholds.get(n, DEFAULT_CONF)
+                for n in self.names
+            ],
+            dtype=np.float32,
+        )
+        self._decode_conf: float | np.ndarray = (
+            conf if conf is not None else self.class_conf if self.conf_thresholds else DEFAULT_CONF
+        )
         self.info = ModelInfo(
             name=meta.get("model_name") or path.stem,
             version=meta.get("model_version") or _file_digest(path),
@@ -206,9 +262,9 @@ class Detector:
         self, out: np.ndarray, input_shape: tuple[int, int], shape: tuple[int, int]
     ) -> Detections:
         if self.end2end:
-            d = decode_end2end(out, conf=self.conf, max_det=self.max_det)
+            d = decode_end2end(out, conf=self._decode_conf, max_det=self.max_det)
         else:
-            d = decode_classic(out, conf=self.conf, iou=self.iou, max_det=self.max_det)
+            d = decode_classic(out, conf=self._decode_conf, iou=self.iou, max_det=self.max_det)
         return Detections(scale_boxes(d.xyxy, input_shape, shape), d.confidence, d.class_id)
 
     def detect(self, image: np.ndarray, *, tile: TileMode = "auto") -> Detections:

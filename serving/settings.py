@@ -36,7 +36,13 @@ class Settings(BaseSettings):
     )
 
     threads: int | None = Field(None, ge=1, description="ONNX Runtime intra-op threads")
-    conf: float = Field(0.25, ge=0.0, le=1.0)
+    conf: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="one confidence threshold for every class; unset: the model's per-class "
+        "thresholds (0.25 for a model without them)",
+    )
     iou: float = Field(0.7, ge=0.0, le=1.0)
     default_tile: TileMode = "auto"
 

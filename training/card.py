@@ -1,7 +1,9 @@
 """The model card: what a model is, what it was trained on, how well it does, where it fails.
 
 It travels twice: as JSON in the ONNX ``metadata_props`` (key ``finishscan_card``, plus
-``model_name`` / ``model_version``, which the detector reports) and as ``models/<name>.md`` beside the ONNX file.
+``model_name`` / ``model_version``, which the detector reports, and ``conf_thresholds``, the
+per-class operating confidences the detector applies when no ``conf`` is given) and as
+``models/<name>.md`` beside the ONNX file.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 CARD_KEY = "finishscan_card"
+CONF_KEY = "conf_thresholds"  # the key detector.Detector reads (detector.CONF_THRESHOLDS_KEY)
+CONF_FLOOR = 0.05  # no stored operating threshold is lower (see export.operating_thresholds)
 
 
 @dataclass
@@ -35,6 +39,7 @@ class ModelCard:
     limits: str = ""
     notes: str = ""
     precision: str = "fp32"
+    conf_thresholds: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -45,13 +50,17 @@ class ModelCard:
         return cls(**{k: v for k, v in doc.items() if k in cls.__dataclass_fields__})
 
     def metadata(self) -> dict[str, str]:
-        """The ONNX ``metadata_props`` entries this card adds."""
-        return {
+        """The ONNX ``metadata_props`` entries this card adds (``conf_thresholds`` only when it
+        has some; :func:`write_card` removes a stale one otherwise)."""
+        out = {
             CARD_KEY: self.to_json(),
             "model_name": self.name,  # what detector.ModelInfo reports with every detection
             "model_version": self.version,
             "finishscan_precision": self.precision,
         }
+        if self.conf_thresholds:
+            out[CONF_KEY] = json.dumps(self.conf_thresholds)
+        return out
 
     def to_markdown(self) -> str:
         m = self.metrics or {}
@@ -102,6 +111,8 @@ class ModelCard:
                 lines.append("")
         else:
             lines += ["(not measured)", ""]
+        if self.conf_thresholds:
+            lines += self._thresholds_markdown()
         for title, text in (
             ("Generalisation to real photos", self.generalisation),
             ("Limits", self.limits),
@@ -110,6 +121,36 @@ class ModelCard:
             if text:
                 lines += [f"## {title}", "", text.strip(), ""]
         return "\n".join(lines).rstrip() + "\n"
+
+    def _thresholds_markdown(self) -> list[str]:
+        m = self.metrics or {}
+        per = m.get("per_class") or {}
+        overall = m.get("conf_threshold_max_f1")
+        lines = [
+            "## Operating thresholds",
+            "",
+            "Without `--conf` (or `conf=`), a box is kept when its confidence exceeds its class's"
+            " threshold below (stored in the ONNX metadata as `conf_thresholds`): the confidence"
+            " where that class's F1 peaks"
+            + (f" on {m['data']}" if "data" in m else "")
+            + f", but at least {CONF_FLOOR:g} (lower ones mostly let noise through); a class"
+            " without labels or true positives there takes the max-F1 confidence of all classes"
+            + (f" ({overall:.3f})" if isinstance(overall, float) else "")
+            + ". An explicit `--conf` applies one threshold to every class.",
+            "",
+            "| class | confidence | from |",
+            "| --- | --- | --- |",
+        ]
+        for c, v in self.conf_thresholds.items():
+            own = (per.get(c) or {}).get("conf_threshold_max_f1")
+            if own is None:
+                src = "all classes' max-F1"
+            elif own < CONF_FLOOR:
+                src = f"floor (its max-F1: {own:.3f})"
+            else:
+                src = "its max-F1"
+            lines.append(f"| {c} | {v:.3f} | {src} |")
+        return [*lines, ""]
 
 
 def _fmt(v: Any) -> str:
@@ -164,6 +205,7 @@ def write_card(model: str | Path, card: ModelCard, *, markdown: Path | None = No
     path = Path(model)
     m = onnx.load(str(path))
     props = {p.key: p.value for p in m.metadata_props}
+    props.pop(CONF_KEY, None)  # the card's thresholds are the model's (none: none stale)
     props.update(card.metadata())
     del m.metadata_props[:]
     for k, v in props.items():

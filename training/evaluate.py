@@ -63,7 +63,11 @@ class EvalResult:
     by_size: dict[str, Any] | None = None
 
     def per_class(self) -> dict[str, dict[str, Any]]:
-        """Every class of the model; classes with no labels in the split get ``None`` metrics."""
+        """Every class of the model; classes with no labels in the split get ``None`` metrics.
+
+        ``conf_threshold_max_f1`` is the confidence where the class's own F1 peaks (``None``
+        without labels or without any true positive: such a class falls back to the global
+        ``conf_threshold_max_f1``); ``precision``/``recall`` stay at the global one."""
         m = self.metrics
         out: dict[str, dict[str, Any]] = {}
         for cid, name in enumerate(self.names):
@@ -75,17 +79,28 @@ class EvalResult:
                     "precision": None,
                     "recall": None,
                     "labels": 0,
+                    "conf_threshold_max_f1": None,
                 }
                 continue
             r = rows[0]
+            own = float(m.class_conf[r]) if len(m.class_conf) else float("nan")
             out[name] = {
                 "ap50": round(float(m.ap[r, 0]), 4),
                 "ap50_95": round(float(m.ap[r].mean()), 4),
                 "precision": round(float(m.precision[r]), 4),
                 "recall": round(float(m.recall[r]), 4),
                 "labels": int(m.n_labels[r]),
+                "conf_threshold_max_f1": None if np.isnan(own) else round(own, 3),
             }
         return out
+
+    def conf_thresholds(self) -> dict[str, float]:
+        """``{class: max-F1 confidence}`` for the classes that have one (see ``per_class``)."""
+        return {
+            name: v["conf_threshold_max_f1"]
+            for name, v in self.per_class().items()
+            if v["conf_threshold_max_f1"] is not None
+        }
 
     def to_dict(self) -> dict[str, Any]:
         m = self.metrics
@@ -101,6 +116,7 @@ class EvalResult:
             "split": self.split,
             "tile": self.tile,
             "conf_threshold_max_f1": round(m.conf_threshold, 3),
+            "conf_thresholds": self.conf_thresholds(),
             "seconds_per_image": round(self.seconds_per_image, 4),
             **({"by_size": self.by_size} if self.by_size is not None else {}),
         }

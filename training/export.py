@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 
 from finishscan.errors import ConfigError, ModelError
-from training.card import ModelCard, read_card, write_card
+from training.card import CONF_FLOOR, ModelCard, read_card, write_card
 from training.data import IMAGE_SUFFIXES
 from training.offline import prepare_offline
 
@@ -57,6 +57,30 @@ def export_onnx(
     card.imgsz = size
     write_card(dst, card)
     return dst
+
+
+def operating_thresholds(
+    evaluation: Mapping[str, object], *, floor: float = CONF_FLOOR
+) -> dict[str, float]:
+    """Per-class operating confidences to store with a model, from ``finishscan evaluate``'s
+    JSON (``EvalResult.to_dict()``): each class's own max-F1 confidence, at least ``floor``;
+    a class without one (no labels or no true positive in the set) takes the set's overall
+    max-F1 confidence (also at least ``floor``). ``{}`` when no class has its own (nothing
+    measured worth storing: the detector then keeps its default).
+
+    >>> operating_thresholds({"conf_threshold_max_f1": 0.17, "per_class": {
+    ...     "crack": {"conf_threshold_max_f1": 0.31}, "stain": {"conf_threshold_max_f1": 0.02},
+    ...     "tile_chip": {"conf_threshold_max_f1": None}}})
+    {'crack': 0.31, 'stain': 0.05, 'tile_chip': 0.17}
+    """
+    per = evaluation.get("per_class") or {}
+    if not isinstance(per, Mapping):
+        raise ValueError("evaluation['per_class'] must be a mapping of class name to metrics")
+    own = {str(c): (v or {}).get("conf_threshold_max_f1") for c, v in per.items()}
+    if all(t is None for t in own.values()):
+        return {}
+    overall = float(evaluation.get("conf_threshold_max_f1") or 0.0)  # type: ignore[arg-type]
+    return {c: round(max(floor, overall if t is None else float(t)), 3) for c, t in own.items()}
 
 
 def _letterboxed(path: Path, imgsz: int) -> np.ndarray:

@@ -2,12 +2,13 @@
 
 Flow: per image, ``match_predictions`` marks each prediction a true positive at each IoU
 threshold; over the whole set, ``ap_per_class`` turns the marks into AP per class and IoU,
-and precision/recall at the confidence that maximises the mean F1.
+and precision/recall at the confidence that maximises the mean F1 (plus, per class, the
+confidence that maximises that class's own F1: :func:`class_max_f1`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -87,6 +88,21 @@ def smooth(y: np.ndarray, f: float = 0.05) -> np.ndarray:
     return np.convolve(yp, np.ones(nf) / nf, mode="valid")
 
 
+def class_max_f1(f1_curve: np.ndarray, x: np.ndarray, f: float = 0.1) -> np.ndarray:
+    """Per row of ``f1_curve`` ``(k, len(x))``: the confidence ``x`` where that class's F1,
+    smoothed as the global operating point's mean F1 is (:func:`smooth` with ``f``), peaks
+    (the first such ``x``); NaN where F1 is 0 everywhere (no true positive, no operating point).
+
+    >>> class_max_f1(np.array([[0.0, 0.5, 1.0, 0.5], [0.0, 0.0, 0.0, 0.0]]), np.arange(4.0), f=0)
+    array([ 2., nan])
+    """
+    out = np.full(len(f1_curve), np.nan)
+    for ci, row in enumerate(np.asarray(f1_curve, np.float64)):
+        if row.max() > 0:
+            out[ci] = x[int(smooth(row, f).argmax())]
+    return out
+
+
 @dataclass(frozen=True)
 class ClassMetrics:
     """Per-class results over a dataset; rows follow ``classes`` (the ids that have labels)."""
@@ -103,6 +119,9 @@ class ClassMetrics:
     p_curve: np.ndarray  # (k, 1000) precision at confidence x
     r_curve: np.ndarray
     f1_curve: np.ndarray
+    # (k,) the confidence where each class's own (smoothed) F1 peaks; NaN for a class with no
+    # true positive at any confidence (see :func:`class_max_f1`)
+    class_conf: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def ap50(self) -> np.ndarray:
@@ -168,6 +187,7 @@ def ap_per_class(
         p_curve=p_curve,
         r_curve=r_curve,
         f1_curve=f1_curve,
+        class_conf=class_max_f1(f1_curve, x, 0.1),
     )
 
 

@@ -61,7 +61,7 @@ def export_with_card(
     Returns a short human-readable report (what was written, metrics, INT8 accuracy change).
     """
     from training.evaluate import evaluate_model
-    from training.export import export_onnx, quantize_int8
+    from training.export import export_onnx, operating_thresholds, quantize_int8
 
     out = Path(out)
     card = card or ModelCard(name=name or out.stem, version=version, classes=[])
@@ -74,8 +74,10 @@ def export_with_card(
         res = evaluate_model(path, data, split=split)
         fp32 = res.to_dict()
         card.metrics = {**fp32, "data": f"the '{split}' split of {data}"}
+        card.conf_thresholds = operating_thresholds(fp32)
         write_card(path, card)
         lines.append(f"fp32: mAP50 {fp32['map50']:.4f}  mAP50-95 {fp32['map50_95']:.4f}")
+        lines.append(_thresholds_line(card.conf_thresholds))
     if int8_calib is not None:
         q = quantize_int8(path, path.with_name(path.stem + "-int8.onnx"), calib=int8_calib)
         lines.append(f"wrote {q} ({q.stat().st_size / 1e6:.1f} MB)")
@@ -85,13 +87,21 @@ def export_with_card(
 
             qcard = read_card(q) or card
             qcard.metrics = {**qres, "data": f"the '{split}' split of {data}"}
+            qcard.conf_thresholds = operating_thresholds(qres)  # its own scores, its own points
             drop = fp32["map50"] - qres["map50"]
             qcard.notes += f"\nAccuracy change vs FP32 on the same split: mAP50 {-drop:+.4f}, mAP50-95 {qres['map50_95'] - fp32['map50_95']:+.4f}."
             write_card(q, qcard)
             lines.append(
                 f"int8: mAP50 {qres['map50']:.4f} ({-drop:+.4f} vs fp32)  mAP50-95 {qres['map50_95']:.4f}"
             )
+            lines.append(_thresholds_line(qcard.conf_thresholds))
             (q.with_suffix(".comparison.json")).write_text(
                 json.dumps({"fp32": fp32, "int8": qres}, indent=2)
             )
     return "\n".join(lines)
+
+
+def _thresholds_line(thresholds: dict[str, float]) -> str:
+    if not thresholds:
+        return "  conf thresholds: none stored (no class has a max-F1 point; default 0.25)"
+    return "  conf thresholds: " + ", ".join(f"{c} {t:.3f}" for c, t in thresholds.items())

@@ -21,8 +21,15 @@ def detect(
         ),
     ] = None,
     conf: Annotated[
-        float, typer.Option("--conf", min=0.0, max=1.0, help="Confidence threshold.")
-    ] = 0.25,
+        float | None,
+        typer.Option(
+            "--conf",
+            min=0.0,
+            max=1.0,
+            help="Confidence threshold for every class (default: the model's per-class "
+            "thresholds, listed in its card; 0.25 for a model without them).",
+        ),
+    ] = None,
     iou: Annotated[float, typer.Option("--iou", min=0.0, max=1.0, help="NMS IoU threshold.")] = 0.7,
     tile: Annotated[
         str,

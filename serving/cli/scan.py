@@ -33,7 +33,13 @@ def scan(
     tile: Annotated[
         str, typer.Option(help="tiled inference for large photos: auto, on or off")
     ] = "auto",
-    conf: Annotated[float, typer.Option(help="confidence threshold")] = 0.25,
+    conf: Annotated[
+        float | None,
+        typer.Option(
+            help="confidence threshold for every class (default: the model's per-class "
+            "thresholds; 0.25 for a model without them)"
+        ),
+    ] = None,
     engine: Annotated[str, typer.Option(help="local (worker processes) or ray")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster address (engine ray)")] = None,
     json_out: Annotated[

@@ -150,9 +150,11 @@ def evaluate(
     d = result.to_dict()
     lines = [
         f"{result.images} images  mAP50 {d['map50']:.3f}  mAP50-95 {d['map50_95']:.3f}  "
-        f"P {d['precision']:.3f}  R {d['recall']:.3f}",
+        f"P {d['precision']:.3f}  R {d['recall']:.3f}  at conf {d['conf_threshold_max_f1']:.3f}"
+        " (max mean F1; each class's own max-F1 conf below)",
         *(
             f"  {name:<14} AP50 {v['ap50']:.3f}  P {v['precision']:.3f}  R {v['recall']:.3f}  ({v['labels']} labels)"
+            f"  own max-F1 conf {_conf(v['conf_threshold_max_f1'])}"
             if v["ap50"] is not None
             else f"  {name:<14} no labels in this split"
             for name, v in d["per_class"].items()
@@ -163,6 +165,10 @@ def evaluate(
         from rich.console import Console
 
         Console(highlight=False).print(by_size_table(d["by_size"]))
+
+
+def _conf(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
 
 
 def by_size_table(by_size: dict) -> Any:

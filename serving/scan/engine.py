@@ -66,7 +66,7 @@ class ScanOptions:
     model: str | None = None
     workers: int = 1
     tile: str = "auto"
-    conf: float = 0.25
+    conf: float | None = None  # None: the model's per-class thresholds
     engine: str = "local"
     address: str | None = None
     json_out: Path | None = None
@@ -86,7 +86,7 @@ class ScanOptions:
             raise ConfigError(f"--engine must be local or ray, got {self.engine!r}")
         if self.tile not in ("auto", "on", "off"):
             raise ConfigError(f"--tile must be auto, on or off, got {self.tile!r}")
-        if not 0 <= self.conf <= 1:
+        if self.conf is not None and not 0 <= self.conf <= 1:
             raise ConfigError(f"--conf must be between 0 and 1, got {self.conf}")
         if self.select < 0:
             raise ConfigError(f"--select must be 0 or more, got {self.select}")
@@ -168,10 +168,20 @@ def run_scan(options: ScanOptions, *, spec: Spec | None = None) -> ScanSummary:
         # the output file spans resumed runs; without one, this run's photos
         records = read_jsonl(options.json_out) if options.json_out else recorder.results
         summary.selected = write_tasks(
-            records, options.tasks, n=options.select, threshold=options.conf
+            records, options.tasks, n=options.select, threshold=_select_threshold(options, spec)
         )
         summary.tasks_path = str(options.tasks)
     return summary
+
+
+def _select_threshold(options: ScanOptions, spec: Spec) -> float:
+    """The working threshold of ``--select``: ``--conf``; without it the lowest per-class
+    threshold the detector applied (so the tasks show every box the scan recorded), 0.25 for a
+    spec that cannot say."""
+    if options.conf is not None:
+        return options.conf
+    floor = getattr(spec, "conf_floor", None)
+    return float(floor()) if callable(floor) else 0.25
 
 
 def _warning_dict(w: tuple[str, str, str, str]) -> dict[str, str]:

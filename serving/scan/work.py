@@ -35,7 +35,7 @@ class DetectorSpec:
     """
 
     model: str
-    conf: float = 0.25
+    conf: float | None = None  # None: the model's per-class thresholds
     iou: float = 0.7
     tile: Literal["auto", "on", "off"] = "auto"
     max_pixels: int | None = None
@@ -68,6 +68,14 @@ class DetectorSpec:
 
         info = detector.Detector(self.model, threads=1).info
         return (info.name, info.version)
+
+    def conf_floor(self) -> float:
+        """The lowest confidence a box of any class is kept at (``conf``, else the model's
+        lowest per-class threshold)."""
+        import detector
+
+        det = detector.Detector(self.model, threads=1, conf=self.conf)
+        return float(det.class_conf.min())
 
 
 def safe_detect(run: PhotoDetector, data: bytes) -> PhotoOutcome:
