@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._results import write_section  # noqa: E402
 from datasets.formats.coco import decode_segmentation  # noqa: E402
+from datasets.visibility import RING_PX, ring_contrast  # noqa: E402
 from training.breakdown import (  # noqa: E402
     box_size,
     match_by_size,
@@ -64,7 +65,6 @@ from training.metrics import box_iou, confusion_matrix  # noqa: E402
 TILE_NAME = re.compile(r"^(?P<stem>.+)_x(?P<x>\d+)_y(?P<y>\d+)$")
 TINY_PX = 8.0
 LOW_CONTRAST = 1.1
-RING_PX = 4
 MISS_CAUSES = ("wrong class", "poor box", "clipped", "tiny", "low contrast", "visible, missed")
 FP_CAUSES = ("duplicate", "wrong class", "poor box", "background")
 
@@ -140,14 +140,8 @@ def label_context(
         mask = np.zeros((h, w), np.uint8)
         whole = decode_segmentation(seg, rh, rw)[oy : oy + h, ox : ox + w]
         mask[: whole.shape[0], : whole.shape[1]] = whole
-        grown = cv2.dilate(mask, np.ones((2 * RING_PX + 1,) * 2, np.uint8))
-        ring = (grown > 0) & (mask == 0)
-        if mask.sum() < 3 or ring.sum() < 3:
-            out[i] = (visible, 0.0, 0.0)
-            continue
-        inside, around = gray[mask > 0], gray[ring]
-        rms = np.sqrt(np.mean((inside - around.mean()) ** 2))
-        out[i] = (visible, float(rms / (around.std() + 1.0)), float(rms))
+        step, contrast = ring_contrast(gray, mask > 0, ring=RING_PX)
+        out[i] = (visible, contrast, step)
     return out
 
 

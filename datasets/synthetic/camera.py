@@ -366,3 +366,11 @@ def decode_jpeg(data: bytes) -> np.ndarray:
     if raw is None:  # pragma: no cover - cv2 decodes what it encoded
         raise RuntimeError("JPEG decoding failed")
     return cv2.cvtColor(raw, cv2.COLOR_BGR2RGB)
+
+
+def decode_gray(data: bytes) -> np.ndarray:
+    """Gray uint8 image of JPEG bytes: ``cv2.cvtColor(decode_jpeg(data), COLOR_RGB2GRAY)``."""
+    raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if raw is None:  # pragma: no cover - cv2 decodes what it encoded
+        raise RuntimeError("JPEG decoding failed")
+    return cv2.cvtColor(raw, cv2.COLOR_BGR2GRAY)

@@ -17,8 +17,13 @@ from datasets.synthetic._ops import gray3
 from datasets.synthetic.config import COMPAT, SynthConfig
 from datasets.synthetic.scene import Instance, Scene
 from datasets.types import Box
+from datasets.visibility import gray_step
 
 REF_SIZE = 640
+# The JPEG moves a label's gray step (against the developed frame's) by up to 3.4 levels at
+# 640 px and 7.4 at 256 (benchmarks/label_visibility.py); closer than this to the threshold a
+# label is judged on the decoded JPEG itself.
+JPEG_MARGIN = 8.0
 
 
 @lru_cache(maxsize=1)
@@ -33,12 +38,15 @@ class Sample:
 
     ``image`` is the RGB uint8 (S, S, 3) photo decoded from ``jpeg`` (what is saved, so the
     labels match it), decoded on first access: the dataset writer only needs the bytes.
+    ``cues`` holds, per box, the bool (S, S) pixels that show the defect when only part of its
+    mask does (a hollow tile's ring, lifted edge, shadow or moved edge), else None.
     """
 
     boxes: list[Box]
     masks: list[np.ndarray]
     jpeg: bytes
     meta: dict = field(default_factory=dict)
+    cues: list[np.ndarray | None] = field(default_factory=list)
 
     @cached_property
     def image(self) -> np.ndarray:
@@ -249,6 +257,32 @@ def _place(
     return None
 
 
+def _in_photo(
+    warped: tuple[np.ndarray, int, int], ref: int, imgsz: int, least: int = 4
+) -> tuple[np.ndarray, np.ndarray, int, int] | None:
+    """A mask warped to the ``ref`` frame (:func:`camera.warp_mask`'s crop and offset) in the
+    ``imgsz`` photo: ``(full, crop, x0, y0)``, the bool photo-sized mask, its tight crop and the
+    crop's place; None when it has fewer than ``least`` pixels. A smaller photo keeps every
+    output pixel the defect touches."""
+    m, ox, oy = warped
+    if ref != imgsz:
+        full = np.zeros((ref, ref), bool)
+        full[oy : oy + m.shape[0], ox : ox + m.shape[1]] = m
+        full = cv2.resize(full.view(np.uint8), (imgsz, imgsz), interpolation=cv2.INTER_AREA) > 0
+        ys, xs = np.nonzero(full)
+    else:  # same pixels as np.nonzero(full), found in the small warped crop
+        ys, xs = np.nonzero(m)
+        ys, xs = ys + oy, xs + ox
+    if len(xs) < least:
+        return None
+    x0, x1 = int(xs.min()), int(xs.max()) + 1
+    y0, y1 = int(ys.min()), int(ys.max()) + 1
+    if ref == imgsz:
+        full = np.zeros((ref, ref), bool)
+        full[oy : oy + m.shape[0], ox : ox + m.shape[1]] = m
+    return full, full[y0:y1, x0:x1], x0, y0
+
+
 OUTDOOR_NEGATIVES = ("hair", "pencil", "scratch", "smudge", "holes", "shadow", "joint", "trowel")
 
 
@@ -300,7 +334,7 @@ def render_sample(
             x, y, mat = spot
             inst = defects.RENDERERS[name](rng, scene, x, y, material=mat)
             if inst is not None:
-                instances.append(inst)
+                instances += defects.parts(inst)  # a blister cluster: one per compact group
                 break
         else:
             unplaced.append(name)
@@ -325,10 +359,16 @@ def render_sample(
         in_place=True,
     )
     jpeg = camera.encode_jpeg(bgr, quality, bgr=True)
+    # Labels are judged on the developed frame's gray, and on the decoded JPEG's (decoded once,
+    # only then) when that is within JPEG_MARGIN of the threshold.
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if instances else None
+    final: list[np.ndarray] = []
 
     boxes: list[Box] = []
     masks: list[np.ndarray] = []
-    dropped = 0
+    cues: list[np.ndarray | None] = []
+    steps: list[float] = []
+    dropped = invisible = 0
     for inst in instances:
         total = int(inst.mask.sum())
         inside = int(
@@ -344,34 +384,46 @@ def render_sample(
         if total == 0 or res is None or (inside / total < cfg.min_visible and inside < 60):
             dropped += 1
             continue
-        m, ox, oy = res
-        full = np.zeros((ref, ref), bool)
-        full[oy : oy + m.shape[0], ox : ox + m.shape[1]] = m
-        if ref != imgsz:  # every output pixel the defect touches
-            full = cv2.resize(full.view(np.uint8), (imgsz, imgsz), interpolation=cv2.INTER_AREA) > 0
-            ys, xs = np.nonzero(full)
-        else:  # same pixels as np.nonzero(full), found in the small warped crop
-            ys, xs = np.nonzero(m)
-            ys, xs = ys + oy, xs + ox
-        if len(xs) < 4:
+        found = _in_photo(res, ref, imgsz)
+        if found is None:
             dropped += 1
             continue
-        bx0, bx1 = int(xs.min()), int(xs.max()) + 1
-        by0, by1 = int(ys.min()), int(ys.max()) + 1
+        full, crop, bx0, by0 = found
+        bx1, by1 = bx0 + crop.shape[1], by0 + crop.shape[0]
         if max(bx1 - bx0, by1 - by0) < cfg.min_box_side * imgsz / ref:
             dropped += 1
             continue
+        cue = None
+        assert gray is not None
+        judged: tuple[np.ndarray, int, int] | None = (crop, bx0, by0)
+        if inst.cue is not None:  # judged on the pixels that show it; none in view: no label
+            cres = camera.warp_mask(inst.cue, inst.x0, inst.y0, H, ref) if inst.cue.any() else None
+            cfound = None if cres is None else _in_photo(cres, ref, imgsz, least=1)
+            judged = None if cfound is None else cfound[1:]
+            cue = None if cfound is None else cfound[0]
+        step = 0.0 if judged is None else gray_step(gray, *judged)
+        if judged is not None and abs(step - cfg.min_step) < JPEG_MARGIN and cfg.min_step > 0:
+            if not final:
+                final.append(camera.decode_gray(jpeg))
+            step = gray_step(final[0], *judged)
+        if step < cfg.min_step:
+            invisible += 1
+            continue
         boxes.append(Box(cfg.class_id(inst.name), float(bx0), float(by0), float(bx1), float(by1)))
         masks.append(full)
+        cues.append(cue)
+        steps.append(round(step, 1))
     meta = {
         "materials": scene.materials,
         "planned": classes,
         "negatives": neg_names,
         "dropped": dropped,
+        "invisible": invisible,  # defects drawn in view but too faint to label (min_step)
+        "steps": steps,  # each box's gray step (levels) against the ring around it
         "unplaced": unplaced,
         "jpeg_quality": quality,
     }
-    return Sample(boxes=boxes, masks=masks, jpeg=jpeg, meta=meta)
+    return Sample(boxes=boxes, masks=masks, jpeg=jpeg, meta=meta, cues=cues)
 
 
 __all__ = ["Sample", "render_sample"]

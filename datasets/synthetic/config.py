@@ -58,6 +58,10 @@ class SynthConfig:
     jpeg_quality: tuple[int, int] = (45, 95)
     min_visible: float = 0.5  # keep a box only if this share of its mask stays in the photo
     min_box_side: float = 6.0  # keep a box only if its longer side has this many pixels
+    # keep a box only if the defect's gray step against the 4-px ring around it (on its cue, for
+    # a hollow tile) is at least this many levels in the developed photo: fainter labels were
+    # never found (benchmarks/RESULTS.md, error_analysis_v0.4.0 and label_visibility)
+    min_step: float = 16.0
     names: tuple[str, ...] = ()  # class names in id order; empty means configs/classes.yaml
 
     def __post_init__(self) -> None:
@@ -95,6 +99,8 @@ class SynthConfig:
             v = getattr(self, key)
             if not 0.0 <= v <= 1.0:
                 raise ConfigError(f"{key} must be in [0, 1], got {v}")
+        if not 0.0 <= self.min_step <= 255.0:
+            raise ConfigError(f"min_step must be in [0, 255] gray levels, got {self.min_step}")
         if not 1.0 <= self.canvas_margin <= 2.0:
             raise ConfigError(f"canvas_margin must be in [1, 2], got {self.canvas_margin}")
         q0, q1 = self.jpeg_quality

@@ -2,8 +2,10 @@
 :class:`Instance` with the exact mask of what it changed, or ``None`` when it could not be placed.
 
 Box convention (documented for training and evaluation): one instance per connected defect:
-a crack with all its branches is one box, however long; a cluster of blisters is one box; a
-hollow tile's box covers the tile and the inspector's ring drawn around it.
+a crack with all its branches is one box, however long; a compact group of blisters is one box
+(a cluster is split into its spatially separate groups: :func:`parts`); a hollow tile's box
+covers the tile and the inspector's ring drawn around it, and its ``cue`` holds the pixels that
+show it.
 """
 
 from __future__ import annotations
@@ -342,6 +344,7 @@ def hollow_tile(
     orig = alb.copy() if "ring" not in mode else None  # the cue check below needs it
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     mask[t.y0 - y0 : t.y1 - y0, t.x0 - x0 : t.x1 - x0] = 1
+    cue = np.zeros_like(mask)  # the pixels drawn to show it (ring, cross, edge, shadow, gap)
     if "lippage" in mode:
         side = int(rng.integers(4))
         lift = rng.uniform(1.0, 4.0)
@@ -374,6 +377,7 @@ def hollow_tile(
         alb *= gray3(1.0 - rng.uniform(0.3, 0.6) * sh)
         alb += gray3(rng.uniform(0.15, 0.35) * edge)
         mask |= (sh > 0.2).astype(np.uint8)
+        cue |= ((sh > 0.2) | (edge > 0.2)).view(np.uint8)
         # slight shading of the tilted face
         alb[ey0:ey1, ex0:ex1] *= gray3(1.0 + rng.uniform(-0.06, 0.06) * (ramp - 0.5))
     if mode == "shift":
@@ -400,6 +404,10 @@ def hollow_tile(
         alb *= gray3(1.0 - 0.4 * shadow)
         hgt += 1.5 * fm
         mask |= (fm > 0.5).astype(np.uint8)
+        # the moved edges: the grout uncovered and the tile over its neighbours, and its shadow
+        old = np.zeros(mask.shape, bool)
+        old[ey0:ey1, ex0:ex1] = True
+        cue |= (((fm > 0.5) != old) | (shadow > 0.2)).view(np.uint8)
     # Every labelled hollow tile must show a cue; if the lift/shift is too subtle here,
     # the inspector's ring is what a photo of it would show.
     if orig is not None:
@@ -449,6 +457,7 @@ def hollow_tile(
             a *= rng.uniform(0.75, 0.95)
         alb[:] = rgb_times(alb, 1 - a) + colour_times(col, a)
         mask |= (ring > 127).astype(np.uint8)
+        cue |= (ring > 127).view(np.uint8)
     np.clip(alb, 0, 1, out=alb)
     sl = (slice(cy0 - y0, cy1 - y0), slice(cx0 - x0, cx1 - x0))
     scene.albedo[cy0:cy1, cx0:cx1] = alb[sl]
@@ -456,7 +465,7 @@ def hollow_tile(
     mk = mask[sl] > 0
     if not mk.any():
         return None
-    return Instance("hollow_tile", mk, cx0, cy0, {"mode": str(mode)})
+    return Instance("hollow_tile", mk, cx0, cy0, {"mode": str(mode)}, cue=(cue[sl] > 0) & mk)
 
 
 def tile_chip(
@@ -551,6 +560,8 @@ def tile_chip(
 
 # ----------------------------------------------------------------------------- paint
 
+PEEL_STEP = 0.12  # least brightness difference between exposed substrate and the paint
+
 SUBSTRATES = [
     (0.72, 0.70, 0.66),
     (0.85, 0.83, 0.80),
@@ -583,6 +594,13 @@ def paint_peeling(
     tex = 1.0 + 0.05 * noise.field(rng, (h, w), rng.uniform(1, 4), beta=1)
     alb = scene.albedo[y0:y1, x0:x1]
     paint = alb.copy()
+    # The exposed substrate differs from the paint by at least 0.12 in brightness (a substrate
+    # drawn as light as the paint left a peeled patch under 16 gray levels: label_visibility):
+    # pushed the way it already leans, or darker when the paint is near white.
+    lp, ls = float(paint[core].mean()), float(sub.mean())
+    if abs(ls - lp) < PEEL_STEP:
+        target = lp + PEEL_STEP if ls >= lp and lp + PEEL_STEP <= 0.95 else lp - PEEL_STEP
+        sub = sub * np.float32(max(target, 0.05) / max(ls, 1e-3))
     alb[:] = alb * (1 - a[..., None]) + (sub * tex[..., None]) * a[..., None]
     # Shadow cast by the lifted paint edge onto the substrate (inside band), bright curled lip outside.
     k = np.ones((3, 3), np.uint8)
@@ -657,7 +675,8 @@ def paint_bubble(
         dome = np.maximum(dome, cap * rng.uniform(0.25, 0.6))
         sphere = np.maximum(sphere, cap)
         mask |= (d2 < 1.1) & own
-        if rng.random() < 0.12 and r > 4:
+        # At most one burst blister per cluster: pale craters on several read as peeling.
+        if rng.random() < 0.12 and r > 4 and not popped.any():
             popped = np.maximum(popped, (d2 < 0.5).astype(np.float32))
     dome *= own
     popped *= own
@@ -666,14 +685,15 @@ def paint_bubble(
     scene.height[y0:y1, x0:x1] += dome
     alb = scene.albedo[y0:y1, x0:x1]
     # Explicit directional shading so blisters read even under flat light: a lit and a shaded
-    # side (slope of the cap, -1.5..1.5) at 12-30 % of the albedo, at least 2.5x the surface's
-    # own texture contrast so a blister on rough plaster is not lost in its grain.
+    # side (slope of the cap, -1.5..1.5) at 20-35 % of the albedo, at least 2.5x the surface's
+    # own texture contrast so a blister on rough plaster is not lost in its grain (at 12 % a
+    # small blister's gray step in the photo was often under 16 levels: label_visibility).
     lum = alb.mean(axis=2)
     tex = float(lum[own].std() / max(float(lum[own].mean()), 1e-3))
     gy, gx = np.gradient(cv2.GaussianBlur(sphere, (0, 0), 0.7))
     ang = rng.uniform(0, 2 * np.pi)
     sh = np.clip(gx * np.cos(ang) + gy * np.sin(ang), -1.5, 1.5) * own
-    amp = max(rng.uniform(0.12, 0.3), min(0.45, 2.5 * tex))
+    amp = max(rng.uniform(0.2, 0.35), min(0.45, 2.5 * tex))
     alb *= (1.0 + amp * sh)[..., None]
     # contact shadow crescent at the base, away from the light
     rim = np.clip(cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 1.0) - mask, 0, 1) * own
@@ -688,7 +708,35 @@ def paint_bubble(
         edge = np.clip(pa - cv2.erode(pa, np.ones((3, 3), np.uint8)), 0, 1)
         alb *= (1.0 - rng.uniform(0.2, 0.4) * edge)[..., None]
     np.clip(alb, 0, 1, out=alb)
-    return Instance("paint_bubble", mask, x0, y0, {"n": n})
+    return Instance("paint_bubble", mask, x0, y0, {"n": n, "r0": r0})
+
+
+def parts(inst: Instance) -> list[Instance]:
+    """The instances a rendered defect is labelled as: a blister cluster splits into its
+    spatially separate groups (blisters whose masks, grown by the cluster's typical radius
+    ``r0``, touch: gaps up to two radii), one box each; anything else is itself.
+
+    Example: two blisters 100 px apart with r0 7 give two instances, each its own mask crop.
+    """
+    r0 = inst.meta.get("r0")
+    if inst.name != "paint_bubble" or r0 is None or inst.meta.get("n", 1) < 2:
+        return [inst]
+    m8 = inst.mask.astype(np.uint8)
+    r = max(1, int(round(float(r0))))
+    grown = cv2.dilate(m8, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    k, lab = cv2.connectedComponents(grown, connectivity=8)
+    if k <= 2:
+        return [inst]
+    out = []
+    for g in range(1, k):
+        own = (lab == g) & inst.mask
+        ys, xs = np.nonzero(own)
+        if len(xs) == 0:
+            continue
+        gx0, gy0, gx1, gy1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+        meta = {**inst.meta, "group": g - 1, "groups": k - 1}
+        out.append(Instance(inst.name, own[gy0:gy1, gx0:gx1], inst.x0 + gx0, inst.y0 + gy0, meta))
+    return out
 
 
 def stain(
@@ -708,7 +756,7 @@ def stain(
         col = np.asarray(
             [rng.uniform(0.75, 0.9), rng.uniform(0.6, 0.75), rng.uniform(0.35, 0.55)], np.float32
         )
-        strength = rng.uniform(0.2, 0.55)
+        strength = rng.uniform(0.3, 0.6)  # under 0.3 most were < 16 gray levels (label_visibility)
         # Uneven interior (soaked more in places), darker towards the rim where deposits dry.
         inner = 0.35 + 0.65 * noise.smoothstep(-1.0, 1.0, noise.field(rng, (h, w), r / 3, beta=2))
         rim = noise.smoothstep(0.05, 0.25, reg) * (1.0 - 0.5 * noise.smoothstep(0.3, 0.9, reg))
@@ -721,7 +769,7 @@ def stain(
         alb *= 1.0 - rng.uniform(0.08, 0.3) * tide[..., None] * (1.2 - col)
         mask = reg > 0.15
     elif kind == "damp":
-        strength = rng.uniform(0.15, 0.35)
+        strength = rng.uniform(0.22, 0.4)
         grey = alb.mean(axis=2, keepdims=True)
         alb[:] = (alb * (1 - 0.5 * reg[..., None]) + grey * 0.5 * reg[..., None]) * (
             1 - strength * reg[..., None]

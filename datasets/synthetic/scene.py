@@ -45,10 +45,16 @@ class Scene:
 
 @dataclass
 class Instance:
-    """A rendered defect: its class and a boolean mask crop placed at (x0, y0) on the canvas."""
+    """A rendered defect: its class and a boolean mask crop placed at (x0, y0) on the canvas.
+
+    ``cue`` (bool, the mask's shape and place) is set when only part of the mask shows the
+    defect: a hollow tile's mask is the whole tile, its cue the ring, cross, lifted edge, shadow
+    or moved edge the renderer drew. Visibility is judged on the cue when there is one.
+    """
 
     name: str
     mask: np.ndarray
     x0: int
     y0: int
     meta: dict = field(default_factory=dict)
+    cue: np.ndarray | None = None

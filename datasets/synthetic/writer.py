@@ -4,11 +4,12 @@ Image ``i`` is rendered from ``np.random.default_rng([seed, i])``, so the bytes 
 (seed, i, imgsz, config), not on ``workers`` or order. Labels and ``data.yaml`` use the
 writers of :mod:`datasets.formats.yolo`; the COCO file is :mod:`datasets.formats.coco`'s
 document with each defect's exact mask as ``segmentation`` (compressed RLE, ``iscrowd`` 0), its
-pixel count as ``area`` and, for hollow tiles, a ``cue`` mask (RLE): the band along the edge of
-its mask (:func:`cue_band`), where a lifted or shifted edge and the inspector's ring show. A
-crop holding none of it shows only plain tile (``dataset tile`` drops such labels). The band
-is derived from the mask: the renderer does not say which edge is lifted, so a plain edge of a
-ringed tile counts too.
+pixel count as ``area`` and, for hollow tiles, a ``cue`` mask (RLE): the pixels the renderer
+drew to show it (the inspector's ring and cross, the lifted edge's highlight and shadow, a
+shifted tile's moved edges: :attr:`Sample.cues <datasets.synthetic.composer.Sample>`). A crop
+holding none of it shows only plain tile (``dataset tile`` drops such labels).
+:func:`cue_band` (the band along a mask's edge, the cue written before the renderer gave its
+own) is kept for masks without a drawn cue.
 """
 
 from __future__ import annotations
@@ -59,11 +60,16 @@ def cue_band(mask: np.ndarray, width: int, box: Box | None = None) -> np.ndarray
     return out
 
 
-def _annotation(mask: np.ndarray, box: Box, name: str, imgsz: int) -> dict:
+def _annotation(
+    mask: np.ndarray, box: Box, name: str, imgsz: int, cue: np.ndarray | None = None
+) -> dict:
     """COCO fields of one defect: exact ``segmentation`` (compressed RLE), ``area`` (its pixels)
-    and, for a hollow tile, the ``cue`` mask (its edge band: see :func:`cue_band`)."""
+    and its ``cue`` mask when it has one; a hollow tile without a drawn cue gets its edge band
+    (:func:`cue_band`)."""
     ann: dict = {"segmentation": coco.encode_rle(mask), "area": int(np.count_nonzero(mask))}
-    if name == "hollow_tile":
+    if cue is not None:
+        ann["cue"] = coco.encode_rle(cue)
+    elif name == "hollow_tile":
         band = max(2, int(round(CUE_BAND * imgsz / 640)))
         ann["cue"] = coco.encode_rle(cue_band(mask, band, box))
     return ann
@@ -75,9 +81,10 @@ _Rendered = tuple[bytes, list[Box], list[dict]]
 def _render(args: tuple[int, int, int, SynthConfig]) -> _Rendered:
     seed, i, imgsz, cfg = args
     s = render_sample(np.random.default_rng([seed, i]), imgsz, cfg)
+    cues = s.cues or [None] * len(s.boxes)
     anns = [
-        _annotation(m, b, cfg.names[b.class_id], imgsz)
-        for m, b in zip(s.masks, s.boxes, strict=True)
+        _annotation(m, b, cfg.names[b.class_id], imgsz, c)
+        for m, b, c in zip(s.masks, s.boxes, cues, strict=True)
     ]
     return s.jpeg, s.boxes, anns
 

@@ -201,15 +201,17 @@ def test_synthetic_coco_masks_are_the_renderers_masks(tmp_path):
         s = render_sample(np.random.default_rng([8, i]), 320, cfg)
         anns = by_image.get(im["id"], [])
         assert len(anns) == len(s.masks)
-        for a, m, b in zip(anns, s.masks, s.boxes, strict=True):
+        for a, m, b, cue in zip(anns, s.masks, s.boxes, s.cues, strict=True):
             got = coco.decode_segmentation(a["segmentation"], 320, 320)
             assert np.array_equal(got, m)  # exact: holes and 1-px pieces as rendered
             assert a["area"] == int(m.sum()) and a["iscrowd"] == 0
             assert a["bbox"] == [b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0]
             if doc["categories"][a["category_id"] - 1]["name"] == "hollow_tile":
                 hollow += 1
+                # the renderer's own cue pixels (ring, edge, shadow), inside the mask
                 c = coco.decode_segmentation(a["cue"], 320, 320)
-                assert np.array_equal(c, cue_band(m, 6)) and not (c & ~m).any()
+                assert cue is not None and np.array_equal(c, cue)
+                assert c.any() and not (c & ~m).any() and c.sum() < m.sum()
             else:
                 assert "cue" not in a
     assert hollow > 0

@@ -114,11 +114,14 @@ def test_class_balance_follows_config():
     cfg = SynthConfig(class_weights=weights, empty_fraction=0.0, defects_per_image=(3, 3))
     names = class_names()
     counts = Counter()
+    invisible = 0
     for i in range(120):
         s = render_sample(np.random.default_rng([11, i]), SZ, cfg)
         counts.update(names[b.class_id] for b in s.boxes)
+        invisible += s.meta["invisible"]
     total = sum(counts.values())
-    assert total > 320  # 360 planned; few dropped
+    # 360 planned; few dropped at the warp, and some too faint to label at this size
+    assert total + invisible > 320 and total > 280
     wsum = sum(weights.values())
     for name, w in weights.items():
         assert abs(counts[name] / total - w / wsum) < 0.06, (name, counts)
