@@ -5,15 +5,15 @@
 #   models/build-default.sh WORK_DIR [HOURS]
 #
 # WORK_DIR receives the generated data and the run folder (keep it outside git, e.g. runs/s3);
-# HOURS is the training budget (default 1.9). Each session continues from the weights shipped
+# HOURS is the training budget (default 2.2). Each session continues from the weights shipped
 # in models/ (stripped of optimizer state), so training accumulates across sessions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work="${1:?usage: models/build-default.sh WORK_DIR [HOURS]}"
-hours="${2:-1.9}"
+hours="${2:-2.2}"
 # Training seeds change every session (777 is held out and never trained on).
-seed640="${SEED640:-5001}"; n640="${N640:-3600}"
-seed320="${SEED320:-5003}"; n320="${N320:-1000}"
+seed640="${SEED640:-6001}"; n640="${N640:-3600}"
+seed320="${SEED320:-6003}"; n320="${N320:-1000}"
 name="$(sed 's/\.onnx$//' models/DEFAULT)"
 mkdir -p "$work"
 # A step whose output folder already holds a data.yaml is skipped, so the script can be re-run
