@@ -178,6 +178,7 @@ def retrain(
     from datasets.formats import yolo as yolo_fmt
     from training.card import ModelCard, read_card
     from training.evaluate import evaluate_model
+    from training.export import operating_thresholds
     from training.pipeline import export_with_card
     from training.recipe import load_recipe
     from training.train import strip_weights, train_model
@@ -255,6 +256,7 @@ def retrain(
     table = comparison_table(old_m, new_m, decision)
     (run / "comparison.md").write_text(f"# Retraining {base_pt.name}\n\n{table}")
     card.metrics = {**new_m, "data": f"the retraining held-out split ({len(holdout)} images)"}
+    card.conf_thresholds = operating_thresholds(new_m)  # the detector's default per class
     card.notes = f"Comparison with the previous model on the same held-out split:\n\n{table}"
     from training.card import write_card
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from training.card import read_card
+from training.export import operating_thresholds
 from training.retrain import comparison_table, holdout_split, promotion_decision, replay_sample
 
 HERE = Path(__file__).parent
@@ -98,6 +100,9 @@ def test_tiny_retrain_compares_and_promotes_by_the_rule(tiny_run, tmp_path):
         models_dir=models,
     )
     table = (tmp_path / "r" / "comparison.md").read_text()
+    # the new model carries per-class operating confidences fitted on the held-out split
+    stored = read_card(res.new_model).conf_thresholds
+    assert stored == operating_thresholds(res.new)
     assert "| map50 |" in table
     assert res.promoted is promotion_decision(res.old, res.new).promote
     assert len((tmp_path / "r" / "train.txt").read_text().splitlines()) >= 4 + 1  # replay + new
