@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -77,8 +78,20 @@ def test_replay_sample_is_seeded():
 
 @pytest.mark.train
 @pytest.mark.slow
-def test_tiny_retrain_compares_and_promotes_by_the_rule(tiny_run, tmp_path):
+def test_tiny_retrain_compares_and_promotes_by_the_rule(tiny_run, tmp_path, monkeypatch):
     sys.path.insert(0, str(HERE))
+    import training.evaluate as evaluate
+
+    # A one-epoch tiny model finds nothing, so no class has a max-F1 point of its own: give the
+    # first class one in the (real) evaluation, to see it reach the new model's card.
+    real = evaluate.evaluate_model
+
+    def with_a_point(*args, **kwargs):
+        d = real(*args, **kwargs).to_dict()
+        d["per_class"][next(iter(d["per_class"]))]["conf_threshold_max_f1"] = 0.3
+        return SimpleNamespace(to_dict=lambda: d)
+
+    monkeypatch.setattr(evaluate, "evaluate_model", with_a_point)
     from tinydata import write_tiny_dataset
 
     from training.retrain import retrain
@@ -102,7 +115,7 @@ def test_tiny_retrain_compares_and_promotes_by_the_rule(tiny_run, tmp_path):
     table = (tmp_path / "r" / "comparison.md").read_text()
     # the new model carries per-class operating confidences fitted on the held-out split
     stored = read_card(res.new_model).conf_thresholds
-    assert stored == operating_thresholds(res.new)
+    assert stored == operating_thresholds(res.new) and 0.3 in stored.values()
     assert "| map50 |" in table
     assert res.promoted is promotion_decision(res.old, res.new).promote
     assert len((tmp_path / "r" / "train.txt").read_text().splitlines()) >= 4 + 1  # replay + new
