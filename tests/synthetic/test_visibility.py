@@ -188,17 +188,22 @@ def test_single_blisters_and_other_classes_are_not_split():
     assert len(defects.parts(Instance("stain", m, 0, 0, {"kind": "mould"}))) == 1
 
 
+def _paint_wall(c: int, albedo: float | np.ndarray) -> Scene:
+    """A plain, flat, one-zone painted wall of size ``c`` in ``albedo`` (gray or an RGB colour)."""
+    return Scene(
+        albedo=np.full((c, c, 3), albedo, np.float32),
+        height=np.zeros((c, c), np.float32),
+        zone=np.zeros((c, c), np.uint8),
+        materials=["paint"],
+        gloss=[0.1],
+    )
+
+
 def test_rendered_clusters_split_into_separate_compact_groups():
     c = 256
     split = 0
     for seed in range(60):
-        sc = Scene(
-            albedo=np.full((c, c, 3), 0.8, np.float32),
-            height=np.zeros((c, c), np.float32),
-            zone=np.zeros((c, c), np.uint8),
-            materials=["paint"],
-            gloss=[0.1],
-        )
+        sc = _paint_wall(c, 0.8)
         inst = defects.paint_bubble(np.random.default_rng([33, seed]), sc, c / 2, c / 2)
         if inst is None or inst.meta["n"] < 8:
             continue
@@ -223,13 +228,7 @@ def test_a_cluster_has_at_most_one_burst_blister():
     c = 256
     craters = 0
     for seed in range(80):
-        sc = Scene(
-            albedo=np.full((c, c, 3), 0.3, np.float32),
-            height=np.zeros((c, c), np.float32),
-            zone=np.zeros((c, c), np.uint8),
-            materials=["paint"],
-            gloss=[0.1],
-        )
+        sc = _paint_wall(c, 0.3)
         inst = defects.paint_bubble(np.random.default_rng([34, seed]), sc, c / 2, c / 2)
         if inst is None:
             continue
@@ -251,13 +250,7 @@ def test_peeled_substrate_differs_from_paint_of_its_own_colour(sub):
     c = 256
     col = np.asarray(defects.SUBSTRATES[sub], np.float32)
     for seed in range(6):
-        sc = Scene(
-            albedo=np.broadcast_to(col, (c, c, 3)).copy(),
-            height=np.zeros((c, c), np.float32),
-            zone=np.zeros((c, c), np.uint8),
-            materials=["paint"],
-            gloss=[0.1],
-        )
+        sc = _paint_wall(c, col)
         inst = defects.paint_peeling(np.random.default_rng([35, seed]), sc, c / 2, c / 2)
         if inst is None:
             continue
