@@ -21,25 +21,13 @@ from serving.scan.engine import ScanOptions, _select_threshold
 from serving.scan.work import DetectorSpec
 from serving.settings import Settings
 
-
-def _texture(seed: int, h: int, w: int) -> np.ndarray:
-    """Seeded photo-like texture (as tests/detector/conftest.py's): blotches, lines, rectangles."""
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (max(2, h // 16), max(2, w // 16), 3), dtype=np.uint8)
-    img = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
-    for _ in range(4):
-        p0 = (int(rng.integers(0, w)), int(rng.integers(0, h)))
-        p1 = (int(rng.integers(0, w)), int(rng.integers(0, h)))
-        cv2.line(img, p0, p1, (20, 20, 20), int(rng.integers(1, 4)))
-        cv2.rectangle(img, p0, p1, tuple(int(c) for c in rng.integers(0, 256, 3)), -1)
-    noise = rng.normal(0, 8, img.shape)
-    return np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+from ..textures import texture
 
 
 @pytest.fixture(scope="module")
 def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("photo") / "wall.png"
-    rgb = _texture(7, 480, 640)
+    rgb = texture(np.random.default_rng(7), 480, 640)
     assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     return path
 
