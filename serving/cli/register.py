@@ -36,36 +36,39 @@ def _api():  # noqa: ANN202 - the register package, imported when a command runs
     return register
 
 
-def _open(db: str | None, rules: Path | None = None) -> reg_api_t.Register:
-    return _api().open_register(db, rules_path=rules)
-
-
 @contextmanager
-def _transaction(db: str | None, rules: Path | None = None) -> Iterator[tuple]:
-    """``(register, session)`` for one transaction; the register is closed afterwards."""
-    r = _open(db, rules)
+def _opened(db: str | None, rules: Path | None = None) -> Iterator[reg_api_t.Register]:
+    """The register at ``db`` (created and migrated if needed), closed when the block ends:
+    the one way these commands open it."""
+    r = _api().open_register(db, rules_path=rules)
     try:
-        with r.session() as s:
-            yield r, s
+        yield r
     finally:
         r.dispose()
 
 
 @contextmanager
-def _current(
-    db: str | None, rules: Path | None, projects: list[str] | None, now: datetime
+def _transaction(
+    db: str | None,
+    rules: Path | None = None,
+    *,
+    current: tuple[list[str] | None, datetime] | None = None,
 ) -> Iterator[tuple]:
-    """``(register, session)``: a read in which the warnings of ``projects`` (None: every
-    project) are those GET warnings would list at ``now`` (``register.refresh.current_read``:
-    read-only when nothing fell due, else the projects that did are refreshed first)."""
-    from register.refresh import current_read
+    """``(register, session)`` for one transaction; the register is closed afterwards.
 
-    r = _open(db, rules)
-    try:
-        with current_read(r, projects, now=now) as (s, _):
-            yield r, s
-    finally:
-        r.dispose()
+    ``current=(projects, now)``: a read in which the warnings of ``projects`` (None: every
+    project) are those GET warnings would list at ``now`` (``register.refresh.current_read``:
+    read-only when nothing fell due, else the projects that did are refreshed first).
+    """
+    with _opened(db, rules) as r:
+        if current is None:
+            with r.session() as s:
+                yield r, s
+        else:
+            from register.refresh import current_read
+
+            with current_read(r, current[0], now=current[1]) as (s, _):
+                yield r, s
 
 
 @app.command("projects")
@@ -140,12 +143,8 @@ def export(
 ) -> None:
     """Export a project's defects as CSV (one row per defect) or JSON (with summary and warnings,
     those GET warnings would list now)."""
-    read = (
-        _current(db, rules, [project], datetime.now(UTC))
-        if fmt == "json"
-        else _transaction(db, rules)
-    )
-    with read as (r, s):
+    current = ([project], datetime.now(UTC)) if fmt == "json" else None
+    with _transaction(db, rules, current=current) as (r, s):
         text = _api().export_project(session=s, project=project, fmt=fmt, rules=r.rules)
     if out is None:
         typer.echo(text, nl=False)
@@ -209,7 +208,7 @@ def warnings(
 ) -> None:
     """The project's active warnings as GET warnings lists them now (overdue appears as time
     passes; nothing is written unless one fell due)."""
-    with _current(db, rules, [project], datetime.now(UTC)) as (r, s):
+    with _transaction(db, rules, current=([project], datetime.now(UTC))) as (r, s):
         rows = (
             _api().warning_history(session=s, project=project)
             if history
@@ -236,11 +235,8 @@ def refresh_warnings(
     Prints one line per warning raised or cleared (event, project, level, unit, rule,
     detail), a summary on stderr; exit 1 if a project could not be refreshed.
     """
-    r = _open(db, rules)
-    try:
+    with _opened(db, rules) as r:
         results = _api().refresh_all_warnings(r, projects=projects or None)
-    finally:
-        r.dispose()
     failed = 0
     for res in results:
         if res.error:
@@ -267,7 +263,7 @@ def risk(
     """Projects ranked for differentiated supervision, riskiest first (warnings counted as GET
     warnings lists them now)."""
     now = datetime.now(UTC)
-    with _current(db, rules, None, now) as (r, s):
+    with _transaction(db, rules, current=(None, now)) as (r, s):
         rows = _api().project_risk(session=s, rules=r.rules, now=now)
     if as_json:
         typer.echo(json.dumps([x.model_dump() for x in rows], indent=2))
@@ -283,8 +279,8 @@ def risk(
 @app.command("migrate")
 def migrate(db: Db = None) -> None:
     """Create or upgrade the register's schema (opening it does this too)."""
-    r = _open(db)
-    r.dispose()
+    with _opened(db):
+        pass
     typer.echo("register schema is up to date")
 
 
