@@ -17,7 +17,7 @@ from datasets.synthetic._ops import gray3
 from datasets.synthetic.config import COMPAT, SynthConfig
 from datasets.synthetic.scene import Instance, Scene
 from datasets.types import Box
-from datasets.visibility import gray_step
+from datasets.visibility import gray_step, line_contrast
 
 REF_SIZE = 640
 # The JPEG moves a label's gray step (against the developed frame's) by up to 3.4 levels at
@@ -360,7 +360,8 @@ def render_sample(
     )
     jpeg = camera.encode_jpeg(bgr, quality, bgr=True)
     # Labels are judged on the developed frame's gray, and on the decoded JPEG's (decoded once,
-    # only then) when that is within JPEG_MARGIN of the threshold.
+    # only then) when that is within JPEG_MARGIN of the threshold; a thin line's contrast against
+    # the texture is always taken on the decoded JPEG.
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if instances else None
     final: list[np.ndarray] = []
 
@@ -368,6 +369,7 @@ def render_sample(
     masks: list[np.ndarray] = []
     cues: list[np.ndarray | None] = []
     steps: list[float] = []
+    lines: list[float | None] = []
     dropped = invisible = 0
     for inst in instances:
         total = int(inst.mask.sum())
@@ -409,17 +411,28 @@ def render_sample(
         if step < cfg.min_step:
             invisible += 1
             continue
+        line = None
+        if judged is not None and cfg.min_line_contrast > 0 and inst.name in cfg.line_classes:
+            if not final:
+                final.append(camera.decode_gray(jpeg))
+            line = line_contrast(final[0], *judged)
+            if line < cfg.min_line_contrast:  # a thin line lost in the surface's texture
+                invisible += 1
+                continue
         boxes.append(Box(cfg.class_id(inst.name), float(bx0), float(by0), float(bx1), float(by1)))
         masks.append(full)
         cues.append(cue)
         steps.append(round(step, 1))
+        lines.append(None if line is None else round(line, 2))
     meta = {
         "materials": scene.materials,
         "planned": classes,
         "negatives": neg_names,
         "dropped": dropped,
-        "invisible": invisible,  # defects drawn in view but too faint to label (min_step)
+        # defects drawn in view but too faint to label (min_step, min_line_contrast)
+        "invisible": invisible,
         "steps": steps,  # each box's gray step (levels) against the ring around it
+        "lines": lines,  # each box's line contrast (line_classes), else None
         "unplaced": unplaced,
         "jpeg_quality": quality,
     }

@@ -62,6 +62,13 @@ class SynthConfig:
     # a hollow tile) is at least this many levels in the developed photo: fainter labels were
     # never found (benchmarks/RESULTS.md, error_analysis_v0.4.0 and label_visibility)
     min_step: float = 16.0
+    # a box of a thin-line class (line_classes) also needs this line contrast in the saved photo:
+    # its mean against the local background over the texture's robust spread around it
+    # (datasets.visibility.line_contrast); below 0.8 a crack on rough or speckled plaster was not
+    # to be seen, though its gray step passed min_step (benchmarks/RESULTS.md, label_texture).
+    # 0 turns the test off.
+    min_line_contrast: float = 0.8
+    line_classes: tuple[str, ...] = ("crack",)
     names: tuple[str, ...] = ()  # class names in id order; empty means configs/classes.yaml
 
     def __post_init__(self) -> None:
@@ -101,6 +108,16 @@ class SynthConfig:
                 raise ConfigError(f"{key} must be in [0, 1], got {v}")
         if not 0.0 <= self.min_step <= 255.0:
             raise ConfigError(f"min_step must be in [0, 255] gray levels, got {self.min_step}")
+        if not 0.0 <= self.min_line_contrast <= 255.0:
+            raise ConfigError(
+                f"min_line_contrast must be in [0, 255], got {self.min_line_contrast}"
+            )
+        for name in self.line_classes:
+            if name not in COMPAT:
+                raise ConfigError(
+                    f"line_classes: the synthetic generator cannot draw class {name!r}; "
+                    f"it draws {sorted(COMPAT)}"
+                )
         if not 1.0 <= self.canvas_margin <= 2.0:
             raise ConfigError(f"canvas_margin must be in [1, 2], got {self.canvas_margin}")
         q0, q1 = self.jpeg_quality
