@@ -8,9 +8,10 @@ The RMS counts the variance inside the mask, so on rough or speckled plaster a t
 16 levels on the texture alone; ``line_contrast`` asks instead how far the line's mean stands
 from its local background, in units of the texture's local spread around it.
 The synthetic generator uses them to leave unlabelled what a photo does not show
-(:attr:`datasets.synthetic.config.SynthConfig.min_step` and ``min_line_contrast``);
-``benchmarks/error_analysis.py`` uses ``ring_contrast`` on the model's tiles. Pure
-numpy/OpenCV, no I/O.
+(:attr:`datasets.synthetic.config.SynthConfig.min_step` and ``min_line_contrast``), and
+``finishscan dataset tile`` to leave unlabelled a cut piece its tile does not show
+(:func:`is_visible`); ``benchmarks/error_analysis.py`` uses ``ring_contrast`` on the model's
+tiles. Pure numpy/OpenCV, no I/O.
 """
 
 from __future__ import annotations
@@ -20,9 +21,24 @@ import math
 import cv2
 import numpy as np
 
-__all__ = ["LINE_SIGMA", "RING_PX", "gray_step", "line_contrast", "ring_contrast"]
+__all__ = [
+    "LINE_CLASSES",
+    "LINE_SIGMA",
+    "MIN_LINE_CONTRAST",
+    "MIN_STEP",
+    "RING_PX",
+    "gray_step",
+    "is_visible",
+    "line_contrast",
+    "ring_contrast",
+]
 
 RING_PX = 4  # width of the band around a defect that it is compared with
+# The label rule's defaults (SynthConfig's and the tiler's), from benchmarks/RESULTS.md
+# (label_visibility: the gray step; label_texture: a crack's line contrast).
+MIN_STEP = 16.0
+MIN_LINE_CONTRAST = 0.8
+LINE_CLASSES = ("crack",)  # classes drawn as thin lines, judged by line_contrast too
 LINE_SIGMA = 4.0  # px: the Gaussian scale of a line's local background (line_contrast)
 _MAD_TO_SD = 1.4826  # median absolute deviation -> standard deviation of a normal distribution
 
@@ -127,3 +143,19 @@ def line_contrast(
     around = res[band > 0]
     spread = _MAD_TO_SD * float(np.median(np.abs(around - np.median(around))))
     return abs(float(inside.mean())) / (spread + 1.0)
+
+
+def is_visible(
+    gray: np.ndarray,
+    mask: np.ndarray,
+    x0: int = 0,
+    y0: int = 0,
+    *,
+    min_step: float = MIN_STEP,
+    min_line_contrast: float = 0.0,
+) -> bool:
+    """The label rule: :func:`gray_step` at least ``min_step`` and, when ``min_line_contrast``
+    is above 0 (a thin line's class), :func:`line_contrast` at least that."""
+    if gray_step(gray, mask, x0, y0) < min_step:
+        return False
+    return min_line_contrast <= 0 or line_contrast(gray, mask, x0, y0) >= min_line_contrast

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from datasets.visibility import LINE_CLASSES, MIN_LINE_CONTRAST, MIN_STEP
 from finishscan.classes import class_names
 from finishscan.errors import ConfigError
 
@@ -61,14 +62,14 @@ class SynthConfig:
     # keep a box only if the defect's gray step against the 4-px ring around it (on its cue, for
     # a hollow tile) is at least this many levels in the developed photo: fainter labels were
     # never found (benchmarks/RESULTS.md, error_analysis_v0.4.0 and label_visibility)
-    min_step: float = 16.0
+    min_step: float = MIN_STEP
     # a box of a thin-line class (line_classes) also needs this line contrast in the saved photo:
     # its mean against the local background over the texture's robust spread around it
     # (datasets.visibility.line_contrast); below 0.8 a crack on rough or speckled plaster was not
     # to be seen, though its gray step passed min_step (benchmarks/RESULTS.md, label_texture).
     # 0 turns the test off.
-    min_line_contrast: float = 0.8
-    line_classes: tuple[str, ...] = ("crack",)
+    min_line_contrast: float = MIN_LINE_CONTRAST
+    line_classes: tuple[str, ...] = LINE_CLASSES
     names: tuple[str, ...] = ()  # class names in id order; empty means configs/classes.yaml
 
     def __post_init__(self) -> None:

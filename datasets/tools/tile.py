@@ -15,7 +15,11 @@ that are there, or none, where its clipped box would cover most of the tile. A d
 annotation also has a ``cue`` mask (the pixels that show it: a hollow tile's lifted or shifted
 edge and the inspector's ring, where its label covers the whole tile) is labelled in a tile only
 when the tile holds at least ``min_pixels`` of its cue, or half of it: a tile showing only a
-plain piece of a hollow tile gets no label. Without a mask a box is clipped to the
+plain piece of a hollow tile gets no label. A piece cut by the tile's edge must also pass the
+generator's label rule in its tile (:func:`datasets.visibility.is_visible`: a gray step of
+``min_step`` levels against its ring, on its cue where it has one, and for ``line_classes`` a
+line contrast of ``min_line_contrast`` against the texture), so a crack's faint end or a
+piece lost in rough plaster gets no label. Without a mask a box is clipped to the
 tile and kept when at least ``min_visible`` of its area (and ``min_side`` px on each side)
 falls inside, else dropped.
 Tiles keep their photo's split folder and take the photo's name as their group, so a later
@@ -36,6 +40,7 @@ from datasets.formats._common import atomic_dir, read_image, read_text, split_of
 from datasets.formats.coco import decode_segmentation
 from datasets.formats.yolo import label_path_for, write_data_yaml, write_labels
 from datasets.types import Box, Dataset, LabeledImage
+from datasets.visibility import LINE_CLASSES, MIN_LINE_CONTRAST, MIN_STEP, is_visible
 from detector.tiling import slice_grid
 from finishscan.errors import DatasetError
 
@@ -44,6 +49,7 @@ __all__ = [
     "Clipped",
     "DefectMask",
     "DefectShape",
+    "PieceRule",
     "TileSummary",
     "clip_boxes",
     "clip_masks",
@@ -69,6 +75,7 @@ class TileSummary:
     by_pixels: int = 0  # tile boxes placed from their defect's pixels (the rest: box rule)
     dropped_pixels: int = 0  # of ``dropped``: pieces with too few defect pixels in the tile
     dropped_cue: int = 0  # pieces with defect pixels but too little of their cue (not in dropped)
+    dropped_faint: int = 0  # cut pieces their tile does not show (PieceRule; not in dropped)
 
 
 @dataclass(frozen=True)
@@ -171,6 +178,37 @@ class Clipped(NamedTuple):
     few: int  # of ``dropped``: too few defect pixels
     placed: int  # kept boxes placed by their defect's pixels
     no_cue: int = 0  # pieces with enough defect pixels but too little of their cue
+    faint: int = 0  # cut pieces that fail the label rule in the window
+
+
+@dataclass(frozen=True)
+class PieceRule:
+    """The label rule a cut piece must pass in its tile (:func:`datasets.visibility.is_visible`):
+    a gray step of ``min_step`` levels, and for the class ids in ``line_ids`` a line contrast of
+    ``min_line_contrast`` (0 turns that part off)."""
+
+    min_step: float = MIN_STEP
+    min_line_contrast: float = MIN_LINE_CONTRAST
+    line_ids: frozenset[int] = frozenset()
+
+    def shows(self, gray: np.ndarray, mask: np.ndarray, x0: int, y0: int, class_id: int) -> bool:
+        """Whether ``gray`` shows the bool ``mask`` placed at (x0, y0) by this rule."""
+        line = self.min_line_contrast if class_id in self.line_ids else 0.0
+        return is_visible(gray, mask, x0, y0, min_step=self.min_step, min_line_contrast=line)
+
+
+def _faint(
+    gray: np.ndarray | None,
+    rule: PieceRule | None,
+    cut: bool,
+    mask: np.ndarray,
+    at: tuple[int, int],
+    class_id: int,
+) -> bool:
+    """A cut piece the window's ``gray`` does not show by ``rule`` (False without either)."""
+    return (
+        cut and gray is not None and rule is not None and not rule.shows(gray, mask, *at, class_id)
+    )
 
 
 def clip_masks(
@@ -181,6 +219,8 @@ def clip_masks(
     min_pixels: int,
     min_visible: float,
     min_side: float,
+    gray: np.ndarray | None = None,
+    rule: PieceRule | None = None,
 ) -> Clipped:
     """Like :func:`clip_boxes`, but a box with a mask is placed by its defect's pixels.
 
@@ -188,12 +228,18 @@ def clip_masks(
     has at least ``min_pixels`` of them or at least half of the defect's pixels, dropped
     otherwise, and ignored when the window holds none of them (even if the box reaches into
     it). A mask with a ``cue`` needs the same of its cue in the window (``min_pixels`` of the
-    cue's pixels or half of them), else the piece is left out (counted in ``no_cue``). Boxes
-    whose mask is None follow :func:`clip_boxes` (``min_visible``, ``min_side``).
+    cue's pixels or half of them), else the piece is left out (counted in ``no_cue``). Given
+    the window's ``gray`` pixels (2-D, the window's shape) and a ``rule``, a piece cut by the
+    window's edge (some of its defect's pixels outside) is also left out when the window does
+    not show it by the rule, judged on its cue's piece where it has a cue (counted in
+    ``faint``). Boxes whose mask is None follow :func:`clip_boxes` (``min_visible``,
+    ``min_side``).
     """
     wx0, wy0, wx1, wy1 = window
+    if gray is not None and gray.shape[:2] != (wy1 - wy0, wx1 - wx0):
+        raise ValueError(f"gray {gray.shape[:2]} is not the window's {(wy1 - wy0, wx1 - wx0)}")
     kept: list[Box] = []
-    dropped = few = placed = no_cue = 0
+    dropped = few = placed = no_cue = faint = 0
     for b, m in zip(boxes, masks, strict=True):
         if m is None:
             k, d = clip_boxes([b], window, min_visible=min_visible, min_side=min_side)
@@ -213,11 +259,16 @@ def clip_masks(
             dropped += 1
             few += 1
             continue
-        if m.cue is not None:
-            nc = int(np.count_nonzero(m.cue[y0 - m.y0 : y1 - m.y0, x0 - m.x0 : x1 - m.x0]))
+        cue = None if m.cue is None else m.cue[y0 - m.y0 : y1 - m.y0, x0 - m.x0 : x1 - m.x0]
+        if cue is not None:
+            nc = int(np.count_nonzero(cue))
             if nc < min_pixels and 2 * nc < m.cue_pixels:
                 no_cue += 1
                 continue
+        judged = sub if cue is None else cue  # a cut piece: does the window show it?
+        if _faint(gray, rule, n < m.pixels, judged, (x0 - wx0, y0 - wy0), b.class_id):
+            faint += 1
+            continue
         cols = np.flatnonzero(sub.any(axis=0))
         rows = np.flatnonzero(sub.any(axis=1))
         kept.append(
@@ -230,7 +281,7 @@ def clip_masks(
             )
         )
         placed += 1
-    return Clipped(kept, dropped, few, placed, no_cue)
+    return Clipped(kept, dropped, few, placed, no_cue, faint)
 
 
 @dataclass(frozen=True)
@@ -345,6 +396,9 @@ def tile_dataset(
     min_visible: float = 0.2,
     min_side: float = 3.0,
     min_pixels: int = MIN_PIXELS,
+    min_step: float = MIN_STEP,
+    min_line_contrast: float = MIN_LINE_CONTRAST,
+    line_classes: Sequence[str] = LINE_CLASSES,
     polygons: Mapping[Path, Sequence[DefectShape | Polygons | None]] | None = None,
     keep_empty: float = 1.0,
     seed: int = 0,
@@ -355,8 +409,10 @@ def tile_dataset(
 
     ``polygons`` ({image path: [mask or None per box]}, a mask being a :class:`DefectShape`
     from :func:`coco_masks` or a list of polygons) clips those boxes by their defect's pixels
-    and cue (``min_pixels``, see :func:`clip_masks`); the other boxes by ``min_visible`` and
-    ``min_side``. Photos no larger than ``size`` are copied
+    and cue (``min_pixels``, see :func:`clip_masks`), and keeps a piece cut by a tile's edge
+    only if the tile shows it by the label rule (``min_step``, and ``min_line_contrast`` for
+    the classes named in ``line_classes``; :class:`PieceRule`; 0 and 0 turn it off); the other
+    boxes by ``min_visible`` and ``min_side``. Photos no larger than ``size`` are copied
     as one tile. ``keep_empty`` is the share of tiles without any box that is kept (chosen with
     ``seed``; 1.0 keeps all), since a wall photo cut into tiles is mostly clean wall. Tiles are
     PNG so the photo's JPEG is not compressed twice. The folder appears only when complete
@@ -374,12 +430,21 @@ def tile_dataset(
         raise DatasetError(f"min_pixels must be at least 1, got {min_pixels}")
     if not 0.0 <= keep_empty <= 1.0:
         raise DatasetError(f"keep_empty must be in [0, 1], got {keep_empty}")
+    if not (0.0 <= min_step <= 255.0 and 0.0 <= min_line_contrast <= 255.0):
+        raise DatasetError(
+            f"min_step and min_line_contrast must be in [0, 255], got {min_step}, "
+            f"{min_line_contrast}"
+        )
+    rule = None
+    if min_step > 0 or min_line_contrast > 0:
+        ids = frozenset(dataset.names.index(n) for n in line_classes if n in dataset.names)
+        rule = PieceRule(min_step, min_line_contrast, ids)
     if not dataset.images:
         raise DatasetError("the dataset has no images to tile")
     polygons = polygons or {}
     rng = np.random.default_rng(seed)
     stems = unique_names([im.path for im in dataset.images], key=lambda p: split_of(p))
-    tiles = boxes_out = dropped = by_pixels = few = no_cue = 0
+    tiles = boxes_out = dropped = by_pixels = few = no_cue = faint = 0
     splits: set[str] = set()
     with atomic_dir(out, overwrite=overwrite) as tmp:
         for k, (im, name) in enumerate(zip(dataset.images, stems, strict=True)):
@@ -396,21 +461,27 @@ def tile_dataset(
                     f"{im.path}: {len(polys)} polygon entries for {len(im.boxes)} boxes"
                 )
             masks = [_decode(p, im.path) for p in polys or [None] * len(im.boxes)]
+            gray = None  # the photo's gray, for the label rule on cut pieces
+            if rule is not None and any(m is not None for m in masks):
+                gray = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
             split = split_of(im.path)
             splits.add(split)
             stem = Path(name).stem
             for x0, y0, x1, y1 in slice_grid(h, w, size, size, overlap).tolist():
-                boxes, n_drop, n_few, n_px, n_cue = clip_masks(
+                boxes, n_drop, n_few, n_px, n_cue, n_faint = clip_masks(
                     im.boxes,
                     masks,
                     (x0, y0, x1, y1),
                     min_pixels=min_pixels,
                     min_visible=min_visible,
                     min_side=min_side,
+                    gray=None if gray is None else gray[y0:y1, x0:x1],
+                    rule=rule,
                 )
                 dropped += n_drop
                 few += n_few
                 no_cue += n_cue
+                faint += n_faint
                 if not boxes and keep_empty < 1.0 and rng.random() >= keep_empty:
                     continue
                 dst = tmp / "images" / split / f"{stem}_x{x0}_y{y0}.png"
@@ -439,4 +510,5 @@ def tile_dataset(
         by_pixels=by_pixels,
         dropped_pixels=few,
         dropped_cue=no_cue,
+        dropped_faint=faint,
     )

@@ -83,7 +83,12 @@ def test_box_in_tile_without_the_defects_pixels_gets_no_label():
         [],  # lower left: the box covers 90 x 90 px of it, the crack none
         [Box(0, 86, 0, 90, 90)],  # the right arm's lower part
     ]
-    assert [g[1:] for g in got] == [(0, 0, 1, 0), (0, 0, 1, 0), (0, 0, 0, 0), (0, 0, 1, 0)]
+    assert [g[1:] for g in got] == [
+        (0, 0, 1, 0, 0),
+        (0, 0, 1, 0, 0),
+        (0, 0, 0, 0, 0),
+        (0, 0, 1, 0, 0),
+    ]
     # the box rule labels the empty lower-left tile with a 90 x 90 box (26 % of the box)
     old, _ = clip_boxes([box], TILES[2], min_visible=0.2, min_side=3)
     assert old == [Box(0, 10, 0, 100, 90)]
@@ -112,17 +117,17 @@ def test_few_pixels_are_dropped_unless_they_are_half_the_defect():
     boxes = [_box_of(crack, 0), _box_of(chip, 2)]
     masks = [DefectMask.from_polygons(_traced(x)) for x in (crack, chip)]
     assert [mk.pixels for mk in masks if mk] == [180, 32]
-    right, dropped, few, placed, _ = clip_masks(
+    right, dropped, few, placed, *_ = clip_masks(
         boxes, masks, (100, 0, 200, 200), min_pixels=24, min_visible=0.2, min_side=3
     )
     # crack: 20 < 24 px and under half of 180 -> dropped; chip: 12 < 24, under half of 32
     assert right == [] and (dropped, few, placed) == (2, 2, 0)
-    right, dropped, few, placed, _ = clip_masks(
+    right, dropped, few, placed, *_ = clip_masks(
         boxes, masks, (100, 0, 200, 200), min_pixels=10, min_visible=0.2, min_side=3
     )
     assert right == [Box(0, 0, 50, 10, 52), Box(2, 0, 150, 4, 153)] and (dropped, few) == (0, 0)
     # the chip's left part holds 20 of its 32 px: under 24, but more than half of it
-    left, dropped, few, placed, _ = clip_masks(
+    left, dropped, few, placed, *_ = clip_masks(
         boxes, masks, (0, 0, 100, 200), min_pixels=24, min_visible=0.2, min_side=3
     )
     assert left == [Box(0, 20, 50, 100, 52), Box(2, 96, 150, 100, 155)] and placed == 2
@@ -133,15 +138,19 @@ def test_boxes_without_a_mask_keep_the_box_rule():
     for w in TILES:
         want = clip_boxes(boxes, w, min_visible=0.3, min_side=3)
         got = clip_masks(boxes, [None] * 3, w, min_pixels=24, min_visible=0.3, min_side=3)
-        assert got == (want[0], want[1], 0, 0, 0)
+        assert got == (want[0], want[1], 0, 0, 0, 0)
 
 
 def _photo_with(tmp_path: Path, masks: list[np.ndarray]) -> tuple[Dataset, Path]:
-    """A 200x200 noisy photo, its YOLO dataset and a COCO file with the masks' polygons."""
+    """A 200x200 noisy photo showing the masks (gray 40 on a 100-140 wall: they pass the tiler's
+    label rule), its YOLO dataset and a COCO file with the masks' polygons."""
     root = tmp_path / "src"
     img = root / "images" / "train" / "wall.png"
     img.parent.mkdir(parents=True)
-    assert cv2.imwrite(str(img), np.random.default_rng(0).integers(0, 255, (200, 200, 3), np.uint8))
+    pixels = np.random.default_rng(0).integers(100, 140, (200, 200, 3), np.uint8)
+    for m in masks:
+        pixels[m] = 40
+    assert cv2.imwrite(str(img), pixels)
     boxes = [_box_of(m, k) for k, m in enumerate(masks)]
     lab = yolo.label_path_for(img)
     lab.parent.mkdir(parents=True)
