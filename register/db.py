@@ -13,6 +13,7 @@ the store and the database stay consistent.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Iterator
@@ -83,15 +84,21 @@ def make_engine(url: str) -> Engine:
     )
 
 
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
 def migrate(engine: Engine, revision: str = "head", *, downgrade: bool = False) -> None:
     """Upgrade (or with ``downgrade=True`` downgrade, e.g. to ``"base"``) the schema to
     ``revision`` with Alembic, in one transaction; idempotent and safe to run concurrently
     (a PostgreSQL advisory lock / SQLite ``BEGIN IMMEDIATE`` serializes migrators)."""
     from alembic import command
-    from alembic.config import Config
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg = _alembic_config()
     with _migrate_mutex, engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATE_LOCK_KEY})
@@ -99,11 +106,33 @@ def migrate(engine: Engine, revision: str = "head", *, downgrade: bool = False) 
         (command.downgrade if downgrade else command.upgrade)(cfg, revision)
 
 
+@functools.cache
+def head_revision() -> str | None:
+    """The newest schema revision this code knows (what ``migrate`` upgrades to)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
 def current_revision(engine: Engine) -> str | None:
+    """The database's schema revision (None: never migrated), read in a read-only transaction:
+    no SQLite write lock, ``READ ONLY`` on PostgreSQL."""
     from alembic.runtime.migration import MigrationContext
 
-    with engine.connect() as conn:
+    with engine.execution_options(**{_READONLY: True}).connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SET TRANSACTION READ ONLY"))
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def migrate_if_behind(engine: Engine) -> bool:
+    """Upgrade to head only when the database is behind (True if it ran): a database already
+    at head is checked read-only and never locked, so opening it does not queue behind
+    writers. Concurrent openers of a new database are serialized by :func:`migrate`."""
+    if current_revision(engine) == head_revision():
+        return False
+    migrate(engine)
+    return True
 
 
 class Register:
@@ -188,7 +217,8 @@ def open_register(
     rules_path: Path | None = None,
     rules: Rules | None = None,
 ) -> Register:
-    """Open (creating and migrating to head) the register at ``url``.
+    """Open (creating and migrating to head) the register at ``url``; one already at head is
+    only read (:func:`migrate_if_behind`).
 
     ``url``: None → ``$FINISHSCAN_DB``, else ``sqlite:///<data_dir>/register.db``.
     ``photo_root``: default ``<db dir>/photos`` for SQLite files, else ``<data_dir>/photos``.
@@ -198,7 +228,7 @@ def open_register(
     rules = rules if rules is not None else load_rules(rules_path)
     engine = make_engine(url)
     try:
-        migrate(engine)
+        migrate_if_behind(engine)
     except SQLAlchemyError as e:
         engine.dispose()
         raise RegisterError(f"cannot open the register at {_safe(url)}: {_one_line(e)}") from e

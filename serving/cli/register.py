@@ -52,9 +52,11 @@ def _transaction(
     db: str | None,
     rules: Path | None = None,
     *,
+    readonly: bool = False,
     current: tuple[list[str] | None, datetime] | None = None,
 ) -> Iterator[tuple]:
     """``(register, session)`` for one transaction; the register is closed afterwards.
+    ``readonly``: a read that takes no write lock (``Register.session(readonly=True)``).
 
     ``current=(projects, now)``: a read in which the warnings of ``projects`` (None: every
     project) are those GET warnings would list at ``now`` (``register.refresh.current_read``:
@@ -62,7 +64,7 @@ def _transaction(
     """
     with _opened(db, rules) as r:
         if current is None:
-            with r.session() as s:
+            with r.session(readonly=readonly) as s:
                 yield r, s
         else:
             from register.refresh import current_read
@@ -74,7 +76,7 @@ def _transaction(
 @app.command("projects")
 def projects(db: Db = None) -> None:
     """List projects: code, name."""
-    with _transaction(db) as (r, s):
+    with _transaction(db, readonly=True) as (r, s):
         for p in _api().list_projects(session=s):
             typer.echo(f"{p.code}\t{p.name}")
 
@@ -96,7 +98,7 @@ def units(
     project: Project, db: Db = None, as_json: Annotated[bool, typer.Option("--json")] = False
 ) -> None:
     """A project's units, worst first: unit, open defects, warning."""
-    with _transaction(db) as (r, s):
+    with _transaction(db, readonly=True) as (r, s):
         rows = _api().list_units(session=s, project=project)
     if as_json:
         typer.echo(json.dumps([u.model_dump() for u in rows], indent=2))
@@ -112,7 +114,7 @@ def defects(
     db: Db = None,
 ) -> None:
     """A unit's defects as JSON lines (id, label, status, tier, deadline, …)."""
-    with _transaction(db) as (r, s):
+    with _transaction(db, readonly=True) as (r, s):
         rows = _api().unit_defects(session=s, project=project, unit=unit)
     for d in rows:
         typer.echo(d.model_dump_json(exclude={"history"}))
@@ -126,7 +128,7 @@ def report(
     db: Db = None,
 ) -> None:
     """Write the unit's file: HTML with annotated photos, defects with history, warnings."""
-    with _transaction(db) as (r, s):
+    with _transaction(db, readonly=True) as (r, s):
         html = _api().unit_report_html(session=s, store=r.store, project=project, unit=unit)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
@@ -144,7 +146,7 @@ def export(
     """Export a project's defects as CSV (one row per defect) or JSON (with summary and warnings,
     those GET warnings would list now)."""
     current = ([project], datetime.now(UTC)) if fmt == "json" else None
-    with _transaction(db, rules, current=current) as (r, s):
+    with _transaction(db, rules, readonly=True, current=current) as (r, s):
         text = _api().export_project(session=s, project=project, fmt=fmt, rules=r.rules)
     if out is None:
         typer.echo(text, nl=False)
