@@ -42,6 +42,10 @@ class PhotoInput:
     """One photo for :func:`register.record_photos`: where it goes, its bytes and detections.
 
     ``PhotoInput("P1", "3-2-1701", jpeg, 4000, 3000, [DetectedDefect("crack", 0.9, box)])``
+
+    ``taken_at`` (capture time): None → the photo's EXIF ``DateTimeOriginal`` when it has one
+    (:func:`register.capture.exif_taken_at`); a photo with neither keeps ``taken_at`` None and
+    is dated by when it was recorded (``created_at``).
     """
 
     project: str
