@@ -286,8 +286,7 @@ def tile(
     min_visible: Annotated[
         float,
         typer.Option(
-            help="keep a clipped box if this share of its area is in the tile (boxes without "
-            "masks)"
+            help="keep a clipped box if this share of its area is in the tile (boxes without masks)"
         ),
     ] = 0.2,
     min_pixels: Annotated[
