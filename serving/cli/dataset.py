@@ -347,7 +347,8 @@ def tile(
             f"({s.by_pixels} placed by their defect's pixels from {polygons}; "
             f"{s.dropped} box pieces dropped: {s.dropped_pixels} with < {min_pixels} defect "
             f"pixels, {s.dropped - s.dropped_pixels} as < {min_visible:.0%} visible; "
-            f"{s.dropped_cue} hollow-tile pieces without their edge cue) into {out}"
+            f"{s.dropped_cue} hollow-tile pieces without their edge cue; "
+            f"{s.dropped_faint} cut pieces their tile does not show) into {out}"
         )
     else:
         typer.echo(
