@@ -7,6 +7,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from typer.testing import CliRunner
+
+from serving.cli import app
 
 
 def write_image(path: Path, width: int, height: int, seed: int = 0) -> Path:
@@ -21,3 +24,25 @@ def write_image(path: Path, width: int, height: int, seed: int = 0) -> Path:
 @pytest.fixture
 def make_image():
     return write_image
+
+
+def tile_cli(root: Path, out: Path, *extra: str) -> str:
+    """Run ``finishscan dataset tile ROOT --out OUT --size 100 --overlap 0 [EXTRA]``; its output."""
+    r = CliRunner().invoke(
+        app,
+        [
+            "dataset",
+            "tile",
+            str(root),
+            "--out",
+            str(out),
+            "--size",
+            "100",
+            "--overlap",
+            "0",
+            *extra,
+        ],
+        catch_exceptions=False,
+    )
+    assert r.exit_code == 0, r.output
+    return r.output

@@ -13,13 +13,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from datasets.formats import coco, yolo
 from datasets.synthetic.writer import cue_band
 from datasets.tools.tile import DefectMask, DefectShape, clip_masks, coco_masks, tile_dataset
 from datasets.types import Box
-from serving.cli import app
+
+from .conftest import tile_cli
 
 GRID = [(x, y, x + 100, y + 100) for y in (0, 100, 200) for x in (0, 100, 200)]
 
@@ -165,14 +165,8 @@ def test_tiling_with_rle_and_cue_end_to_end(tmp_path):
     centre = yolo.label_path_for(tmp_path / "t" / "images" / "train" / "floor_x100_y100.png")
     # the centre tile keeps the crack (tight box of the loop), not the plain piece of tile
     assert centre.read_text() == "0 0.510000 0.510000 0.420000 0.420000\n"
-    r = CliRunner().invoke(
-        app,
-        ["dataset", "tile", str(root), "--out", str(tmp_path / "c"), "--size", "100",
-         "--overlap", "0"],
-        catch_exceptions=False,
-    )  # fmt: skip
-    assert r.exit_code == 0, r.output
-    assert "9 tiles of 100 px, 9 boxes (9 placed by their defect's pixels" in r.output
+    out = tile_cli(root, tmp_path / "c")
+    assert "9 tiles of 100 px, 9 boxes (9 placed by their defect's pixels" in out
 
 
 def test_crowd_annotations_lend_no_mask(tmp_path):

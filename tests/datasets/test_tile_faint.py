@@ -10,13 +10,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from datasets.formats import coco, yolo
 from datasets.tools.tile import DefectMask, PieceRule, clip_masks, coco_masks, tile_dataset
 from datasets.types import Box
 from finishscan.errors import DatasetError
-from serving.cli import app
+
+from .conftest import tile_cli
 
 LEFT, RIGHT = (0, 0, 100, 100), (100, 0, 200, 100)
 RULE = PieceRule(16.0, 0.8, frozenset({0}))  # class 0 is a line class (crack), 1 is not
@@ -148,15 +148,9 @@ def test_tiling_drops_the_piece_its_tile_does_not_show(tmp_path):
 
 def test_cli_summary_counts_the_pieces_dropped_as_faint(tmp_path):
     root = _dataset(tmp_path, drawn_to=200)
-    r = CliRunner().invoke(
-        app,
-        ["dataset", "tile", str(root), "--out", str(tmp_path / "c"), "--size", "100",
-         "--overlap", "0"],
-        catch_exceptions=False,
-    )  # fmt: skip
-    assert r.exit_code == 0, r.output
-    assert "3 tiles of 100 px, 2 boxes" in r.output
-    assert "1 cut pieces their tile does not show" in r.output
+    out = tile_cli(root, tmp_path / "c")
+    assert "3 tiles of 100 px, 2 boxes" in out
+    assert "1 cut pieces their tile does not show" in out
 
 
 def test_rule_thresholds_are_validated(tmp_path):

@@ -12,7 +12,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from datasets.formats import yolo
 from datasets.tools.tile import (
@@ -25,7 +24,8 @@ from datasets.tools.tile import (
 )
 from datasets.types import Box, Dataset, LabeledImage
 from finishscan.errors import DatasetError
-from serving.cli import app
+
+from .conftest import tile_cli
 
 TILES = [(0, 0, 100, 100), (100, 0, 200, 100), (0, 100, 100, 200), (100, 100, 200, 200)]
 
@@ -198,21 +198,10 @@ def test_tile_and_cli_use_the_polygons(tmp_path):
     assert (s.tiles, s.boxes_out, s.by_pixels, s.dropped, s.dropped_pixels) == (4, 3, 3, 0, 0)
     lab = yolo.label_path_for(tmp_path / "t" / "images" / "train" / "wall_x0_y100.png")
     assert lab.read_text() == ""
-    r = CliRunner().invoke(
-        app,
-        ["dataset", "tile", str(root), "--out", str(tmp_path / "c"), "--size", "100",
-         "--overlap", "0"],
-        catch_exceptions=False,
-    )  # fmt: skip
-    assert r.exit_code == 0, r.output
-    assert "4 tiles of 100 px, 3 boxes (3 placed by their defect's pixels" in r.output
-    r = CliRunner().invoke(
-        app,
-        ["dataset", "tile", str(root), "--out", str(tmp_path / "n"), "--size", "100",
-         "--overlap", "0", "--no-polygons"],
-        catch_exceptions=False,
-    )  # fmt: skip
-    assert "4 tiles of 100 px, 4 boxes (0 box pieces dropped as < 20% visible)" in r.output
+    out = tile_cli(root, tmp_path / "c")
+    assert "4 tiles of 100 px, 3 boxes (3 placed by their defect's pixels" in out
+    out = tile_cli(root, tmp_path / "n", "--no-polygons")
+    assert "4 tiles of 100 px, 4 boxes (0 box pieces dropped as < 20% visible)" in out
 
 
 def test_synthetic_dataset_tiles_by_pixels(tmp_path):
