@@ -10,13 +10,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from datasets.formats import yolo
 from datasets.tools.tile import clip_boxes, tile_dataset
 from datasets.types import Box, Dataset, LabeledImage
 from finishscan.errors import DatasetError
-from serving.cli import app
+
+from .conftest import tile_cli
 
 CLI = [sys.executable, "-c", "from serving.cli import main; main()"]
 
@@ -135,26 +135,9 @@ def test_bad_input_writes_nothing(tmp_path):
 
 def test_cli_tile(tmp_path):
     src = _dataset(tmp_path)
-    r = CliRunner().invoke(
-        app,
-        [
-            "dataset",
-            "tile",
-            str(src),
-            "--out",
-            str(tmp_path / "t"),
-            "--size",
-            "100",
-            "--overlap",
-            "0",
-        ],
-        catch_exceptions=False,
-    )
-    assert r.exit_code == 0, r.output
+    out = tile_cli(src, tmp_path / "t")
     # default --min-visible 0.2 keeps C's 25% piece on the left tile too
-    assert "2 photos → 4 tiles of 100 px, 5 boxes (0 box pieces dropped as < 20% visible)" in (
-        r.output
-    )
+    assert "2 photos → 4 tiles of 100 px, 5 boxes (0 box pieces dropped as < 20% visible)" in out
     (tmp_path / "t2").mkdir()
     (tmp_path / "t2" / "keep.txt").write_text("mine")
     p = subprocess.run(
