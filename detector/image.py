@@ -4,14 +4,17 @@ Decoding is OpenCV's ``imdecode(IMREAD_COLOR)`` (as ultralytics reads photos), s
 RGBA (alpha dropped), 16-bit (high byte kept) and CMYK JPEGs all arrive as RGB uint8. The pixel
 count is read from the file header first, so a huge (or lying) header is refused before any
 pixel is decoded. :func:`read_header` also reads the orientation OpenCV applies (EXIF in JPEG,
-PNG ``eXIf`` and WebP ``EXIF``; the TIFF Orientation tag), so its ``size`` is the decoded size.
+PNG ``eXIf`` and WebP ``EXIF``; the TIFF Orientation tag), so its ``size`` is the decoded size,
+and, in the same walk over the file's segments or chunks, the EXIF capture time (``taken_at``).
 """
 
 from __future__ import annotations
 
+import functools
 import mmap
 import struct
 import zlib
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import NamedTuple, TypeAlias
 
@@ -30,12 +33,15 @@ ImageBytes: TypeAlias = bytes | mmap.mmap
 
 
 class ImageHeader(NamedTuple):
-    """What an image file says before its pixels: format, stored size, applied orientation."""
+    """What an image file says before its pixels: format, stored size, applied orientation and
+    when the photo was taken."""
 
     format: str  # "jpeg", "png", "webp", "bmp" or "tiff"
     width: int  # as stored, before orientation
     height: int
     orientation: int  # 1-8 as OpenCV applies it (1: as stored); 5-8 swap width and height
+    # EXIF DateTimeOriginal with OffsetTimeOriginal (else UTC), timezone-aware; None: not readable
+    taken_at: datetime | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -44,34 +50,40 @@ class ImageHeader(NamedTuple):
 
 
 def read_header(data: ImageBytes) -> ImageHeader:
-    """Format, stored size and orientation from an image file's bytes, decoding no pixels.
+    """Format, stored size, orientation and capture time from an image file's bytes, decoding
+    no pixels.
 
     ``read_header(data).size`` is the ``(width, height)`` that ``cv2.imdecode(IMREAD_COLOR)``
     (and so :func:`decode_image`) produces: the orientation is read where OpenCV 5 reads it and
     as leniently (EXIF in JPEG APP1, PNG ``eXIf``, WebP ``EXIF`` chunks; the TIFF Orientation
-    tag; none in BMP). Raises ImageError for an empty file, an unknown format or a header cut
-    short.
+    tag; none in BMP). ``taken_at`` is the first EXIF block's ``DateTimeOriginal`` with its
+    ``OffsetTimeOriginal`` (UTC without one); None without EXIF, in BMP, or when the date is
+    blank, impossible or cut. Raises ImageError for an empty file, an unknown format or a header
+    cut short; a garbled EXIF block never raises, it only gives no date.
 
     >>> png = b"\\x89PNG\\r\\n\\x1a\\n\\0\\0\\0\\rIHDR" + (640).to_bytes(4, "big") + (480).to_bytes(4, "big")
     >>> read_header(png)
-    ImageHeader(format='png', width=640, height=480, orientation=1)
+    ImageHeader(format='png', width=640, height=480, orientation=1, taken_at=None)
     """
     if not len(data):
         raise ImageError("the file is empty (0 bytes)")
     try:
         if data[:8] == b"\x89PNG\r\n\x1a\n":
             w, h = struct.unpack(">II", data[16:24])
-            return ImageHeader("png", w, h, _png_orientation(data))
+            orientation, exif = _png_exif(data)
+            return ImageHeader("png", w, h, orientation, _exif_taken_at(exif))
         if data[:2] == b"\xff\xd8":
-            w, h, orientation, _ = jpeg_header(data)
-            return ImageHeader("jpeg", w, h, orientation)
+            (w, h, orientation, _), exif = _jpeg_segments(data)
+            return ImageHeader("jpeg", w, h, orientation, _exif_taken_at(exif))
         if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-            return ImageHeader("webp", *_webp_size(data), _webp_orientation(data))
+            w, h = _webp_size(data)
+            orientation, exif = _webp_exif(data)
+            return ImageHeader("webp", w, h, orientation, _exif_taken_at(exif))
         if data[:2] == b"BM":
             w, h = struct.unpack("<ii", data[18:26])
             return ImageHeader("bmp", abs(w), abs(h), 1)
         if data[:4] in (b"II*\0", b"MM\0*"):
-            return ImageHeader("tiff", *_tiff_header(data))
+            return ImageHeader("tiff", *_tiff_header(data), _exif_taken_at(data))
     except (struct.error, IndexError) as e:
         raise ImageError("the image header is truncated or corrupt") from e
     if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif"):
@@ -114,7 +126,13 @@ def jpeg_header(data: ImageBytes) -> JpegHeader:
     override it; a block without a readable one is passed over). Raises ImageError when
     ``data`` ends or breaks before a frame header.
     """
-    i, size, orientation, n = 2, None, None, len(data)
+    return _jpeg_segments(data)[0]
+
+
+def _jpeg_segments(data: ImageBytes) -> tuple[JpegHeader, bytes | None]:
+    """:func:`jpeg_header` and the first ``Exif`` APP1 block before the scan (its TIFF part,
+    where the capture time is read), from one walk over the segments."""
+    i, size, orientation, exif, n = 2, None, None, None, len(data)
     try:
         while i + 4 <= n:
             if data[i] != 0xFF:
@@ -130,23 +148,128 @@ def jpeg_header(data: ImageBytes) -> JpegHeader:
             if marker in _SOF and size is None:
                 h, w = struct.unpack(">HH", data[i + 5 : i + 9])
                 size = (w, h)
-            elif marker == 0xE1 and orientation is None and data[i + 4 : i + 10] == b"Exif\0\0":
-                orientation = _exif_orientation(data[i + 10 : i + 2 + length])
+            elif (
+                marker == 0xE1
+                and (orientation is None or exif is None)
+                and data[i + 4 : i + 10] == b"Exif\0\0"
+            ):
+                block = data[i + 10 : i + 2 + length]
+                exif = block if exif is None else exif
+                if orientation is None:
+                    orientation = _exif_orientation(block)
             elif marker == 0xDA:  # start of scan: pixels follow
                 if size is None:
                     break
-                return JpegHeader(size[0], size[1], _applied(orientation), i)
+                return JpegHeader(size[0], size[1], _applied(orientation), i), exif
             i += 2 + length
     except struct.error as e:
         raise ImageError("the JPEG header is truncated or corrupt") from e
     if size is None:
         raise ImageError("the JPEG file is truncated or corrupt (no frame header)")
-    return JpegHeader(size[0], size[1], _applied(orientation), -1)
+    return JpegHeader(size[0], size[1], _applied(orientation), -1), exif
 
 
 def _applied(orientation: int | None) -> int:
     """The orientation OpenCV applies for a tag value: 1-8 as is, anything else (or none) as 1."""
     return orientation if orientation is not None and 1 <= orientation <= 8 else 1
+
+
+_EXIF_IFD = 0x8769  # IFD0's pointer to the Exif IFD
+_DATE_TIME_ORIGINAL = 0x9003
+_OFFSET_TIME_ORIGINAL = 0x9011
+_ASCII = 2
+_OFFSET_TYPES = (4, 13)  # LONG, or IFD as some writers type the Exif IFD pointer
+
+
+def _exif_taken_at(tiff: ImageBytes | None) -> datetime | None:
+    """The capture time in an EXIF TIFF block (``II*\\0`` or ``MM\\0*``...): the Exif IFD's
+    ``DateTimeOriginal`` with its ``OffsetTimeOriginal`` (UTC without one or with an unreadable
+    one), timezone-aware. None when there is no block, no ``DateTimeOriginal``, a blank or
+    impossible one (``0000:00:00 00:00:00``), or the block is cut or garbled; never raises.
+
+    >>> _exif_taken_at(b"II*\\0" + bytes(4)) is None
+    True
+    """
+    if tiff is None:
+        return None
+    try:
+        return _date_time_original(tiff)
+    except (struct.error, IndexError, ValueError):  # UnicodeDecodeError is a ValueError
+        return None
+
+
+def _date_time_original(tiff: ImageBytes) -> datetime | None:
+    if tiff[:2] not in (b"II", b"MM"):
+        return None
+    e = "<" if tiff[:2] == b"II" else ">"
+    if struct.unpack_from(e + "H", tiff, 2)[0] != 42:
+        return None
+    (pointer,) = _ifd_entries(tiff, e, struct.unpack_from(e + "I", tiff, 4)[0], _EXIF_IFD)
+    if pointer is None or pointer[0] not in _OFFSET_TYPES:
+        return None
+    exif = struct.unpack_from(e + "I", tiff, pointer[2])[0]
+    date, offset = _ifd_entries(tiff, e, exif, _DATE_TIME_ORIGINAL, _OFFSET_TIME_ORIGINAL)
+    text = _ifd_ascii(tiff, e, date)
+    if text is None:
+        return None
+    return _exif_datetime(text[:19]).replace(tzinfo=_zone(_ifd_ascii(tiff, e, offset)))
+
+
+def _ifd_entries(
+    tiff: ImageBytes, e: str, offset: int, *tags: int
+) -> list[tuple[int, int, int] | None]:
+    """The first entry of each of ``tags`` in the IFD at ``offset``: (type, count, offset of
+    its 4-byte value field), None when absent. struct.error when the IFD runs past the block."""
+    (count,) = struct.unpack_from(e + "H", tiff, offset)
+    table = tiff[offset + 2 : offset + 2 + 12 * count]
+    if len(table) < 12 * count - 4:  # (the last entry's value field may be cut)
+        raise struct.error("the IFD runs past the EXIF block")
+    found = [tag for (tag,) in struct.iter_unpack(e + "H10x", table.ljust(12 * count, b"\0"))]
+    out: list[tuple[int, int, int] | None] = []
+    for tag in tags:
+        if tag not in found:
+            out.append(None)
+            continue
+        at = offset + 2 + 12 * found.index(tag)
+        kind, n = struct.unpack_from(e + "HI", tiff, at + 2)
+        out.append((kind, n, at + 8))
+    return out
+
+
+def _exif_datetime(text: str) -> datetime:
+    """``"2024:05:01 10:20:30"`` as a naive datetime; ValueError when it is not a date."""
+    if len(text) == 19 and text[4] == text[7] == text[13] == text[16] == ":" and text[10] == " ":
+        digits = text[0:4], text[5:7], text[8:10], text[11:13], text[14:16], text[17:19]
+        if "".join(digits).isdigit():  # the form cameras write (the text is ASCII)
+            year, month, day, hour, minute, second = map(int, digits)
+            return datetime(year, month, day, hour, minute, second)
+    return datetime.strptime(text, "%Y:%m:%d %H:%M:%S")  # e.g. one-digit fields
+
+
+def _ifd_ascii(tiff: ImageBytes, e: str, entry: tuple[int, int, int] | None) -> str | None:
+    """An ASCII entry's text up to its first NUL, stripped; None if not ASCII, out of the block
+    or blank."""
+    if entry is None or entry[0] != _ASCII:
+        return None
+    _, n, at = entry
+    start = at if n <= 4 else struct.unpack_from(e + "I", tiff, at)[0]
+    if start + n > len(tiff):
+        return None
+    return tiff[start : start + n].split(b"\0", 1)[0].decode("ascii").strip() or None
+
+
+@functools.lru_cache(maxsize=128)
+def _zone(offset: str | None) -> timezone:
+    """``"+09:00"`` / ``"-05:30"`` as a zone; UTC when absent or unreadable."""
+    if offset is None or len(offset) != 6 or offset[0] not in "+-" or offset[3] != ":":
+        return UTC
+    try:
+        minutes = int(offset[1:3]) * 60 + int(offset[4:6])
+    except ValueError:
+        return UTC
+    if minutes >= 24 * 60:
+        return UTC
+    return timezone(timedelta(minutes=-minutes if offset[0] == "-" else minutes))
 
 
 # IFD0 tags whose values OpenCV's ExifReader reads (and may fail on) besides the orientation:
@@ -193,38 +316,48 @@ def _exif_orientation(tiff: bytes) -> int | None:
     return None
 
 
-def _png_orientation(data: ImageBytes) -> int:
-    """The orientation of the first ``eXIf`` chunk libpng accepts (CRC right, ``II*\\0`` or
-    ``MM\\0*`` header), before or after the pixels: libpng reads up to IEND and OpenCV asks
-    for eXIf after decoding."""
-    i, n = 8, len(data)
+def _png_exif(data: ImageBytes) -> tuple[int, bytes | None]:
+    """``(orientation, first eXIf chunk)`` from one walk over the chunks up to IEND.
+
+    The orientation is that of the first ``eXIf`` chunk libpng accepts (CRC right, ``II*\\0``
+    or ``MM\\0*`` header), before or after the pixels: libpng reads up to IEND and OpenCV asks
+    for eXIf after decoding. The capture time is read from the first ``eXIf`` chunk as is."""
+    i, n, exif = 8, len(data), None
     while i + 12 <= n:
         length, kind = struct.unpack(">I4s", data[i : i + 8])
         if kind == b"IEND":
             break
-        if kind == b"eXIf" and i + 12 + length <= n:
+        if kind == b"eXIf":
             body = data[i + 8 : i + 8 + length]
-            (crc,) = struct.unpack(">I", data[i + 8 + length : i + 12 + length])
-            if zlib.crc32(kind + body) == crc and body[:4] in (b"II*\0", b"MM\0*"):
-                return _applied(_exif_orientation(body))
+            exif = body if exif is None else exif
+            if i + 12 + length <= n:
+                (crc,) = struct.unpack(">I", data[i + 8 + length : i + 12 + length])
+                if zlib.crc32(kind + body) == crc and body[:4] in (b"II*\0", b"MM\0*"):
+                    return _applied(_exif_orientation(body)), exif
         i += 12 + length
-    return 1
+    return 1, exif
 
 
-def _webp_orientation(data: ImageBytes) -> int:
-    """The orientation of the first ``EXIF`` chunk of an extended (VP8X) WebP whose EXIF flag
-    is set, as libwebp's demuxer hands it to OpenCV; 1 for a simple WebP."""
-    if data[12:16] != b"VP8X" or not data[20] & 0x08:
-        return 1
-    n = min(len(data), 8 + struct.unpack("<I", data[4:8])[0])  # the RIFF's end
-    (vp8x,) = struct.unpack("<I", data[16:20])
-    i = 20 + vp8x + (vp8x & 1)
+def _webp_exif(data: ImageBytes) -> tuple[int, bytes | None]:
+    """``(orientation, first EXIF chunk)`` from one walk over the chunks.
+
+    The orientation is that of the first ``EXIF`` chunk of an extended (VP8X) WebP whose EXIF
+    flag is set, within the RIFF's size, as libwebp's demuxer hands it to OpenCV (1 for a
+    simple WebP). The capture time is read from the first ``EXIF`` chunk of any WebP, without
+    the ``Exif\\0\\0`` prefix some writers put before the TIFF header."""
+    flagged = data[12:16] == b"VP8X" and bool(data[20] & 0x08)
+    end = 8 + struct.unpack("<I", data[4:8])[0]  # the RIFF's end
+    i, n = 12, len(data)
     while i + 8 <= n:
         kind, length = struct.unpack("<4sI", data[i : i + 8])
         if kind == b"EXIF":
-            return _applied(_exif_orientation(data[i + 8 : min(i + 8 + length, n)]))
+            orientation = 1
+            if flagged and i + 8 <= end:
+                orientation = _applied(_exif_orientation(data[i + 8 : min(i + 8 + length, end)]))
+            body = data[i + 8 : i + 8 + length]
+            return orientation, body[6:] if body[:6] == b"Exif\0\0" else body
         i += 8 + length + (length & 1)
-    return 1
+    return 1, None
 
 
 def _webp_size(data: ImageBytes) -> tuple[int, int]:
@@ -277,7 +410,7 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
     >>> decode_image(cv2.imencode(".png", np.zeros((2, 3, 3), np.uint8))[1].tobytes()).shape
     (2, 3, 3)
     """
-    fmt, w, h, _ = read_header(data)
+    fmt, w, h, *_ = read_header(data)
     if w <= 0 or h <= 0:
         raise ImageError(f"the {fmt.upper()} header claims an empty image ({w}x{h})")
     if w * h > max_pixels:

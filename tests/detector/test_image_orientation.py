@@ -149,7 +149,7 @@ def test_bmp_has_no_orientation() -> None:
     bottom_up = cv2.imencode(".bmp", pixels())[1].tobytes()
     top_down = bottom_up[:22] + struct.pack("<i", -STORED[1]) + bottom_up[26:]
     for data in (bottom_up, top_down):
-        assert read_header(data) == ("bmp", *STORED, 1)
+        assert read_header(data) == ("bmp", *STORED, 1, None)
         assert decoded_size(data) == STORED
 
 

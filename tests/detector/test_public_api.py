@@ -32,7 +32,7 @@ def test_read_header_is_public_and_gives_the_decoded_size() -> None:
     data += jpg[2:].tobytes()
     header = detector.read_header(data)
     assert isinstance(header, detector.ImageHeader)
-    assert header == ("jpeg", 60, 40, 6) and header.size == (40, 60)
+    assert header == ("jpeg", 60, 40, 6, None) and header.size == (40, 60)
     assert detector.decode_image(data).shape[:2] == (60, 40)
 
 
