@@ -98,27 +98,69 @@ def _linked_pairs(
     return np.concatenate(firsts), np.concatenate(seconds)
 
 
-def _components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Connected-component label (its smallest member) of each of ``n`` nodes given edges i-j."""
-    labels = np.arange(n)
-    while True:
-        new = labels.copy()
-        np.minimum.at(new, i, labels[j])
-        np.minimum.at(new, j, labels[i])
-        new = new[new]  # pointer jumping: follow labels to their own labels
-        if np.array_equal(new, labels):
-            return labels
-        labels = new
+CUT_TOL = 1.0  # px: a box edge this close to its slice's edge was cut by the slice border
+
+
+def _reaches_past_cut(box: np.ndarray, region: np.ndarray, other: np.ndarray) -> bool:
+    """``box`` touches an edge of its slice ``region`` (it was cut there) and ``other`` reaches
+    past that edge: it saw part of the object that ``box``'s slice could not."""
+    lo = (box[:2] <= region[:2] + CUT_TOL) & (other[:2] < region[:2])
+    hi = (box[2:] >= region[2:] - CUT_TOL) & (other[2:] > region[2:])
+    return bool(lo.any() or hi.any())
+
+
+def _merge_class(
+    boxes: np.ndarray, conf: np.ndarray, regions: np.ndarray, source: np.ndarray, iou: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`merge_slices` for the boxes of one class, sorted by confidence (best first)."""
+    n = len(boxes)
+    i, j = _linked_pairs(boxes, regions, source, iou)
+    a, b = np.concatenate([i, j]), np.concatenate([j, i])
+    order = np.lexsort((b, a))  # neighbours of each box, best (lowest index) first
+    a, b = a[order], b[order]
+    starts = np.searchsorted(a, np.arange(n + 1))
+    free = np.ones(n, bool)
+    out_boxes, out_conf = [], []
+    for lead in range(n):
+        if not free[lead]:
+            continue
+        free[lead] = False
+        box = boxes[lead].copy()
+        seen = {int(source[lead])}
+        frontier = [lead]
+        while frontier:
+            k = frontier.pop()
+            for m in b[starts[k] : starts[k + 1]]:
+                if not free[m]:
+                    continue
+                free[m] = False  # agrees with the object where both slices looked: taken
+                if int(source[m]) in seen:
+                    continue  # that slice's best view is already in: a duplicate
+                seen.add(int(source[m]))
+                if _reaches_past_cut(boxes[k], regions[k], boxes[m]):
+                    box[:2] = np.minimum(box[:2], boxes[m, :2])
+                    box[2:] = np.maximum(box[2:], boxes[m, 2:])
+                    frontier.append(int(m))
+        out_boxes.append(box)
+        out_conf.append(conf[lead])
+    return np.array(out_boxes, np.float32).reshape(-1, 4), np.array(out_conf, np.float32)
 
 
 def merge_slices(parts: list[Detections], regions: np.ndarray, *, iou: float = 0.5) -> Detections:
     """Merge detections made on overlapping slices (boxes already in photo pixels).
 
     ``parts[k]`` was detected on ``regions[k]`` (xyxy). Two boxes of the same class from
-    different slices are the same object when, clipped to the area both slices saw, their
-    IoU is >= ``iou``: an object cut by a slice border appears in that shared strip in both
-    slices. Linked boxes (transitively, e.g. a crack across three slices) become one box: their
-    union, with the highest confidence. Result sorted by confidence, best first.
+    different slices *agree* when, clipped to the area both slices saw, their IoU is >= ``iou``:
+    an object cut by a slice border appears in that shared strip in both slices. Per class, boxes
+    are taken best first; each box not yet taken starts an object and takes every box that agrees
+    with it. From each other slice the best of those is that slice's view of the object; it widens
+    the object's box only where the box was cut by its own slice's border and the view reaches
+    past it (what the first slice could not see), and then passes the search on, so a crack
+    across three slices becomes one box. The rest are duplicates. An object keeps its first box's
+    confidence. Growing only past cut borders keeps a confident box from being stretched by weak
+    boxes it happens to agree with in a thin strip (at conf 0.001 a union of every agreeing box
+    made most boxes useless: benchmarks/RESULTS.md, ``tile_merge``). Result sorted by
+    confidence, best first.
 
     >>> a = Detections(np.array([[50, 0, 100, 10]]), np.array([0.9]), np.array([0]))
     >>> b = Detections(np.array([[80, 0, 150, 10]]), np.array([0.8]), np.array([0]))
@@ -132,22 +174,17 @@ def merge_slices(parts: list[Detections], regions: np.ndarray, *, iou: float = 0
     if not len(dets):
         return dets
     source = np.concatenate([np.full(len(p), k) for k, p in enumerate(parts)])
-    firsts, seconds = [], []
+    xyxy, conf, class_id = [], [], []
     for c in np.unique(dets.class_id):
         idx = np.flatnonzero(dets.class_id == c)
-        i, j = _linked_pairs(dets.xyxy[idx], regions[source[idx]], source[idx], iou)
-        firsts.append(idx[i])
-        seconds.append(idx[j])
-    roots = _components(len(dets), np.concatenate(firsts), np.concatenate(seconds))
-    groups, inverse = np.unique(roots, return_inverse=True)
-    lo = np.full((len(groups), 2), np.inf, np.float32)
-    hi = np.full((len(groups), 2), -np.inf, np.float32)
-    np.minimum.at(lo, inverse, dets.xyxy[:, :2])
-    np.maximum.at(hi, inverse, dets.xyxy[:, 2:])
-    conf = np.zeros(len(groups), np.float32)
-    np.maximum.at(conf, inverse, dets.confidence)
-    xyxy = np.concatenate([lo, hi], axis=1)
-    merged = Detections(xyxy, conf, dets.class_id[groups])
+        idx = idx[np.argsort(-dets.confidence[idx], kind="stable")]
+        boxes, scores = _merge_class(
+            dets.xyxy[idx], dets.confidence[idx], regions[source[idx]], source[idx], iou
+        )
+        xyxy.append(boxes)
+        conf.append(scores)
+        class_id.append(np.full(len(boxes), c))
+    merged = Detections(np.concatenate(xyxy), np.concatenate(conf), np.concatenate(class_id))
     return merged[np.argsort(-merged.confidence, kind="stable")]
 
 

@@ -106,6 +106,33 @@ THREE = [[0, 0, 100, 100], [80, 0, 180, 100], [160, 0, 260, 100]]
             THREE,
             [(50, 10, 220, 30, 0.9, 0)],
         ),
+        # the same crack when the best box is at one end: the search passes on through the middle
+        (
+            [
+                dets((50, 10, 100, 30, 0.9, 0)),
+                dets((80, 10, 180, 30, 0.5, 0)),
+                dets((160, 10, 220, 30, 0.4, 0)),
+            ],
+            THREE,
+            [(50, 10, 220, 30, 0.9, 0)],
+        ),
+        # a box inside its slice (not cut: it ends at 98 < 100) is not stretched by a weaker box
+        # that agrees in the strip (clipped IoU 16/18) but reaches on to 140: one object, 0.9's box
+        (
+            [dets((82, 10, 98, 30, 0.9, 0)), dets((82, 10, 140, 30, 0.3, 0))],
+            TWO,
+            [(82, 10, 98, 30, 0.9, 0)],
+        ),
+        # a cut box takes the best agreeing view of the next slice (to 150), not the union with a
+        # weak duplicate there that also agrees (to 178); the duplicate is dropped
+        (
+            [
+                dets((50, 10, 100, 30, 0.9, 0)),
+                dets((80, 10, 150, 30, 0.7, 0), (80, 12, 178, 30, 0.01, 0)),
+            ],
+            TWO,
+            [(50, 10, 150, 30, 0.9, 0)],
+        ),
         # the whole-image pass (region = photo) and a tile that saw part of a large defect
         (
             [dets((40, 40, 300, 300, 0.6, 2)), dets((40, 40, 200, 200, 0.7, 2))],
