@@ -43,9 +43,9 @@ class PhotoInput:
 
     ``PhotoInput("P1", "3-2-1701", jpeg, 4000, 3000, [DetectedDefect("crack", 0.9, box)])``
 
-    ``taken_at`` (capture time): None → the photo's EXIF ``DateTimeOriginal`` when it has one
-    (:func:`register.capture.exif_taken_at`); a photo with neither keeps ``taken_at`` None and
-    is dated by when it was recorded (``created_at``).
+    ``taken_at`` (capture time, aware): the caller's (a manifest's, else the photo's EXIF
+    ``DateTimeOriginal``, which ``detector.read_header(data).taken_at`` reads); None → the
+    photo is dated by when it was recorded (``created_at``), and so is its inspection.
     """
 
     project: str

@@ -33,7 +33,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from finishscan.errors import NotFoundError, RegisterError
-from register.capture import exif_taken_at
 from register.models import SOURCES, Defect, Photo, Project, Scan, Unit, utcnow
 from register.repository.defects import _box, _defect_out, _new_defect, _photo_defects
 from register.repository.lookup import (
@@ -80,8 +79,8 @@ def record_photo(
     """Store a photo and its detections for a unit (project and unit are created on first use).
 
     The same bytes for the same unit again: ``created=False``, the same photo and defects.
-    ``taken_at`` None: the photo's EXIF capture time if any (see :class:`PhotoInput`); defects,
-    deadlines and history are dated ``now`` (when the register learns of them) either way.
+    ``taken_at``: when the photo was taken (see :class:`PhotoInput`); defects, deadlines and
+    history are dated ``now`` (when the register learns of them) either way.
     A newer ``model_version`` on a known photo: see the module's re-scan rule.
     Warnings of the unit and project are re-evaluated in the same transaction.
     A batch of one for :func:`record_photos`.
@@ -153,17 +152,16 @@ def record_photos(
         superseded: list[Defect] = []
         created = changed = photo is None
         if photo is None:
-            taken_at = item.taken_at or exif_taken_at(item.data)
             photo = Photo(
                 unit_id=u.id,
                 room_id=batch.room(u, item.room),
-                inspection_id=batch.inspection(u, item.stage, item.inspector, taken_at or now),
+                inspection_id=batch.inspection(u, item.stage, item.inspector, item.taken_at or now),
                 sha256=sha,
                 storage_path=store.relpath(sha),
                 size=len(item.data),
                 width=int(item.width),
                 height=int(item.height),
-                taken_at=taken_at,
+                taken_at=item.taken_at,
                 created_at=now,
             )
             session.add(photo)

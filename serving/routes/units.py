@@ -92,7 +92,8 @@ async def upload_photo(
     """Detect defects in the photo and record photo, defects and warnings in one transaction.
 
     201 for a new photo; 200 with the same ``photo_id`` and no new defects when the same
-    bytes were already uploaded for this unit. A failed request writes nothing.
+    bytes were already uploaded for this unit. A failed request writes nothing. The photo is
+    dated by its EXIF capture time (``taken_at``), else by when it was received.
     """
     from detector import read_header
     from register import DetectedDefect, get_project, is_recorded, record_photo
@@ -115,11 +116,14 @@ async def upload_photo(
                 model_version=model["version"],
             )
 
-    if await anyio.to_thread.run_sync(known):
+    seen = await anyio.to_thread.run_sync(known)
+    # size, orientation and EXIF capture time, no pixels (ImageError as decoding would raise)
+    header = await anyio.to_thread.run_sync(read_header, data)
+    if seen:
         # the same bytes were already analysed by this model for this unit: no inference,
         # the register hands back the stored photo and its defects
         # as decoded (orientation applied, in every format), like the first upload's reply
-        width, height = read_header(data).size
+        width, height = header.size
         defects: list[Any] = []
     else:
         analysed = await analyse_bytes(data, tile, services)
@@ -149,6 +153,7 @@ async def upload_photo(
                 room=room,
                 stage=stage,
                 inspector=actor,
+                taken_at=header.taken_at,
             )
             after = active_warning_levels(session, project)
         return recorded, before, after

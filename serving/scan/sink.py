@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from finishscan.errors import NotFoundError
+from finishscan.errors import ImageError, NotFoundError
 from serving.scan.items import ScanItem
 
 
@@ -131,7 +131,8 @@ def _photo_input(reg: SimpleNamespace, f: Finished) -> Any:
         building=item.building,
         room=item.room,
         stage=item.stage,
-        taken_at=parse_taken_at(item.taken_at),
+        # the manifest's capture time, else the photo's EXIF one (None: dated by receipt)
+        taken_at=parse_taken_at(item.taken_at) or exif_taken_at(f.data),
     )
 
 
@@ -158,6 +159,17 @@ def _register_api() -> SimpleNamespace:
         active_warnings=active_warnings,
         DetectedDefect=DetectedDefect,
     )
+
+
+def exif_taken_at(data: bytes) -> dt.datetime | None:
+    """The photo's EXIF capture time, ``detector.read_header(data).taken_at``; None also for
+    bytes the header reader refuses (such a photo is never decoded, so never recorded)."""
+    from detector import read_header  # here: workers and the sink need no detector at import
+
+    try:
+        return read_header(data).taken_at
+    except ImageError:
+        return None
 
 
 def parse_taken_at(value: str | None) -> dt.datetime | None:
