@@ -6,6 +6,9 @@ from __future__ import annotations
 import struct
 import zlib
 
+import cv2
+import numpy as np
+
 DATE_TIME_ORIGINAL = 0x9003
 OFFSET_TIME_ORIGINAL = 0x9011
 
@@ -41,3 +44,11 @@ def with_exif(image: bytes, tiff: bytes) -> bytes:
     chunk = struct.pack(">I", len(tiff)) + b"eXIf" + tiff
     chunk += struct.pack(">I", zlib.crc32(b"eXIf" + tiff))
     return image[:33] + chunk + image[33:]
+
+
+def seeded_image(fmt: str) -> bytes:
+    """A seeded 32x24 noise image encoded as ``fmt`` (".jpg", ".png", ".webp", ...), no EXIF."""
+    img = np.random.default_rng(3).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    ok, buf = cv2.imencode(fmt, img)
+    assert ok
+    return buf.tobytes()

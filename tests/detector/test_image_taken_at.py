@@ -11,7 +11,6 @@ import struct
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -20,18 +19,11 @@ from finishscan.errors import ImageError
 
 from ..exif_blocks import DATE_TIME_ORIGINAL as DTO
 from ..exif_blocks import OFFSET_TIME_ORIGINAL as OTO
-from ..exif_blocks import exif_tiff, with_exif
+from ..exif_blocks import exif_tiff, seeded_image, with_exif
 from .test_image_orientation import png, png_chunk, riff_chunk, webp
 
 DATE = b"2024:05:01 10:20:30\0"
 TAKEN = datetime(2024, 5, 1, 10, 20, 30, tzinfo=UTC)
-
-
-def _image(fmt: str) -> bytes:
-    img = np.random.default_rng(3).integers(0, 256, (24, 32, 3), dtype=np.uint8)
-    ok, buf = cv2.imencode(fmt, img)
-    assert ok
-    return buf.tobytes()
 
 
 def _tiff_image(block: bytes) -> bytes:
@@ -91,7 +83,7 @@ def test_taken_at_table(
     fmt: str, endian: str, tags: dict[int, bytes], pointer_type: int, want: datetime | None
 ) -> None:
     tiff = exif_tiff(tags, endian=endian, pointer_type=pointer_type)
-    data = _tiff_image(tiff) if fmt == "tiff" else with_exif(_image(fmt), tiff)
+    data = _tiff_image(tiff) if fmt == "tiff" else with_exif(seeded_image(fmt), tiff)
     got = read_header(data).taken_at
     assert got == want
     if got is not None:
@@ -101,8 +93,8 @@ def test_taken_at_table(
 def test_no_readable_exif_gives_no_date_and_the_same_header() -> None:
     tiff = exif_tiff({DTO: DATE})
     for fmt in (".jpg", ".png", ".bmp", ".webp"):
-        assert read_header(_image(fmt)).taken_at is None, fmt
-    jpg = _image(".jpg")
+        assert read_header(seeded_image(fmt)).taken_at is None, fmt
+    jpg = seeded_image(".jpg")
     cut = with_exif(jpg, tiff[:30])  # the block ends inside the Exif IFD
     assert read_header(cut) == read_header(jpg)  # same size and orientation, no date
     assert decode_image(cut).shape == decode_image(jpg).shape
@@ -113,14 +105,14 @@ def test_the_header_reader_still_refuses_what_it_refused() -> None:
     with pytest.raises(ImageError, match="empty"):
         read_header(b"")
     with pytest.raises(ImageError, match="no frame header"):
-        read_header(with_exif(_image(".jpg"), exif_tiff({DTO: DATE}))[:40])  # cut in the APP1
+        read_header(with_exif(seeded_image(".jpg"), exif_tiff({DTO: DATE}))[:40])  # cut in the APP1
 
 
 def test_the_first_exif_block_dates_the_photo() -> None:
     """JPEG: the first Exif APP1 (even when a later one gives the orientation); PNG: the first
     eXIf chunk; WebP: the first EXIF chunk, ``Exif\\0\\0`` prefix or not."""
     first, second = exif_tiff({DTO: DATE}), exif_tiff({DTO: b"2025:01:01 00:00:00\0"})
-    jpg = with_exif(with_exif(_image(".jpg"), second), first)
+    jpg = with_exif(with_exif(seeded_image(".jpg"), second), first)
     assert read_header(jpg).taken_at == TAKEN
     eexif = png_chunk(b"eXIf", first), png_chunk(b"eXIf", second)
     assert read_header(png(eexif)).taken_at == TAKEN
@@ -148,7 +140,10 @@ def test_taken_at_reads_what_pillow_writes(fmt: str) -> None:
 
 def test_taken_at_from_a_memory_map(tmp_path: Path) -> None:
     tiff = exif_tiff({DTO: DATE, OTO: b"+02:00\0"})
-    for name, data in [("a.jpg", with_exif(_image(".jpg"), tiff)), ("a.tif", _tiff_image(tiff))]:
+    for name, data in [
+        ("a.jpg", with_exif(seeded_image(".jpg"), tiff)),
+        ("a.tif", _tiff_image(tiff)),
+    ]:
         path = tmp_path / name
         path.write_bytes(data)
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
@@ -158,8 +153,8 @@ def test_taken_at_from_a_memory_map(tmp_path: Path) -> None:
 
 def _containers(tiff: bytes) -> dict[str, tuple[bytes, int, int]]:
     """Files carrying ``tiff``: name -> (bytes, where the block starts, where it ends)."""
-    jpg = with_exif(_image(".jpg"), tiff)
-    png_data = with_exif(_image(".png"), tiff)
+    jpg = with_exif(seeded_image(".jpg"), tiff)
+    png_data = with_exif(seeded_image(".png"), tiff)
     webp_data = webp(riff_chunk(b"EXIF", tiff))
     out = {}
     for name, data in [("jpeg", jpg), ("png", png_data), ("webp", webp_data)]:

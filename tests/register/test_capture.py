@@ -9,27 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import cv2
-import numpy as np
-
 import register as R
 from register.models import Inspection, Photo
 
 from ..exif_blocks import DATE_TIME_ORIGINAL as DTO
-from ..exif_blocks import exif_tiff, with_exif
+from ..exif_blocks import exif_tiff, seeded_image, with_exif
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
 
-def _image(fmt: str) -> bytes:
-    img = np.random.default_rng(3).integers(0, 256, (24, 32, 3), dtype=np.uint8)
-    ok, buf = cv2.imencode(fmt, img)
-    assert ok
-    return buf.tobytes()
-
-
 def _jpeg_taken(date: bytes) -> bytes:
-    return with_exif(_image(".jpg"), exif_tiff({DTO: date}))
+    return with_exif(seeded_image(".jpg"), exif_tiff({DTO: date}))
 
 
 def test_record_photo_dates_the_photo_by_taken_at_else_received(
@@ -39,7 +29,7 @@ def test_record_photo_dates_the_photo_by_taken_at_else_received(
         "given": (_jpeg_taken(b"2024:05:02 11:00:00\0"), datetime(2024, 6, 1, 8, 0, tzinfo=UTC)),
         # EXIF in the bytes but no taken_at: the caller decides, the register parses nothing
         "exif-only": (_jpeg_taken(b"2024:05:01 10:20:30\0"), None),
-        "none": (_image(".png"), None),
+        "none": (seeded_image(".png"), None),
     }
     ids = {}
     with reg.session() as s:
@@ -85,7 +75,7 @@ def test_record_photos_dates_each_photo_of_a_batch_by_its_taken_at(
     taken = datetime(2024, 5, 1, 2, 20, 30, tzinfo=UTC)
     items = [
         R.PhotoInput(project, "U1", _jpeg_taken(b"2024:05:01 10:20:30\0"), 32, 24, taken_at=taken),
-        R.PhotoInput(project, "U1", _image(".png"), 32, 24),
+        R.PhotoInput(project, "U1", seeded_image(".png"), 32, 24),
     ]
     with reg.session() as s:
         out = R.record_photos(

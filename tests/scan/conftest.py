@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +18,16 @@ from finishscan.paths import MODELS
 # name it explicitly so a new default model does not change what they measure.
 LOW_CONF = 0.001
 PLACEHOLDER = MODELS / "finishscan-placeholder.onnx"
+
+
+def finishscan_cli() -> list[str]:
+    """The argv prefix that runs this environment's ``finishscan`` command in a subprocess."""
+    exe = Path(sys.executable).parent / "finishscan"
+    return (
+        [str(exe)]
+        if exe.exists()
+        else [sys.executable, "-c", "from serving.cli import main; main()"]
+    )
 
 
 def make_archive(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,16 +15,7 @@ import numpy as np
 import register as R
 
 from ..exif_blocks import DATE_TIME_ORIGINAL, OFFSET_TIME_ORIGINAL, exif_tiff, with_exif
-from .conftest import PLACEHOLDER
-
-
-def _cli() -> list[str]:
-    exe = Path(sys.executable).parent / "finishscan"
-    return (
-        [str(exe)]
-        if exe.exists()
-        else [sys.executable, "-c", "from serving.cli import main; main()"]
-    )
+from .conftest import PLACEHOLDER, finishscan_cli
 
 
 def _jpeg(seed: int, date: bytes | None = None) -> bytes:
@@ -57,7 +47,7 @@ def test_scan_dates_photos_by_manifest_else_exif_else_receipt(tmp_path: Path) ->
     before = datetime.now(UTC)
     r = subprocess.run(
         [
-            *_cli(),
+            *finishscan_cli(),
             "scan",
             str(archive),
             "--manifest",

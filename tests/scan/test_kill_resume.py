@@ -19,18 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import LOW_CONF, PLACEHOLDER, add_broken, make_archive, same_register, snapshot
+from .conftest import (
+    LOW_CONF,
+    PLACEHOLDER,
+    add_broken,
+    finishscan_cli,
+    make_archive,
+    same_register,
+    snapshot,
+)
 
 HERE = Path(__file__).resolve().parent
-
-
-def _cli() -> list[str]:
-    exe = Path(sys.executable).parent / "finishscan"
-    return (
-        [str(exe)]
-        if exe.exists()
-        else [sys.executable, "-c", "from serving.cli import main; main()"]
-    )
 
 
 def _fake_argv(root: Path, db: Path, out: Path, workers: int, batch: int) -> list[str]:
@@ -48,7 +47,7 @@ def _fake_argv(root: Path, db: Path, out: Path, workers: int, batch: int) -> lis
 
 def _cli_argv(root: Path, db: Path, out: Path, workers: int, batch: int) -> list[str]:
     return [
-        *_cli(),
+        *finishscan_cli(),
         "scan",
         str(root),
         "--layout",

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from serving.scan import ScanOptions, read_jsonl, run_scan
 
-from .conftest import LOW_CONF, PLACEHOLDER, add_broken, same_register, snapshot
+from .conftest import LOW_CONF, PLACEHOLDER, add_broken, finishscan_cli, same_register, snapshot
 
 
 def _options(root: Path, db: Path, **kw: object) -> ScanOptions:
@@ -104,15 +103,6 @@ def test_manifest_metadata_and_duplicates(archive: Path, tmp_path: Path) -> None
     assert all(str(r[2]).startswith("2024-05-01 10:00:00") for r in rows)
 
 
-def _cli() -> list[str]:
-    exe = Path(sys.executable).parent / "finishscan"
-    return (
-        [str(exe)]
-        if exe.exists()
-        else [sys.executable, "-c", "from serving.cli import main; main()"]
-    )
-
-
 @pytest.mark.parametrize(
     ("args", "manifest", "message"),
     [
@@ -168,7 +158,7 @@ def test_cli_user_mistakes_are_one_line(
         m.write_text(manifest)
     argv = [a.format(m=m, d=tmp_path) for a in args]
     r = subprocess.run(
-        [*_cli(), "scan", str(archive), *argv, "--db", f"sqlite:///{tmp_path / 'r.db'}"],
+        [*finishscan_cli(), "scan", str(archive), *argv, "--db", f"sqlite:///{tmp_path / 'r.db'}"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -183,7 +173,7 @@ def test_cli_scan_with_select_writes_label_studio_tasks(archive: Path, tmp_path:
     out, tasks = tmp_path / "o.jsonl", tmp_path / "tasks.json"
     r = subprocess.run(
         [
-            *_cli(),
+            *finishscan_cli(),
             "scan",
             str(archive),
             "--layout",
