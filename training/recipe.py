@@ -7,7 +7,7 @@ ultralytics' own augmentation knobs and an albumentations pipeline for photograp
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -76,6 +76,11 @@ class Recipe(BaseModel):
         3.0, ge=0, description="linear LR warm-up; short when fine-tuning a trained model"
     )
     save_period: int = Field(-1, ge=-1)
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32",
+        description="bf16: network in bfloat16 autocast, loss and weights float32 (CPUs with"
+        " AVX512-BF16/AMX, where a training step runs ~1.4x faster; float32 with a warning elsewhere)",
+    )
     cache: bool = Field(False, description="decode images once into RAM (saves CPU on small sets)")
     time_hours: float | None = Field(
         None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from finishscan.errors import ConfigError, ModelError
 from training.augment import build_pipeline
 from training.data import read_data_yaml, write_data_yaml
 from training.offline import prepare_offline, resolve_model_source
+from training.precision import bf16_training, cpu_has_bf16
 from training.recipe import Recipe
 
 
@@ -66,7 +68,8 @@ def train_model(
             extra = {"time": recipe.time_hours} if recipe.time_hours else {}
             resumed = YOLO(str(last))
             _use_all_cores(resumed)
-            resumed.train(resume=True, device="cpu", workers=recipe.workers, **extra)
+            with bf16_training():  # the checkpoint's own `amp` setting decides
+                resumed.train(resume=True, device="cpu", workers=recipe.workers, **extra)
         except AssertionError as e:  # ultralytics: "... training to N epochs is finished"
             raise ModelError(f"cannot resume {last}: {e}") from e
         return _result(run_dir)
@@ -86,20 +89,35 @@ def train_model(
     source = resolve_model_source(recipe.model)
     model = YOLO(source, task="detect")
     _use_all_cores(model)
-    model.train(
-        data=str(data_yaml),
-        project=str(run_dir.parent),
-        name=run_dir.name,
-        exist_ok=True,
-        device="cpu",
-        amp=False,
-        plots=True,
-        val=True,
-        verbose=True,
-        augmentations=build_pipeline(recipe.albumentations) or None,
-        **recipe.ultralytics_args(),
-    )
+    with bf16_training():
+        model.train(
+            data=str(data_yaml),
+            project=str(run_dir.parent),
+            name=run_dir.name,
+            exist_ok=True,
+            device="cpu",
+            amp=_amp(recipe),
+            plots=True,
+            val=True,
+            verbose=True,
+            augmentations=build_pipeline(recipe.albumentations) or None,
+            **recipe.ultralytics_args(),
+        )
     return _result(run_dir)
+
+
+def _amp(recipe: Recipe) -> str | bool:
+    """ultralytics' ``amp`` for the recipe's precision: ``"bf16"`` where the CPU has it."""
+    if recipe.precision != "bf16":
+        return False
+    if not cpu_has_bf16():
+        warnings.warn(
+            f"recipe {recipe.name!r} asks for bf16 but this CPU has no native bfloat16: "
+            "training in float32",
+            stacklevel=3,
+        )
+        return False
+    return "bf16"
 
 
 def _use_all_cores(model) -> None:

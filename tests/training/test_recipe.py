@@ -49,6 +49,7 @@ def test_default_pipeline_covers_photographic_realism():
         ("imgsz: 100\n", "multiple of 32"),
         ("epochs: 0\n", "epochs"),
         ("bogus: 1\n", "bogus"),
+        ("precision: fp16\n", "precision"),
         (
             "albumentations:\n  - {transform: NoSuchBlur}\n",
             "unknown albumentations transform 'NoSuchBlur'",
