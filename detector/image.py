@@ -193,8 +193,11 @@ def _exif_taken_at(tiff: ImageBytes | None) -> datetime | None:
     if tiff is None:
         return None
     try:
-        return _date_time_original(tiff)
-    except (struct.error, IndexError, ValueError):  # UnicodeDecodeError is a ValueError
+        taken = _date_time_original(tiff)
+        if taken is not None:
+            taken.astimezone(UTC)  # 0001-01-01 at +09:00 is before datetime.min in UTC
+        return taken
+    except (struct.error, IndexError, ValueError, OverflowError):  # (UnicodeDecodeError too)
         return None
 
 

@@ -97,10 +97,17 @@ def _item(cells: dict[str, str], source: str, where: str) -> ScanItem:
     taken_at = cells.get("taken_at") or None
     if taken_at is not None:
         try:
-            dt.datetime.fromisoformat(taken_at)
+            parsed = dt.datetime.fromisoformat(taken_at)
         except ValueError as e:
             raise ConfigError(
                 f"{where}: taken_at {taken_at!r} is not an ISO 8601 date or date-time"
+            ) from e
+        try:
+            if parsed.tzinfo is not None:  # (a naive time is taken as UTC)
+                parsed.astimezone(dt.UTC)  # the register stores UTC
+        except OverflowError as e:
+            raise ConfigError(
+                f"{where}: taken_at {taken_at!r} is before year 1 or after 9999 in UTC"
             ) from e
     return ScanItem(
         rel=rel,

@@ -74,6 +74,10 @@ def _tiff_image(block: bytes) -> bytes:
         (".jpg", "<", {DTO: b"0000:00:00 00:00:00\0"}, 4, None),  # "unknown" as cameras write it
         (".jpg", "<", {DTO: b"                   \0"}, 4, None),
         (".jpg", "<", {DTO: b"2024:13:01 10:20:30\0"}, 4, None),  # month 13
+        # fine as written, but not expressible in UTC (the register stores UTC)
+        (".jpg", "<", {DTO: b"0001:01:01 00:00:00\0", OTO: b"+09:00\0"}, 4, None),
+        (".jpg", "<", {DTO: b"9999:12:31 23:59:59\0", OTO: b"-01:00\0"}, 4, None),
+        (".jpg", "<", {DTO: b"0001:01:01 00:00:00\0"}, 4, datetime(1, 1, 1, tzinfo=UTC)),
         (".jpg", "<", {DTO: b"2024:05:01\xff10:20:30\0"}, 4, None),  # not ASCII
         (".jpg", "<", {OTO: b"+08:00\0"}, 4, None),  # no DateTimeOriginal
         (".jpg", "<", {DTO: DATE}, 3, None),  # the pointer is not an offset (SHORT)

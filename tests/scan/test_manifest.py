@@ -73,6 +73,10 @@ def test_parse_manifest(text: str, expected: list) -> None:
             "path,project,unit,taken_at\na.jpg,P,1,yesterday\n",
             "m.csv line 2: taken_at 'yesterday' is not an ISO 8601",
         ),
+        (
+            "path,project,unit,taken_at\na.jpg,P,1,0001-01-01T00:00:00+09:00\n",
+            "m.csv line 2: taken_at '0001-01-01T00:00:00+09:00' is before year 1 or after 9999 in UTC",
+        ),
     ],
 )
 def test_manifest_errors_name_the_line(text: str, message: str) -> None:
