@@ -1,9 +1,10 @@
-"""CPU training speed in float32 against bf16 autocast (``precision: bf16`` in a recipe).
+"""CPU training speed: float32, bf16 autocast, and bf16 with channels-last weights (what
+``precision: bf16`` in a recipe does).
 
     python benchmarks/train_precision.py [--data DATA_YAML] [--images 256] [--reps 2]
 
-Two measurements, fp32 and bf16 interleaved (fp32, bf16, fp32, bf16, ...), both starting from
-the shipped weights (``models/<DEFAULT>.pt``):
+Two measurements, the three modes interleaved (fp32, bf16, bf16+NHWC, fp32, ...), all starting
+from the shipped weights (``models/<DEFAULT>.pt``):
 
 1. the network alone: forward + backward of a batch of 16 images at the recipe's size, one
    torch thread, CPU time (``time.process_time``), median of 6;
@@ -11,7 +12,10 @@ the shipped weights (``models/<DEFAULT>.pt``):
    optimizer; no RAM cache, no validation) over ``--images`` training images of ``--data``
    (default: that many generated 320-px renders), every core; per-iteration wall and CPU time,
    medians over the iterations after the first four; and the first batch's loss of each
-   (same weights, same seed, same batch: the two losses differ only by bf16 rounding).
+   (same weights, same seed, same batch: the losses differ only by bf16 rounding).
+
+Data loading stays at ultralytics' CPU default (0, loading in the training process): one or
+two loader processes measured no faster on 2 cores (RESULTS).
 
 Prints the ratios and writes the ``train_precision`` section of RESULTS.md. Run it on an idle
 machine: other processes' load changes the trainer's timings.
@@ -34,10 +38,11 @@ from benchmarks._results import write_section  # noqa: E402
 from training.augment import build_pipeline  # noqa: E402
 from training.data import read_data_yaml, write_data_yaml  # noqa: E402
 from training.offline import prepare_offline  # noqa: E402
-from training.precision import bf16_training, cpu_has_bf16  # noqa: E402
+from training.precision import bf16_training, cpu_has_bf16, nhwc_for_bf16  # noqa: E402
 from training.recipe import load_recipe  # noqa: E402
 
-MODES = (False, "bf16")
+# name -> (ultralytics amp, channels-last weights)
+MODES = {"fp32": (False, False), "bf16": ("bf16", False), "bf16 + NHWC": ("bf16", True)}
 
 
 def network_step(model, x, amp) -> float:
@@ -78,7 +83,7 @@ def subset(data: Path, n: int, out: Path) -> Path:
     )
 
 
-def trainer_epoch(weights: Path, data: Path, amp, out: Path) -> dict[str, float]:
+def trainer_epoch(weights: Path, data: Path, amp, nhwc: bool, out: Path) -> dict[str, float]:
     """One epoch of the continue recipe; per-iteration medians (wall, CPU) and the first loss."""
     import os
 
@@ -101,11 +106,13 @@ def trainer_epoch(weights: Path, data: Path, amp, out: Path) -> dict[str, float]
         stamps.append((time.perf_counter(), time.process_time()))
 
     model.add_callback("on_train_batch_end", batch_end)
+    if nhwc:
+        model.add_callback("on_pretrain_routine_end", nhwc_for_bf16)
     with bf16_training():
         model.train(
             data=str(data),
             project=str(out),
-            name=f"amp-{amp}",
+            name=f"amp-{amp}-{nhwc}",
             exist_ok=True,
             device="cpu",
             amp=amp,
@@ -153,48 +160,56 @@ def main() -> None:
 
         # 1. the network alone, one thread
         torch.set_num_threads(1)
-        net = YOLO(str(weights)).model.float().train()
-        for p in net.parameters():
-            p.requires_grad_(True)
         x = torch.rand(
             16, 3, recipe.imgsz, recipe.imgsz, generator=torch.Generator().manual_seed(0)
         )
-        for amp in MODES:
-            network_step(net, x, amp)
-        net_times: dict = {amp: [] for amp in MODES}
+        nets = {}
+        for name, (_, nhwc) in MODES.items():
+            net = YOLO(str(weights)).model.float().train()
+            for p in net.parameters():
+                p.requires_grad_(True)
+            layout = torch.channels_last if nhwc else torch.contiguous_format
+            nets[name] = (net.to(memory_format=layout), x.contiguous(memory_format=layout))
+        for name, (amp, _) in MODES.items():
+            network_step(*nets[name], amp)
+        net_times: dict = {name: [] for name in MODES}
         for _ in range(6):
-            for amp in MODES:
-                net_times[amp].append(network_step(net, x, amp))
-        net_med = {amp: statistics.median(v) for amp, v in net_times.items()}
+            for name, (amp, _) in MODES.items():
+                net_times[name].append(network_step(*nets[name], amp))
+        net_med = {name: statistics.median(v) for name, v in net_times.items()}
 
         # 2. the trainer, every core
-        runs: dict = {amp: [] for amp in MODES}
+        runs: dict = {name: [] for name in MODES}
         for _ in range(a.reps):
-            for amp in MODES:
-                runs[amp].append(trainer_epoch(weights, data, amp, tmp / "runs"))
-    wall = {amp: statistics.median(r["wall"] for r in runs[amp]) for amp in MODES}
-    cpu = {amp: statistics.median(r["cpu"] for r in runs[amp]) for amp in MODES}
-    loss = {amp: runs[amp][0]["loss"] for amp in MODES}
+            for name, (amp, nhwc) in MODES.items():
+                runs[name].append(trainer_epoch(weights, data, amp, nhwc, tmp / "runs"))
+    wall = {name: statistics.median(r["wall"] for r in runs[name]) for name in MODES}
+    cpu = {name: statistics.median(r["cpu"] for r in runs[name]) for name in MODES}
+    loss = {name: runs[name][0]["loss"] for name in MODES}
+
+    def row(label: str, values: dict, fmt: str, ratio: bool = True) -> str:
+        cells = " | ".join(format(values[n], fmt) for n in MODES)
+        if ratio:
+            gains = " | ".join(f"{values['fp32'] / values[n]:.2f}x" for n in list(MODES)[1:])
+        else:
+            gains = " | ".join(f"{values[n] / values['fp32'] - 1:+.2%}" for n in list(MODES)[1:])
+        return f"| {label} | {cells} | {gains} |"
+
     lines = [
         f"Shipped weights `{weights.name}`, recipe `continue` ({recipe.imgsz} px, batch {recipe.batch}), "
         f"{a.images} training images ({'--data' if a.data else 'generated renders, seed 55'}), "
-        f"{a.reps} interleaved epochs per precision, {runs[False][0]['iterations']} iterations each.",
+        f"{a.reps} interleaved epochs per mode, {runs['fp32'][0]['iterations']} iterations each.",
         "",
-        "| | fp32 | bf16 | fp32 / bf16 |",
-        "|---|---|---|---|",
-        f"| network forward+backward, 16 images, 1 thread (CPU s) | {net_med[False]:.2f} | "
-        f"{net_med['bf16']:.2f} | **{net_med[False] / net_med['bf16']:.2f}x** |",
-        f"| trainer, per iteration (wall s) | {wall[False]:.2f} | {wall['bf16']:.2f} | "
-        f"**{wall[False] / wall['bf16']:.2f}x** |",
-        f"| trainer, per iteration (CPU s, all threads) | {cpu[False]:.2f} | {cpu['bf16']:.2f} | "
-        f"{cpu[False] / cpu['bf16']:.2f}x |",
-        f"| first batch's loss (same weights, batch, seed) | {loss[False]:.4f} | {loss['bf16']:.4f} | "
-        f"{loss['bf16'] / loss[False] - 1:+.2%} |",
-    ]
-    lines += [
+        "| | fp32 | bf16 | bf16 + NHWC | fp32 / bf16 | fp32 / (bf16 + NHWC) |",
+        "|---|---|---|---|---|---|",
+        row("network forward+backward, 16 images, 1 thread (CPU s)", net_med, ".2f"),
+        row("trainer, per iteration (wall s)", wall, ".3f"),
+        row("trainer, per iteration (CPU s, all threads)", cpu, ".3f"),
+        row("first batch's loss (same weights, batch, seed)", loss, ".4f", ratio=False),
         "",
-        "The trainer gains less than the network alone: the loss (float32 on purpose: bf16 would roun"
-        "d 320-px target boxes to 2 px), the optimizer, the EMA update and data loading run as before.",
+        "`precision: bf16` trains as the last column. The trainer gains less than the network "
+        "alone: the loss (float32 on purpose: bf16 would round 320-px target boxes to 2 px), the "
+        "optimizer, the EMA update and data loading run as before.",
     ]
     md = "\n".join(lines)
     print(md)

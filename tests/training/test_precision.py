@@ -12,7 +12,12 @@ HERE = Path(__file__).parent
 torch = pytest.importorskip("torch")
 pytest.importorskip("ultralytics")
 
-from training.precision import bf16_training, cpu_has_bf16, to_float32  # noqa: E402
+from training.precision import (  # noqa: E402
+    bf16_training,
+    cpu_has_bf16,
+    nhwc_for_bf16,
+    to_float32,
+)
 
 
 def test_to_float32_casts_floating_tensors_in_nested_containers():
@@ -110,11 +115,16 @@ def test_bf16_recipe_trains_the_network_in_bf16(tmp_path, monkeypatch):
     from training.train import train_model
 
     seen: set[torch.dtype] = set()
+    nhwc: list[bool] = []  # per training-step conv: its input strictly channels-last
     conv_forward = torch.nn.Conv2d.forward
 
     def recording(self, x):
         out = conv_forward(self, x)
         seen.add(out.dtype)
+        if torch.is_autocast_enabled("cpu") and x.shape[1] > 3 and x.shape[2] * x.shape[3] > 1:
+            nhwc.append(
+                x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+            )
         return out
 
     monkeypatch.setattr(torch.nn.Conv2d, "forward", recording)
@@ -122,6 +132,8 @@ def test_bf16_recipe_trains_the_network_in_bf16(tmp_path, monkeypatch):
     recipe = load_recipe("tiny").with_overrides(precision="bf16")
     res = train_model(data=data, out=tmp_path / "run", recipe=recipe)
     assert torch.bfloat16 in seen  # float32 too: ultralytics' FLOPs count and validation
+    # most convolutions run channels-last (attention blocks' reshapes hand some NCHW inputs on)
+    assert sum(nhwc) / len(nhwc) > 0.7, (sum(nhwc), len(nhwc))
     assert res.epochs_done == 1
     loaded = YOLO(str(res.best))  # the checkpoint holds no trace of the patches
     assert all(p.dtype in (torch.float16, torch.float32) for p in loaded.model.parameters())
@@ -137,3 +149,27 @@ def test_bf16_without_cpu_support_trains_in_float32_with_a_warning(monkeypatch):
     monkeypatch.setattr(train_module, "cpu_has_bf16", lambda: True)
     assert train_module._amp(Recipe(precision="bf16")) == "bf16"
     assert train_module._amp(Recipe()) is False
+
+
+def test_nhwc_callback_changes_the_layout_of_bf16_runs_only():
+    from types import SimpleNamespace
+
+    def trainer(amp):
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Conv2d(8, 4, 3))
+        return SimpleNamespace(args=SimpleNamespace(amp=amp), device=torch.device("cpu"), model=net)
+
+    def nhwc(t):
+        return [
+            p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
+            for p in t.model.parameters()
+            if p.dim() == 4
+        ]
+
+    bf16, fp32 = trainer("bf16"), trainer(False)
+    params = list(bf16.model.parameters())
+    nhwc_for_bf16(bf16)
+    nhwc_for_bf16(fp32)
+    assert nhwc(bf16) == [True, True] and nhwc(fp32) == [False, False]
+    assert all(
+        a is b for a, b in zip(params, bf16.model.parameters(), strict=True)
+    )  # the optimizer's
