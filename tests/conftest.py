@@ -9,6 +9,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+try:  # property tests: a machine busy with training must not fail them for being slow
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        "finishscan", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+    settings.load_profile("finishscan")
+except ImportError:
+    pass
+
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
