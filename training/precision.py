@@ -11,7 +11,7 @@ targets in the predictions' dtype, and bf16 (8-bit mantissa) rounds a 320-px box
 - the model's loss casts the predictions to float32 and runs with autocast off.
 
 ``nhwc_for_bf16`` (a trainer callback) also stores the trained network's weights channels-last,
-the layout oneDNN's bf16 convolutions work in: a training step is then about 1.3x faster again.
+the layout oneDNN's bf16 convolutions work in: a training step is then 1.1-1.3x faster again.
 
 Weights, optimizer state, EMA, validation and the saved checkpoints stay float32; the patches
 live on classes and modules, not on the model, so nothing of them is pickled into a checkpoint.
