@@ -560,6 +560,34 @@ def tile_chip(
 
 # ----------------------------------------------------------------------------- paint
 
+
+def _patch(
+    rng: np.random.Generator,
+    scene: Scene,
+    cx: float,
+    cy: float,
+    rx: float,
+    ry: float,
+    margin: int,
+    rough: float,
+    soft: float,
+) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """A :func:`noise.blob` over the (rx, ry) box around (cx, cy), ``margin`` px of zeros around
+    it (room for what a renderer draws past the blob: a lifted lip, flakes), cut to the canvas:
+    the canvas window ``(x0, y0, x1, y1)`` and the blob's part inside it. A patch near the
+    canvas edge is cut by that edge, as a photo's frame cuts a stain, rather than squeezed into
+    the part of its window that is on the canvas."""
+    fx0, fy0 = int(np.floor(cx - rx)) - margin, int(np.floor(cy - ry)) - margin
+    fx1, fy1 = int(np.ceil(cx + rx)) + margin, int(np.ceil(cy + ry)) + margin
+    full = np.zeros((fy1 - fy0, fx1 - fx0), np.float32)
+    h, w = full.shape[0] - 2 * margin, full.shape[1] - 2 * margin
+    full[margin : margin + h, margin : margin + w] = noise.blob(rng, h, w, rough=rough, soft=soft)
+    c = scene.size
+    x0, y0, x1, y1 = max(fx0, 0), max(fy0, 0), max(min(fx1, c), 0), max(min(fy1, c), 0)
+    x1, y1 = max(x1, x0), max(y1, y0)
+    return (x0, y0, x1, y1), full[y0 - fy0 : y1 - fy0, x0 - fx0 : x1 - fx0]
+
+
 PEEL_STEP = 0.12  # least brightness difference between exposed substrate and the paint
 
 SUBSTRATES = [
@@ -577,11 +605,14 @@ def paint_peeling(
     """Peeling paint: irregular patch of exposed substrate with lifted, shadow-casting edges and flakes."""
     r = float(np.exp(rng.uniform(np.log(10), np.log(scene.size * 0.18))))
     ry = r * rng.uniform(0.5, 1.5)
-    x0, y0, x1, y1 = scene.window(cx, cy, r, ry)
+    # Room past the blob for the lip (2 px) and the flakes (up to r / 4) drawn beyond its edge.
+    margin = int(np.ceil(max(3.0, r * 0.25))) + 3
+    (x0, y0, x1, y1), reg = _patch(
+        rng, scene, cx, cy, r, ry, margin, rough=rng.uniform(0.6, 1.4), soft=0.02
+    )
     h, w = y1 - y0, x1 - x0
     if h < 8 or w < 8:
         return None
-    reg = noise.blob(rng, h, w, rough=rng.uniform(0.6, 1.4), soft=0.02)
     # Make the outline jagged: threshold with fine noise.
     jag = noise.field(rng, (h, w), rng.uniform(1.5, 4), beta=1)
     a = noise.smoothstep(0.35, 0.65, reg + 0.12 * jag)
@@ -611,7 +642,8 @@ def paint_peeling(
     ob = cv2.GaussianBlur(outer_band.astype(np.float32), (0, 0), 0.6)
     alb *= (1.0 - rng.uniform(0.15, 0.4) * ib)[..., None]
     alb += (rng.uniform(0.03, 0.12) * ob)[..., None]
-    scene.height[y0:y1, x0:x1] += 1.0 * (1 - a) + 2.0 * ob - 1.0 * a
+    # The patch sits 2 below the paint, the lip 2 above (relative: no step at the window's edge).
+    scene.height[y0:y1, x0:x1] += 2.0 * ob - 2.0 * a
     flakes = np.zeros((h, w), np.uint8)
     ys, xs = np.nonzero(inner_band)
     for _flake in range(int(rng.integers(0, 6))):
@@ -746,12 +778,13 @@ def stain(
     kind = rng.choice(["water", "damp", "mould"], p=[0.45, 0.25, 0.3])
     r = float(np.exp(rng.uniform(np.log(18), np.log(scene.size * 0.3))))
     ry = r * rng.uniform(0.6, 1.8)
-    x0, y0, x1, y1 = scene.window(cx, cy, r, ry)
+    (x0, y0, x1, y1), reg = _patch(
+        rng, scene, cx, cy, r, ry, 0, rough=rng.uniform(0.5, 1.2), soft=rng.uniform(0.1, 0.4)
+    )
     h, w = y1 - y0, x1 - x0
     if h < 10 or w < 10:
         return None
     alb = scene.albedo[y0:y1, x0:x1]
-    reg = noise.blob(rng, h, w, rough=rng.uniform(0.5, 1.2), soft=rng.uniform(0.1, 0.4))
     if kind == "water":
         col = np.asarray(
             [rng.uniform(0.75, 0.9), rng.uniform(0.6, 0.75), rng.uniform(0.35, 0.55)], np.float32

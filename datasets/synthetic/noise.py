@@ -140,10 +140,19 @@ def smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
 def blob(
     rng: np.random.Generator, h: int, w: int, rough: float = 0.35, soft: float = 0.08
 ) -> np.ndarray:
-    """An irregular soft-edged blob filling roughly an ellipse inscribed in (h, w), values 0..1."""
+    """An irregular soft-edged blob filling roughly an ellipse inscribed in (h, w), values 0..1.
+
+    The outline is an ellipse of 0.85 x the inscribed one, pushed in and out by ``rough`` x a
+    noise field. The push fades out over the outer 30 % of the inscribed ellipse's radius, so
+    the blob is 0 outside that ellipse and on the window's border: an untapered outline ran
+    into the window in about 3 of 4 blobs (rough 0.35-1.2) and was cut there by a straight
+    edge, which stains and peeled patches on real walls do not have.
+    """
     yy = np.linspace(-1.0, 1.0, h, dtype=np.float32)[:, None]
     xx = np.linspace(-1.0, 1.0, w, dtype=np.float32)[None, :]
     r = np.sqrt(xx * xx + yy * yy)
     n = field(rng, (h, w), scale=max(h, w) / 5.0, beta=2)
-    d = 1.0 - r + rough * 0.35 * n
+    # The fade is radial: one by the distance to the border, square in shape, drew the outline
+    # of a strongly pushed blob as straight lines just inside the border.
+    d = 0.85 - r + rough * 0.35 * n * smoothstep(0.0, 0.3, 1.0 - r)
     return smoothstep(0.0, soft, d).astype(np.float32)

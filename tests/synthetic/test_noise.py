@@ -38,3 +38,20 @@ def test_oriented_crop_matches_numpy_flips_and_transpose(k):
         got = noise._oriented_crop(base, k, y, x, h, w)
         assert got.flags.c_contiguous and got.shape == (h, w)
         assert np.array_equal(got, t[y : y + h, x : x + w]), (k, y, x, h, w)
+
+
+@pytest.mark.parametrize("rough", [0.3, 0.6, 1.0, 1.4])
+def test_blob_is_zero_on_its_window_border(rough):
+    """A blob never reaches its window's border (it would be cut there by a straight edge, as 3 of
+    4 blobs were before the outline's noise was tapered), and it still fills its window."""
+    fills = []
+    for i in range(60):
+        rng = np.random.default_rng([9, i])
+        h, w = (int(v) for v in rng.integers(8, 220, 2))
+        for soft in (0.02, 0.2, 0.8):
+            b = noise.blob(rng, h, w, rough=rough, soft=soft)
+            assert b.shape == (h, w) and b.dtype == np.float32
+            assert not b[0].any() and not b[-1].any(), (i, h, w, soft)
+            assert not b[:, 0].any() and not b[:, -1].any(), (i, h, w, soft)
+            fills.append(float((b > 0.5).mean()))
+    assert 0.3 < np.median(fills) < 0.7
