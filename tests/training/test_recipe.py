@@ -125,3 +125,28 @@ def test_training_uses_every_core():
         assert torch.get_num_threads() == os.cpu_count()
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bias_lr", [0.0, 0.1])
+def test_warmup_bias_lr_reaches_the_optimizer(tiny_run, tmp_path, monkeypatch, bias_lr):
+    """The biases' warm-up learning rate of a recipe is what AdamW steps with: the default 0.0
+    keeps them at or under lr0 (ultralytics' own 0.1 is for SGD), 0.1 starts them at 0.1."""
+    torch = pytest.importorskip("torch")
+    from training.train import train_model
+
+    data, best = tiny_run
+    bias_lrs: list[float] = []
+    step = torch.optim.AdamW.step
+
+    def recording(self, *args, **kwargs):
+        bias_lrs.append(next(g["lr"] for g in self.param_groups if g["param_group"] == "bias"))
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording)
+    recipe = load_recipe("tiny").with_overrides(
+        model=str(best), epochs=2, warmup_epochs=1.0, warmup_bias_lr=bias_lr
+    )
+    assert load_recipe("continue").warmup_bias_lr == load_recipe("finetune").warmup_bias_lr == 0.0
+    train_model(data=data, out=tmp_path / "run", recipe=recipe)
+    assert bias_lrs and bias_lrs[0] == pytest.approx(bias_lr)
+    assert max(bias_lrs) <= max(bias_lr, recipe.lr0) + 1e-12
