@@ -81,7 +81,7 @@ class Recipe(BaseModel):
         description="the biases' learning rate at the start of warm-up (falling to lr0)."
         " ultralytics' 0.1 is meant for SGD; with AdamW, which steps every parameter by about its"
         " learning rate, it knocked a trained model's validation mAP50 from 0.575 to 0.485 in"
-        " 118 steps (0.526 at 0.0; benchmarks/RESULTS.md, warmup_bias)",
+        " 118 steps (0.526 at 0.0; benchmarks/RESULTS.md, continue_lr)",
     )
     save_period: int = Field(-1, ge=-1)
     precision: Literal["fp32", "bf16"] = Field(

@@ -582,9 +582,7 @@ def _patch(
     full = np.zeros((fy1 - fy0, fx1 - fx0), np.float32)
     h, w = full.shape[0] - 2 * margin, full.shape[1] - 2 * margin
     full[margin : margin + h, margin : margin + w] = noise.blob(rng, h, w, rough=rough, soft=soft)
-    c = scene.size
-    x0, y0, x1, y1 = max(fx0, 0), max(fy0, 0), max(min(fx1, c), 0), max(min(fy1, c), 0)
-    x1, y1 = max(x1, x0), max(y1, y0)
+    x0, y0, x1, y1 = scene.window(cx, cy, rx + margin, ry + margin)  # the same box, clipped
     return (x0, y0, x1, y1), full[y0 - fy0 : y1 - fy0, x0 - fx0 : x1 - fx0]
 
 
