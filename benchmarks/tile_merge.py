@@ -32,7 +32,7 @@ import detector.tiling as tiling  # noqa: E402
 from benchmarks._results import write_section  # noqa: E402
 from detector import Detections, Detector, load_image  # noqa: E402
 from training.data import load_labels, read_data_yaml  # noqa: E402
-from training.evaluate import EVAL_CONF, EVAL_IOU, accumulate  # noqa: E402
+from training.evaluate import EVAL_CONF, EVAL_IOU, accumulate, record  # noqa: E402
 
 # (parts per slice with the whole photo first, regions, label boxes, label classes)
 Photo = tuple[list[Detections], np.ndarray, np.ndarray, np.ndarray]
@@ -79,19 +79,7 @@ def variants() -> dict[str, Callable[[list[Photo]], list]]:
     def run(merge: Merge, tol: float = tiling.CUT_TOL) -> Callable[[list[Photo]], list]:
         def records(photos: list[Photo]) -> list:
             with cut_tol(tol):
-                out = []
-                for parts, regions, tb, tc in photos:
-                    d = merge(parts, regions)
-                    out.append(
-                        (
-                            d.xyxy.astype(np.float64),
-                            d.confidence.astype(np.float64),
-                            d.class_id.astype(int),
-                            tb,
-                            tc,
-                        )
-                    )
-                return out
+                return [record(merge(p, r), tb, tc) for p, r, tb, tc in photos]
 
         return records
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -44,6 +44,9 @@ from training.metrics import (
     confusion_matrix,
     match_predictions,
 )
+
+if TYPE_CHECKING:
+    from detector import Detections
 
 EVAL_CONF = 0.001
 EVAL_IOU = 0.7
@@ -125,9 +128,22 @@ class EvalResult:
         return json.dumps(self.to_dict(), indent=2)
 
 
-def accumulate(
-    records: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]], nc: int
-) -> tuple[ClassMetrics, np.ndarray]:
+# one image: (pred_xyxy, pred_conf, pred_cls, true_xyxy, true_cls)
+Record = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def record(d: Detections, true_xyxy: np.ndarray, true_cls: np.ndarray) -> Record:
+    """One image's :func:`accumulate` record from the detector's boxes and the labels."""
+    return (
+        d.xyxy.astype(np.float64),
+        d.confidence.astype(np.float64),
+        d.class_id.astype(int),
+        true_xyxy,
+        true_cls,
+    )
+
+
+def accumulate(records: list[Record], nc: int) -> tuple[ClassMetrics, np.ndarray]:
     """Metrics from per-image ``(pred_xyxy, pred_conf, pred_cls, true_xyxy, true_cls)`` records."""
     tps, confs, pcls, tcls = [], [], [], []
     cm = np.zeros((nc + 1, nc + 1), dtype=np.int64)
@@ -186,15 +202,7 @@ def evaluate_model(
         h, w = rgb.shape[:2]
         d = det.detect(rgb, tile=cast("TileMode", tile))
         tc, tb = load_labels(path, (w, h))
-        records.append(
-            (
-                d.xyxy.astype(np.float64),
-                d.confidence.astype(np.float64),
-                d.class_id.astype(int),
-                tb,
-                tc,
-            )
-        )
+        records.append(record(d, tb, tc))
         tiled = tile == "on" or (tile == "auto" and should_tile((h, w), det.imgsz))
         scales.append(1.0 if tiled else min(det.imgsz[0] / h, det.imgsz[1] / w))
     seconds = (time.perf_counter() - t0) / len(images)
