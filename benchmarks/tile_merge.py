@@ -5,11 +5,11 @@
         --data R640/data.yaml [--data R640-778/data.yaml ...] [--cache DIR] [--section NAME]
 
 Each photo is run ONCE through the shipped detector as ``detect(tile="on")`` runs it (the whole
-photo plus the ``slice_grid`` slices, in one ``Detector.batch`` at evaluate's conf 0.001 and NMS
+photo plus the ``slice_grid`` slices, :func:`detector.tiling.detect_slices` with ``Detector.batch`` at evaluate's conf 0.001 and NMS
 IoU 0.7); the per-slice boxes are kept (``--cache``: one pickle per data set), so each merge
 variant below costs only the merge. Variants: the shipped merge
 (:func:`detector.tiling.merge_slices`), slices without the whole-photo pass, the whole-photo pass
-alone (what ``tile="off"`` gives), a looser cut test (``CUT_TOL``: how close to its slice's border
+alone (what ``tile="off"`` gives for a square photo), a looser cut test (``CUT_TOL``: how close to its slice's border
 a box must end to count as cut there) and a looser agreement IoU. mAP50 as ``finishscan
 evaluate`` computes it (:func:`training.evaluate.accumulate`). Writes the tables to the
 ``--section`` of ``benchmarks/RESULTS.md`` unless ``--no-write``. Needs no torch.
@@ -41,7 +41,7 @@ Merge = Callable[[list[Detections], np.ndarray], Detections]
 
 def slice_parts(model: str, data: str, split: str, cache: Path | None) -> list[Photo]:
     """Every photo's boxes per slice (photo pixels), as ``Detector.detect(tile="on")`` makes them
-    before it merges."""
+    before it merges (:func:`detector.tiling.detect_slices`)."""
     if cache is not None and cache.exists():
         with cache.open("rb") as f:
             return pickle.load(f)  # noqa: S301 - our own cache
@@ -50,13 +50,7 @@ def slice_parts(model: str, data: str, split: str, cache: Path | None) -> list[P
     for path in read_data_yaml(data).images(split):
         rgb = load_image(path)
         h, w = rgb.shape[:2]
-        regions = tiling.slice_grid(h, w, det.imgsz[0], det.imgsz[1], det.tile_overlap)
-        crops = [rgb] + [rgb[y0:y1, x0:x1] for x0, y0, x1, y1 in regions]
-        regions = np.concatenate([np.array([[0, 0, w, h]]), regions])
-        parts = [
-            d.shift(float(r[0]), float(r[1]))
-            for d, r in zip(det.batch(crops), regions, strict=True)
-        ]
+        parts, regions = tiling.detect_slices(rgb, det.batch, det.imgsz, overlap=det.tile_overlap)
         tc, tb = load_labels(path, (w, h))
         photos.append((parts, regions, tb, tc))
     if cache is not None:
@@ -128,7 +122,7 @@ def main() -> None:
     for i, data in enumerate(a.data):
         cache = a.cache / f"{Path(a.model).stem}-{i}.pkl" if a.cache else None
         photos = slice_parts(a.model, data, a.split, cache)
-        n = sum(int((tc >= 0).sum()) for *_, tc in photos)
+        n = sum(len(tc) for *_, tc in photos)
         out.append(f"\n### `{data}` ({len(photos)} photos, {n} labels)\n\n{table(photos, names)}")
         print(out[-1], flush=True)
     if a.notes:

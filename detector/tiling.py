@@ -188,6 +188,30 @@ def merge_slices(parts: list[Detections], regions: np.ndarray, *, iou: float = 0
     return merged[np.argsort(-merged.confidence, kind="stable")]
 
 
+def detect_slices(
+    image: np.ndarray,
+    predict: BatchPredict,
+    slice_hw: tuple[int, int],
+    *,
+    overlap: float = 0.2,
+    whole: bool = True,
+) -> tuple[list[Detections], np.ndarray]:
+    """Detections on each ``slice_hw`` slice of ``image`` (the whole image first when ``whole``),
+    boxes shifted into the image's pixels, with ONE call ``predict(crops)``; and the regions (K, 4)
+    xyxy they were made on: :func:`tiled_detect` before its merge."""
+    h, w = image.shape[:2]
+    regions = slice_grid(h, w, slice_hw[0], slice_hw[1], overlap)
+    crops = [image[y0:y1, x0:x1] for x0, y0, x1, y1 in regions]
+    if whole:
+        regions = np.concatenate([np.array([[0, 0, w, h]]), regions])
+        crops = [image, *crops]
+    results = predict(crops)
+    if len(results) != len(crops):
+        raise ValueError(f"predict returned {len(results)} results for {len(crops)} crops")
+    parts = [d.shift(float(r[0]), float(r[1])) for d, r in zip(results, regions, strict=True)]
+    return parts, regions
+
+
 def tiled_detect(
     image: np.ndarray,
     predict: BatchPredict,
@@ -199,17 +223,8 @@ def tiled_detect(
     max_det: int | None = None,
 ) -> Detections:
     """Detect on ``slice_hw`` slices of ``image`` (plus the whole image when ``whole``, so large
-    defects are still found) with ONE call ``predict(crops)``, then :func:`merge_slices`.
-    ``max_det`` keeps the best after merging (None: all)."""
-    h, w = image.shape[:2]
-    regions = slice_grid(h, w, slice_hw[0], slice_hw[1], overlap)
-    crops = [image[y0:y1, x0:x1] for x0, y0, x1, y1 in regions]
-    if whole:
-        regions = np.concatenate([np.array([[0, 0, w, h]]), regions])
-        crops = [image, *crops]
-    results = predict(crops)
-    if len(results) != len(crops):
-        raise ValueError(f"predict returned {len(results)} results for {len(crops)} crops")
-    parts = [d.shift(float(r[0]), float(r[1])) for d, r in zip(results, regions, strict=True)]
+    defects are still found) with ONE call ``predict(crops)`` (:func:`detect_slices`), then
+    :func:`merge_slices`. ``max_det`` keeps the best after merging (None: all)."""
+    parts, regions = detect_slices(image, predict, slice_hw, overlap=overlap, whole=whole)
     merged = merge_slices(parts, regions, iou=iou)
     return merged if max_det is None else merged[:max_det]

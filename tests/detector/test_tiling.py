@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from detector import Detections, merge_slices, should_tile, slice_grid, tiled_detect
+from detector.tiling import detect_slices
 
 
 @pytest.mark.parametrize(
@@ -242,3 +243,19 @@ def test_tiled_equals_whole_image_for_random_rectangles(seed: int, whole: bool) 
     expected = blobs(img)
     out = tiled_detect(img, BrightBlobDetector(), (128, 160), overlap=0.25, whole=whole)
     assert sorted(map(tuple, out.xyxy.tolist())) == sorted(map(tuple, expected.xyxy.tolist()))
+
+
+def test_detect_slices_gives_each_slice_its_own_boxes_in_photo_pixels() -> None:
+    img = np.zeros((300, 500, 3), np.uint8)
+    img[100:120, 400:430] = 255  # whole in every slice of the right-hand columns, none in the left
+    fake = BrightBlobDetector()
+    parts, regions = detect_slices(img, fake, (256, 256), overlap=0.2)
+    assert regions.tolist() == [[0, 0, 500, 300], *slice_grid(300, 500, 256, 256, 0.2).tolist()]
+    assert len(fake.calls) == 1 and len(parts) == len(regions)
+    for part, (x0, y0, x1, y1) in zip(parts, regions, strict=True):
+        inside = x0 <= 400 and x1 >= 430 and y0 <= 100 and y1 >= 120
+        assert part.xyxy.tolist() == ([[400, 100, 430, 120]] if inside else [])
+    assert (
+        merge_slices(parts, regions).xyxy.tolist()
+        == tiled_detect(img, fake, (256, 256), overlap=0.2).xyxy.tolist()
+    )
