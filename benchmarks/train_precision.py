@@ -1,9 +1,9 @@
-"""CPU training speed: float32, bf16 autocast, and bf16 with channels-last weights (what
-``precision: bf16`` in a recipe does).
+"""CPU training speed: float32 and bf16 autocast, each with the usual and with channels-last
+weights (what every CPU run now uses; ``precision: bf16`` adds the autocast).
 
     python benchmarks/train_precision.py [--data DATA_YAML] [--images 256] [--reps 2]
 
-Two measurements, the three modes interleaved (fp32, bf16, bf16+NHWC, fp32, ...), all starting
+Two measurements, the modes interleaved (fp32, fp32+NHWC, bf16, bf16+NHWC, fp32, ...), all starting
 from the shipped weights (``models/<DEFAULT>.pt``):
 
 1. the network alone: forward + backward of a batch of 16 images at the recipe's size, one
@@ -17,8 +17,10 @@ from the shipped weights (``models/<DEFAULT>.pt``):
 Data loading stays at ultralytics' CPU default (0, loading in the training process): one or
 two loader processes measured no faster on 2 cores (RESULTS).
 
-Prints the ratios and writes the ``train_precision`` section of RESULTS.md. Run it on an idle
-machine: other processes' load changes the trainer's timings.
+On a CPU without native bf16 (emulated bf16 is many times slower) only the two float32 modes
+run. Prints the ratios and writes the ``train_precision`` section of RESULTS.md on a CPU with
+native bf16, ``train_precision_fp32`` on one without. Run it on an idle machine: other
+processes' load changes the trainer's timings.
 """
 
 from __future__ import annotations
@@ -38,11 +40,17 @@ from benchmarks._results import write_section  # noqa: E402
 from training.augment import build_pipeline  # noqa: E402
 from training.data import read_data_yaml, write_data_yaml  # noqa: E402
 from training.offline import prepare_offline  # noqa: E402
-from training.precision import bf16_training, cpu_has_bf16, nhwc_for_bf16  # noqa: E402
+from training.precision import bf16_training, channels_last_on_cpu, cpu_has_bf16  # noqa: E402
 from training.recipe import load_recipe  # noqa: E402
 
 # name -> (ultralytics amp, channels-last weights)
-MODES = {"fp32": (False, False), "bf16": ("bf16", False), "bf16 + NHWC": ("bf16", True)}
+ALL_MODES = {
+    "fp32": (False, False),
+    "fp32 + NHWC": (False, True),
+    "bf16": ("bf16", False),
+    "bf16 + NHWC": ("bf16", True),
+}
+MODES = dict(ALL_MODES)
 
 
 def network_step(model, x, amp) -> float:
@@ -107,7 +115,7 @@ def trainer_epoch(weights: Path, data: Path, amp, nhwc: bool, out: Path) -> dict
 
     model.add_callback("on_train_batch_end", batch_end)
     if nhwc:
-        model.add_callback("on_pretrain_routine_end", nhwc_for_bf16)
+        model.add_callback("on_pretrain_routine_end", channels_last_on_cpu)
     with bf16_training():
         model.train(
             data=str(data),
@@ -138,8 +146,10 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--write", action=argparse.BooleanOptionalAction, default=True)
     a = ap.parse_args()
-    if not cpu_has_bf16():
-        sys.exit("this CPU has no native bfloat16: nothing to compare")
+    native_bf16 = cpu_has_bf16()
+    if not native_bf16:
+        for name in ("bf16", "bf16 + NHWC"):
+            del MODES[name]
     prepare_offline()
     import torch
     from ultralytics import YOLO
@@ -195,26 +205,36 @@ def main() -> None:
             gains = " | ".join(f"{values[n] / values['fp32'] - 1:+.2%}" for n in list(MODES)[1:])
         return f"| {label} | {cells} | {gains} |"
 
+    others = list(MODES)[1:]
+    flags = sorted(
+        {f for f in Path("/proc/cpuinfo").read_text().split() if f.startswith(("avx", "amx"))}
+        if Path("/proc/cpuinfo").exists()
+        else set()
+    )
     lines = [
         f"Shipped weights `{weights.name}`, recipe `continue` ({recipe.imgsz} px, batch {recipe.batch}), "
         f"{a.images} training images ({'--data' if a.data else 'generated renders, seed 55'}), "
-        f"{a.reps} interleaved epochs per mode, {runs['fp32'][0]['iterations']} iterations each.",
+        f"{a.reps} interleaved epochs per mode, {runs['fp32'][0]['iterations']} iterations each. "
+        f"CPU flags: {', '.join(flags) or 'unknown'}"
+        + ("" if native_bf16 else " (no native bf16: the bf16 modes are not run)")
+        + ".",
         "",
-        "| | fp32 | bf16 | bf16 + NHWC | fp32 / bf16 | fp32 / (bf16 + NHWC) |",
-        "|---|---|---|---|---|---|",
+        f"| | {' | '.join(MODES)} | {' | '.join(f'fp32 / ({n})' for n in others)} |",
+        "|---|" + "---|" * (len(MODES) + len(others)),
         row("network forward+backward, 16 images, 1 thread (CPU s)", net_med, ".2f"),
         row("trainer, per iteration (wall s)", wall, ".3f"),
         row("trainer, per iteration (CPU s, all threads)", cpu, ".3f"),
         row("first batch's loss (same weights, batch, seed)", loss, ".4f", ratio=False),
         "",
-        "`precision: bf16` trains as the last column. The trainer gains less than the network "
-        "alone: the loss (float32 on purpose: bf16 would round 320-px target boxes to 2 px), the "
-        "optimizer, the EMA update and data loading run as before.",
+        "Every CPU run trains channels-last (the NHWC columns); `precision: bf16` adds the bf16 "
+        "autocast where the CPU has it. The trainer gains less than the network alone: the loss "
+        "(float32 on purpose: bf16 would round 320-px target boxes to 2 px), the optimizer, the "
+        "EMA update and data loading run as before.",
     ]
     md = "\n".join(lines)
     print(md)
     if a.write:
-        write_section("train_precision", md)
+        write_section("train_precision" if native_bf16 else "train_precision_fp32", md)
 
 
 if __name__ == "__main__":

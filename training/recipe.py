@@ -86,9 +86,9 @@ class Recipe(BaseModel):
     save_period: int = Field(-1, ge=-1)
     precision: Literal["fp32", "bf16"] = Field(
         "fp32",
-        description="bf16: network in bfloat16 autocast with channels-last weights, loss and"
-        " checkpoints float32 (CPUs with AVX512-BF16/AMX: 1.5-1.9x the steps per hour; float32"
-        " with a warning elsewhere)",
+        description="bf16: network in bfloat16 autocast, loss and checkpoints float32 (CPUs"
+        " with AVX512-BF16/AMX: 1.5-1.9x the steps per hour; float32 with a warning elsewhere)."
+        " Either way a CPU run trains with channels-last weights",
     )
     cache: bool = Field(False, description="decode images once into RAM (saves CPU on small sets)")
     time_hours: float | None = Field(

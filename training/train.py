@@ -20,7 +20,7 @@ from finishscan.errors import ConfigError, ModelError
 from training.augment import build_pipeline
 from training.data import read_data_yaml, write_data_yaml
 from training.offline import prepare_offline, resolve_model_source
-from training.precision import bf16_training, cpu_has_bf16, nhwc_for_bf16
+from training.precision import bf16_training, channels_last_on_cpu, cpu_has_bf16
 from training.recipe import Recipe
 
 
@@ -68,7 +68,7 @@ def train_model(
             extra = {"time": recipe.time_hours} if recipe.time_hours else {}
             resumed = YOLO(str(last))
             _use_all_cores(resumed)
-            resumed.add_callback("on_pretrain_routine_end", nhwc_for_bf16)
+            resumed.add_callback("on_pretrain_routine_end", channels_last_on_cpu)
             with bf16_training():  # the checkpoint's own `amp` setting decides
                 resumed.train(resume=True, device="cpu", workers=recipe.workers, **extra)
         except AssertionError as e:  # ultralytics: "... training to N epochs is finished"
@@ -90,7 +90,7 @@ def train_model(
     source = resolve_model_source(recipe.model)
     model = YOLO(source, task="detect")
     _use_all_cores(model)
-    model.add_callback("on_pretrain_routine_end", nhwc_for_bf16)
+    model.add_callback("on_pretrain_routine_end", channels_last_on_cpu)
     with bf16_training():
         model.train(
             data=str(data_yaml),

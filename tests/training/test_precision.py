@@ -14,8 +14,8 @@ pytest.importorskip("ultralytics")
 
 from training.precision import (  # noqa: E402
     bf16_training,
+    channels_last_on_cpu,
     cpu_has_bf16,
-    nhwc_for_bf16,
     to_float32,
 )
 
@@ -151,12 +151,14 @@ def test_bf16_without_cpu_support_trains_in_float32_with_a_warning(monkeypatch):
     assert train_module._amp(Recipe()) is False
 
 
-def test_nhwc_callback_changes_the_layout_of_bf16_runs_only():
+def test_channels_last_callback_changes_the_layout_of_cpu_runs_only():
     from types import SimpleNamespace
 
-    def trainer(amp):
+    def trainer(device):
         net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Conv2d(8, 4, 3))
-        return SimpleNamespace(args=SimpleNamespace(amp=amp), device=torch.device("cpu"), model=net)
+        return SimpleNamespace(
+            args=SimpleNamespace(amp=False), device=torch.device(device), model=net
+        )
 
     def nhwc(t):
         return [
@@ -165,11 +167,47 @@ def test_nhwc_callback_changes_the_layout_of_bf16_runs_only():
             if p.dim() == 4
         ]
 
-    bf16, fp32 = trainer("bf16"), trainer(False)
-    params = list(bf16.model.parameters())
-    nhwc_for_bf16(bf16)
-    nhwc_for_bf16(fp32)
-    assert nhwc(bf16) == [True, True] and nhwc(fp32) == [False, False]
+    cpu, gpu = trainer("cpu"), trainer("cuda")  # a CUDA device object needs no GPU
+    params = list(cpu.model.parameters())
+    channels_last_on_cpu(cpu)
+    channels_last_on_cpu(gpu)
+    assert nhwc(cpu) == [True, True] and nhwc(gpu) == [False, False]
     assert all(
-        a is b for a, b in zip(params, bf16.model.parameters(), strict=True)
+        a is b for a, b in zip(params, cpu.model.parameters(), strict=True)
     )  # the optimizer's
+
+
+@pytest.mark.train
+def test_float32_recipe_trains_channels_last(tmp_path, monkeypatch):
+    """A CPU without bf16 (or a float32 recipe) still trains in oneDNN's faster layout."""
+    sys.path.insert(0, str(HERE))
+    from tinydata import write_tiny_dataset
+
+    from training.recipe import load_recipe
+    from training.train import train_model
+
+    nhwc: list[bool] = []  # per training-step conv: its input strictly channels-last
+    dtypes: set[torch.dtype] = set()
+    conv_forward = torch.nn.Conv2d.forward
+
+    def recording(self, x):
+        if (
+            self.training
+            and torch.is_grad_enabled()
+            and x.shape[1] > 3
+            and x.shape[2] * x.shape[3] > 1
+        ):
+            nhwc.append(
+                x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+            )
+            dtypes.add(x.dtype)
+        return conv_forward(self, x)
+
+    monkeypatch.setattr(torch.nn.Conv2d, "forward", recording)
+    data = write_tiny_dataset(tmp_path / "data", n_train=8, n_val=4, size=64)
+    recipe = load_recipe("tiny")
+    assert recipe.precision != "bf16"
+    res = train_model(data=data, out=tmp_path / "run", recipe=recipe)
+    assert res.epochs_done == 1
+    assert dtypes == {torch.float32}
+    assert nhwc and sum(nhwc) / len(nhwc) > 0.7, (sum(nhwc), len(nhwc))
