@@ -2,7 +2,7 @@
 
     python benchmarks/int8_speed.py --model models/m.onnx --calib CALIB_DIR \
         [--data heldout/data.yaml --split all] [--configs default u8-silu-float ...] \
-        [--out-dir /tmp/int8] [--runs 20] [--rounds 5] [--threads 1 2] [--no-write]
+        [--out-dir /tmp/int8] [--runs 20] [--rounds 5] [--threads 1 2] [--section NAME] [--no-write]
 
 Each configuration in ``CONFIGS`` is quantized (``training.export.quantize_int8``) into
 ``--out-dir`` unless its file is already there. Latency: all sessions of one thread count are
@@ -173,6 +173,7 @@ def main() -> None:
     ap.add_argument("--load", default="", help="what else ran on the machine (for RESULTS)")
     ap.add_argument("--notes", type=Path, help="markdown file appended to the section")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--section", default="int8_speed", help="RESULTS.md section to write")
     a = ap.parse_args()
 
     from detector import Detector
@@ -246,7 +247,7 @@ def main() -> None:
     )
     print(md)
     if not a.no_write:
-        write_section("int8_speed", md)
+        write_section(a.section, md)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,13 @@ class Augmentation(BaseModel):
     hsv_h: float = Field(0.015, ge=0, le=1)
     hsv_s: float = Field(0.5, ge=0, le=1)
     hsv_v: float = Field(0.4, ge=0, le=1)
-    degrees: float = Field(5.0, ge=0, le=180)
+    degrees: float = Field(
+        0.0,
+        ge=0,
+        le=180,
+        description="rotation; ultralytics rotates a box by its corners, so every rotated box is"
+        " larger than its object (benchmarks/RESULTS.md, box_bias): keep 0 for box labels",
+    )
     translate: float = Field(0.1, ge=0, le=1)
     scale: float = Field(0.3, ge=0, le=1)
     shear: float = Field(0.0, ge=0, le=90)
