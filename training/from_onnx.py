@@ -36,7 +36,21 @@ def _onnx_weights(path: Path) -> dict[str, np.ndarray]:
     from onnx import numpy_helper
 
     graph = onnx.load(str(path)).graph
-    return {i.name: numpy_helper.to_array(i).copy() for i in graph.initializer}
+    arrays = {i.name: numpy_helper.to_array(i).copy() for i in graph.initializer}
+    # torch.onnx keeps one initializer for identical tensors: a convolution whose bias equals
+    # another's (e.g. two box branches still at their initial bias) reads the other's name.
+    # Give such an input its own module's name back, from the tensor beside it in the node.
+    for node in graph.node:
+        if node.op_type != "Conv" or len(node.input) < 3:
+            continue
+        weight, bias = node.input[1], node.input[2]
+        for have, other, own, wanted in (
+            (weight, bias, ".weight", ".bias"),
+            (bias, weight, ".bias", ".weight"),
+        ):
+            if have.endswith(own) and other in arrays:
+                arrays.setdefault(have[: -len(own)] + wanted, arrays[other])
+    return arrays
 
 
 def _onnx_outputs(path: Path, batch: np.ndarray) -> np.ndarray:
@@ -116,6 +130,16 @@ def weights_from_onnx(
             if key not in state or tuple(state[key].shape) != arr.shape:
                 raise ModelError(f"{src.name} does not fit {base_p.name}: {key}")
             state[key].copy_(torch.from_numpy(arr))
+            done.add(key)
+        left = [
+            k
+            for k, _ in model.named_parameters()
+            if k not in done and ".one2one" not in k and not k.endswith((".bn.weight", ".bn.bias"))
+        ]
+        if left:  # would silently keep base's values
+            raise ModelError(
+                f"{src.name} holds no weights for {', '.join(left[:5])} of {base_p.name}"
+            )
 
     # 2. Batch-norm statistics of W'x on the sample photos (eval mode: the exact ONNX function).
     sums: dict[str, tuple[torch.Tensor, torch.Tensor, int]] = {}
