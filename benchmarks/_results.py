@@ -36,3 +36,10 @@ def write_section(name: str, markdown: str) -> None:
             else text.rstrip() + "\n\n" + block + "\n"
         )
         RESULTS.write_text(text)
+
+
+def ap50_cells(metrics, nc: int) -> str:  # type: ignore[no-untyped-def]
+    """Markdown cells of each class's AP50 (``-`` for a class without labels) from the
+    ``ClassMetrics`` of :func:`training.evaluate.accumulate`."""
+    ap50 = dict(zip(metrics.classes.tolist(), metrics.ap50.tolist(), strict=True))
+    return " | ".join(f"{ap50[c]:.3f}" if c in ap50 else "-" for c in range(nc))

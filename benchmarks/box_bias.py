@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._results import write_section  # noqa: E402
+from benchmarks._results import ap50_cells, write_section  # noqa: E402
 from detector import Detections, Detector, load_image  # noqa: E402
 from detector.geometry import box_iou  # noqa: E402
 from training.data import load_labels, read_data_yaml  # noqa: E402
@@ -145,8 +145,6 @@ def main() -> None:
                 )
     before, _ = accumulate(raw, len(names))
     after, _ = accumulate(fixed, len(names))
-    ap_b = dict(zip(before.classes.tolist(), before.ap50.tolist(), strict=True))
-    ap_a = dict(zip(after.classes.tolist(), after.ap50.tolist(), strict=True))
     lines += [
         "",
         "The fit set's medians taken off every box of the scored set (evaluate's conf and IoU):",
@@ -154,9 +152,10 @@ def main() -> None:
         "| boxes | mAP50 | mAP50-95 | " + " | ".join(f"{n} AP50" for n in names) + " |",
         "|---|---|---|" + "---|" * len(names),
     ]
-    for label, m, per in (("as the model makes them", before, ap_b), ("corrected", after, ap_a)):
-        cells = " | ".join(f"{per[c]:.3f}" if c in per else "-" for c in range(len(names)))
-        lines.append(f"| {label} | {m.map50:.3f} | {m.map50_95:.3f} | {cells} |")
+    for label, m in (("as the model makes them", before), ("corrected", after)):
+        lines.append(
+            f"| {label} | {m.map50:.3f} | {m.map50_95:.3f} | {ap50_cells(m, len(names))} |"
+        )
     md = "\n".join(lines)
     print(md)
     if a.write:

@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._results import write_section  # noqa: E402
+from benchmarks._results import ap50_cells, write_section  # noqa: E402
 from detector import Detections, Detector, load_image  # noqa: E402
 from detector.geometry import decode_classic, letterbox, letterbox_params, scale_boxes  # noqa: E402
 from training.data import load_labels, read_data_yaml  # noqa: E402
@@ -101,8 +101,7 @@ def main() -> None:
     for v, keys in VARIANTS.items():
         m = results[v]
         gain = "" if v == "none" else f" ({m.map50 - base.map50:+.3f})"
-        ap50 = dict(zip(m.classes.tolist(), m.ap50.tolist(), strict=True))
-        per_class = " | ".join(f"{ap50[c]:.3f}" if c in ap50 else "-" for c in range(len(names)))
+        per_class = ap50_cells(m, len(names))
         lines.append(
             f"| {v} | {len(keys)} | {m.map50:.3f}{gain} | {m.map50_95:.3f} | {per_class} |"
         )
