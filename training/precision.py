@@ -12,8 +12,8 @@ targets in the predictions' dtype, and bf16 (8-bit mantissa) rounds a 320-px box
 
 ``channels_last_on_cpu`` (a trainer callback) also stores the trained network's weights
 channels-last, the layout oneDNN's CPU convolutions work in: a bf16 training step is then
-1.1-1.3x faster again, and a float32 one (a CPU without native bf16) about 1.2x
-(``benchmarks/train_precision.py``).
+1.1-1.3x faster again, and a float32 one (a CPU without native bf16) 1.13x (the network's
+forward and backward alone 1.28x; ``benchmarks/train_precision.py``).
 
 Weights, optimizer state, EMA, validation and the saved checkpoints stay float32; the patches
 live on classes and modules, not on the model, so nothing of them is pickled into a checkpoint.
