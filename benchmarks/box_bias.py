@@ -93,21 +93,24 @@ def class_bias(rows: list[tuple[int, float, float, float]], nc: int) -> dict[int
 
 
 def measure(model: str, data: str, split: str, bias: dict[int, tuple[float, float]] | None):
-    """Pairs at the model's thresholds; records as evaluate makes them, raw and corrected."""
-    op = Detector(model, threads=1)
+    """Pairs at the model's thresholds; records as evaluate makes them, raw and corrected.
+
+    One detection per image at evaluate's conf: the boxes above the model's own per-class
+    thresholds are the ones it reports (same NMS IoU; NMS only lets a higher score suppress)."""
     ev = Detector(model, threads=1, conf=EVAL_CONF, iou=EVAL_IOU)
+    op_conf = Detector(model, threads=1).class_conf
     rows: list = []
     raw, fixed = [], []
     for path in read_data_yaml(data).images(split):
         rgb = load_image(path)
         hw = rgb.shape[:2]
         tc, tb = load_labels(path, (hw[1], hw[0]))
-        rows += pairs(op(rgb), tb, tc)
+        d = ev(rgb)
+        rows += pairs(d[d.confidence > op_conf[d.class_id]], tb, tc)
         if bias is not None:
-            d = ev(rgb)
             raw.append(record(d, tb, tc))
             fixed.append(record(shrink(d, bias, hw), tb, tc))
-    return list(op.names), rows, raw, fixed
+    return list(ev.names), rows, raw, fixed
 
 
 def main() -> None:
