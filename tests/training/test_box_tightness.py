@@ -62,3 +62,51 @@ def test_rotation_by_corners_inflates_boxes():
 @pytest.mark.parametrize("name", ["default", "continue", "finetune", "tiny"])
 def test_shipped_recipes_keep_boxes_tight(name):
     assert worst_iou(load_recipe(name).augment) > 0.97
+
+
+def worst_album_iou(steps: list, trials: int = 40) -> float:
+    """The lowest IoU over ``trials`` seeds between the box a recipe's albumentations steps give
+    a thin, nearly level line (a crack) and the tight box of the line's pixels after the same
+    steps (albumentations moves the mask by its pixels and the box by its corners)."""
+    import os
+    import warnings
+
+    import cv2
+
+    os.environ["NO_ALBUMENTATIONS_UPDATE"] = "1"
+    import albumentations as A
+
+    from detector.geometry import box_iou
+    from training.augment import build_pipeline
+
+    mask = np.zeros((320, 320), np.uint8)
+    cv2.line(mask, (80, 160), (240, 163), 255, 2)
+    ys, xs = np.nonzero(mask)
+    box = [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
+    worst = 1.0
+    for seed in range(trials):
+        with warnings.catch_warnings():  # a pipeline without spatial steps has no box to move
+            warnings.filterwarnings("ignore", "Got processor for bboxes", UserWarning)
+            t = A.Compose(
+                build_pipeline(steps),
+                bbox_params=A.BboxParams(format="pascal_voc", label_fields=["c"]),
+                seed=seed,
+            )
+        out = t(image=np.dstack([mask] * 3), mask=mask, bboxes=[box], c=[0])
+        ys, xs = np.nonzero(out["mask"] > 127)
+        tight = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32)
+        got = np.asarray(out["bboxes"], np.float32)[:1]
+        worst = min(worst, float(box_iou(got, tight)[0, 0]))
+    return worst
+
+
+def test_perspective_by_corners_inflates_a_crack_box():
+    from training.recipe import AlbumentationsStep
+
+    step = AlbumentationsStep(transform="Perspective", p=1.0, params={"scale": [0.02, 0.06]})
+    assert worst_album_iou([step]) < 0.8
+
+
+@pytest.mark.parametrize("name", ["default", "continue", "finetune", "tiny"])
+def test_shipped_albumentations_keep_boxes_tight(name):
+    assert worst_album_iou(load_recipe(name).albumentations) > 0.97

@@ -94,7 +94,7 @@ def test_train_export_detect_without_network(tmp_path):
     assert (tmp_path / "ycfg").exists()
     args = (run / "args.yaml").read_text()
     assert (
-        "GaussNoise" in args and "Perspective" in args
+        "GaussNoise" in args and "ImageCompression" in args
     )  # the recipe's albumentations reached ultralytics
 
     onnx_path = tmp_path / "m.onnx"

@@ -38,7 +38,6 @@ def test_default_pipeline_covers_photographic_realism():
         "ImageCompression",
         "RandomBrightnessContrast",
         "RandomShadow",
-        "Perspective",
     ):
         assert needed in got
 
