@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._results import ap50_cells, write_section  # noqa: E402
 from detector import Detections, Detector, load_image  # noqa: E402
-from detector.geometry import decode_classic, letterbox, letterbox_params, scale_boxes  # noqa: E402
+from detector.geometry import decode_classic, letterbox_params, scale_boxes  # noqa: E402
 from training.data import load_labels, read_data_yaml  # noqa: E402
 from training.evaluate import EVAL_CONF, EVAL_IOU, accumulate, record  # noqa: E402
 
@@ -38,7 +38,7 @@ def views(det: Detector, rgb: np.ndarray) -> tuple[dict[str, np.ndarray], tuple[
     """The model's raw (4+nc, N) output for each view, boxes in the unmirrored input's pixels,
     and the letterboxed input's (h, w)."""
     p = letterbox_params(rgb.shape[:2], det.imgsz, auto=det.rect, stride=det.stride)
-    blob = letterbox(rgb, p).transpose(2, 0, 1)[None].astype(np.float32) / 255
+    blob = det.blob([rgb], [p])
     h, w = blob.shape[2:]
     out = {}
     for name, x in (("", blob), ("lr", blob[..., ::-1]), ("ud", blob[..., ::-1, :])):

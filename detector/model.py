@@ -21,6 +21,7 @@ import numpy as np
 import onnxruntime as ort
 
 from detector.geometry import (
+    Letterbox,
     decode_classic,
     decode_end2end,
     letterbox,
@@ -250,13 +251,20 @@ class Detector:
         results: list[Detections] = []
         for start in range(0, len(images), step):
             chunk = range(start, min(start + step, len(images)))
-            blob = np.stack([letterbox(images[i], params[i]) for i in chunk])
-            blob = np.ascontiguousarray(blob.transpose(0, 3, 1, 2), dtype=np.float32)
-            blob *= np.float32(1 / 255)
+            blob = self.blob([images[i] for i in chunk], [params[i] for i in chunk])
             (out,) = self.session.run([self.output_name], {self.input_name: blob})
             for k, i in enumerate(chunk):
                 results.append(self._decode(out[k], params[i].input_shape, images[i].shape[:2]))
         return results
+
+    @staticmethod
+    def blob(images: Sequence[np.ndarray], params: Sequence[Letterbox]) -> np.ndarray:
+        """The model's input for ``images``, each letterboxed by its ``params``: float32
+        (N, 3, H, W) in [0, 1], contiguous."""
+        blob = np.stack([letterbox(im, p) for im, p in zip(images, params, strict=True)])
+        blob = np.ascontiguousarray(blob.transpose(0, 3, 1, 2), dtype=np.float32)
+        blob *= np.float32(1 / 255)
+        return blob
 
     def _decode(
         self, out: np.ndarray, input_shape: tuple[int, int], shape: tuple[int, int]
