@@ -64,6 +64,7 @@ class EvalResult:
     tile: str = "off"
     seconds_per_image: float = 0.0
     by_size: dict[str, Any] | None = None
+    ci: dict[str, Any] | None = None  # bootstrap_ci over the images, when asked for
 
     def per_class(self) -> dict[str, dict[str, Any]]:
         """Every class of the model; classes with no labels in the split get ``None`` metrics.
@@ -122,6 +123,7 @@ class EvalResult:
             "conf_thresholds": self.conf_thresholds(),
             "seconds_per_image": round(self.seconds_per_image, 4),
             **({"by_size": self.by_size} if self.by_size is not None else {}),
+            **({"ci": self.ci} if self.ci is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -143,30 +145,87 @@ def record(d: Detections, true_xyxy: np.ndarray, true_cls: np.ndarray) -> Record
     )
 
 
+def _sorted(rec: Record) -> Record:
+    """A record with its predictions in descending confidence (the order matching needs)."""
+    pb, pconf, pc, tb, tc = rec
+    order = np.argsort(-np.asarray(pconf), kind="stable")
+    return (
+        np.asarray(pb).reshape(-1, 4)[order],
+        np.asarray(pconf)[order],
+        np.asarray(pc)[order],
+        tb,
+        tc,
+    )
+
+
+def _matched(rec: Record) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One sorted record's (tp per IoU threshold, confidence, predicted class, label classes)."""
+    pb, pconf, pc, tb, tc = rec
+    return match_predictions(pc, tc, box_iou(tb, pb), IOU_THRESHOLDS), pconf, pc, np.asarray(tc)
+
+
+def _metrics(matched: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> ClassMetrics:
+    if not matched:
+        return ap_per_class(
+            np.zeros((0, len(IOU_THRESHOLDS)), bool),
+            np.zeros(0),
+            np.zeros(0, int),
+            np.zeros(0, int),
+        )
+    tp, conf, pcls, tcls = (np.concatenate(parts) for parts in zip(*matched, strict=True))
+    return ap_per_class(tp, conf, pcls, tcls)
+
+
 def accumulate(records: list[Record], nc: int) -> tuple[ClassMetrics, np.ndarray]:
     """Metrics from per-image ``(pred_xyxy, pred_conf, pred_cls, true_xyxy, true_cls)`` records."""
-    tps, confs, pcls, tcls = [], [], [], []
     cm = np.zeros((nc + 1, nc + 1), dtype=np.int64)
-    for pb, pconf, pc, tb, tc in records:
-        order = np.argsort(-np.asarray(pconf), kind="stable")
-        pb, pconf, pc = (
-            np.asarray(pb).reshape(-1, 4)[order],
-            np.asarray(pconf)[order],
-            np.asarray(pc)[order],
-        )
-        tps.append(match_predictions(pc, tc, box_iou(tb, pb), IOU_THRESHOLDS))
-        confs.append(pconf)
-        pcls.append(pc)
-        tcls.append(tc)
-        cm += confusion_matrix(pb, pconf, pc, tb, tc, nc)
-    tp = np.concatenate(tps) if tps else np.zeros((0, len(IOU_THRESHOLDS)), bool)
-    metrics = ap_per_class(
-        tp,
-        np.concatenate(confs) if confs else np.zeros(0),
-        np.concatenate(pcls) if pcls else np.zeros(0, int),
-        np.concatenate(tcls) if tcls else np.zeros(0, int),
-    )
-    return metrics, cm
+    matched = []
+    for rec in records:
+        ordered = _sorted(rec)
+        matched.append(_matched(ordered))
+        cm += confusion_matrix(*ordered, nc)
+    return _metrics(matched), cm
+
+
+def bootstrap_ci(
+    records: list[Record],
+    names: list[str],
+    *,
+    resamples: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Percentile bootstrap intervals of mAP50, mAP50-95 and each class's AP50 over images.
+
+    Each resample draws as many images as there are, with replacement, and scores them as
+    :func:`accumulate` does (predictions matched per image once). The interval says how far the
+    figure could move on another set of the same size from the same source: two models whose
+    intervals overlap widely are not told apart by this set. A class with no label in a resample
+    is left out of that resample's per-class figure (and of its mAP, as in :func:`accumulate`).
+    """
+    if resamples < 1 or not 0 < level < 1:
+        raise ValueError("bootstrap needs resamples >= 1 and 0 < level < 1")
+    matched = [_matched(_sorted(r)) for r in records]
+    rng = np.random.default_rng(seed)
+    m50, m5095 = np.zeros(resamples), np.zeros(resamples)
+    per = np.full((resamples, len(names)), np.nan)
+    for b in range(resamples):
+        m = _metrics([matched[i] for i in rng.integers(0, len(matched), len(matched))])
+        m50[b], m5095[b] = m.map50, m.map50_95
+        per[b, m.classes] = m.ap50
+    q = (50 * (1 - level), 50 * (1 + level))
+
+    def interval(x: np.ndarray) -> list[float] | None:
+        x = x[~np.isnan(x)]
+        return [round(float(v), 4) for v in np.percentile(x, q)] if len(x) else None
+
+    return {
+        "level": level,
+        "resamples": resamples,
+        "map50": interval(m50),
+        "map50_95": interval(m5095),
+        "per_class_ap50": {name: interval(per[:, c]) for c, name in enumerate(names)},
+    }
 
 
 def evaluate_model(
@@ -177,8 +236,10 @@ def evaluate_model(
     tile: str = "off",
     threads: int | None = None,
     limit: int | None = None,
+    bootstrap: int = 0,
 ) -> EvalResult:
-    """Metrics of ``model`` (ONNX) on ``split`` of ``data`` (YOLO data YAML) via ``detector``.
+    """Metrics of ``model`` (ONNX) on ``split`` of ``data`` (YOLO data YAML) via ``detector``;
+    with ``bootstrap`` > 0 also their 95 % intervals from that many resamples (:func:`bootstrap_ci`).
 
     Example: ``evaluate_model("models/m.onnx", "synth/data.yaml").to_dict()["map50"]``.
     """
@@ -230,4 +291,5 @@ def evaluate_model(
         tile=tile,
         seconds_per_image=seconds,
         by_size=by_size,
+        ci=bootstrap_ci(records, names, resamples=bootstrap) if bootstrap else None,
     )

@@ -148,7 +148,9 @@ def ap_per_class(
     ``tp`` ``(n_pred, n_thresholds)`` from :func:`match_predictions`; ``target_cls`` lists the
     class of every label. Classes without labels are left out (as ultralytics and COCO do).
     """
-    tp = np.asarray(tp, dtype=np.float64).reshape(len(conf), -1)
+    tp = np.asarray(tp, dtype=np.float64)
+    if tp.ndim != 2:  # (n_pred,): one threshold
+        tp = tp.reshape(len(conf), 1)
     conf = np.asarray(conf, np.float64)
     pred_cls = np.asarray(pred_cls)
     order = np.argsort(-conf, kind="stable")

@@ -133,13 +133,23 @@ def evaluate(
         Path | None, typer.Option(help="Write PR curves and confusion matrix PNGs here.")
     ] = None,
     threads: Annotated[int | None, typer.Option(min=1)] = None,
+    bootstrap: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Also give 95% intervals of mAP and each class's AP50 from this many resamples "
+            "of the images (e.g. 200; 0: off).",
+        ),
+    ] = 0,
 ) -> None:
     """mAP50, mAP50-95, precision, recall and per-class AP of an ONNX model via the project's detector."""
     if tile not in ("on", "off", "auto"):
         raise ConfigError(f"--tile must be on, off or auto, not {tile!r}")
     from training.evaluate import evaluate_model
 
-    result = evaluate_model(model, data, split=split, tile=tile, threads=threads)
+    result = evaluate_model(
+        model, data, split=split, tile=tile, threads=threads, bootstrap=bootstrap
+    )
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(result.to_json() + "\n")
@@ -148,12 +158,15 @@ def evaluate(
 
         write_plots(result, plots)
     d = result.to_dict()
+    ci = d.get("ci") or {}
+    per_ci = ci.get("per_class_ap50", {})
     lines = [
-        f"{result.images} images  mAP50 {d['map50']:.3f}  mAP50-95 {d['map50_95']:.3f}  "
+        f"{result.images} images  mAP50 {d['map50']:.3f}{_ci(ci.get('map50'))}  "
+        f"mAP50-95 {d['map50_95']:.3f}{_ci(ci.get('map50_95'))}  "
         f"P {d['precision']:.3f}  R {d['recall']:.3f}  at conf {d['conf_threshold_max_f1']:.3f}"
         " (max mean F1; each class's own max-F1 conf below)",
         *(
-            f"  {name:<14} AP50 {v['ap50']:.3f}  P {v['precision']:.3f}  R {v['recall']:.3f}  ({v['labels']} labels)"
+            f"  {name:<14} AP50 {v['ap50']:.3f}{_ci(per_ci.get(name))}  P {v['precision']:.3f}  R {v['recall']:.3f}  ({v['labels']} labels)"
             f"  own max-F1 conf {_conf(v['conf_threshold_max_f1'])}"
             if v["ap50"] is not None
             else f"  {name:<14} no labels in this split"
@@ -165,6 +178,11 @@ def evaluate(
         from rich.console import Console
 
         Console(highlight=False).print(by_size_table(d["by_size"]))
+
+
+def _ci(interval: list[float] | None) -> str:
+    """`` [lo-hi]`` for a bootstrap interval, nothing without one."""
+    return f" [{interval[0]:.3f}-{interval[1]:.3f}]" if interval else ""
 
 
 def _conf(v: float | None) -> str:

@@ -1,0 +1,124 @@
+"""``finishscan evaluate --bootstrap N``: intervals of mAP and per-class AP50 over resampled images."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from detector.types import Detections
+from serving.cli import app
+from training.evaluate import accumulate, bootstrap_ci, record
+
+BOX = np.array([[0.0, 0.0, 10.0, 10.0]])
+
+
+def _found() -> tuple:
+    """An image whose one crack is found (alone: AP50 0.995, ultralytics' perfect score)."""
+    return record(Detections(BOX, np.array([0.9]), np.array([0])), BOX, np.array([0]))
+
+
+def _missed() -> tuple:
+    """An image whose one crack gets no box (alone: AP50 0)."""
+    return record(Detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, int)), BOX, np.array([0]))
+
+
+def test_identical_images_give_an_interval_of_width_zero():
+    fp = Detections(np.array([[50.0, 50, 60, 60]]), np.array([0.95]), np.array([0]))
+    one = record(
+        Detections.concat([fp, Detections(BOX, np.array([0.5]), np.array([0]))]), BOX, np.array([0])
+    )
+    recs = [one] * 10
+    m, _ = accumulate(recs, 2)
+    ci = bootstrap_ci(recs, ["crack", "stain"], resamples=30)
+    assert 0 < m.map50 < 0.995  # the false positive ranks above the hit
+    assert ci["map50"] == [round(m.map50, 4)] * 2
+    assert ci["map50_95"] == [round(m.map50_95, 4)] * 2
+    assert ci["per_class_ap50"] == {"crack": [round(m.map50, 4)] * 2, "stain": None}
+
+
+def test_one_found_and_one_missed_image_span_zero_to_perfect():
+    # resamples of two images: both found (p 1/4) scores 0.995, both missed (p 1/4) 0, one of
+    # each 0.5 in between; the 2.5 and 97.5 percentiles of 200 resamples are the two extremes
+    ci = bootstrap_ci([_found(), _missed()], ["crack"], resamples=200, seed=3)
+    assert ci["map50"] == [0.0, 0.995]
+    assert ci["per_class_ap50"]["crack"] == [0.0, 0.995]
+    assert ci["level"] == 0.95 and ci["resamples"] == 200
+    assert bootstrap_ci([_found(), _missed()], ["crack"], resamples=200, seed=3) == ci
+    # a narrow interval (the 40th to 60th percentile) holds only the mixed draws, which score
+    # what the two images score together
+    m, _ = accumulate([_found(), _missed()], 1)
+    mixed = round(m.map50, 4)
+    assert 0.4 < mixed < 0.6
+    narrow = bootstrap_ci([_found(), _missed()], ["crack"], resamples=200, level=0.2)
+    assert narrow["map50"] == [mixed, mixed]
+
+
+def test_a_class_missing_from_some_resamples_counts_where_present():
+    # the stain image is drawn in about 1 - (1/2)^2 = 3/4 of the resamples of two images
+    stain = record(Detections(BOX, np.array([0.9]), np.array([1])), BOX, np.array([1]))
+    ci = bootstrap_ci([_found(), stain], ["crack", "stain"], resamples=100)
+    assert ci["per_class_ap50"]["stain"] == [0.995, 0.995]
+
+
+def test_a_set_without_any_prediction_scores_zero():
+    # evaluate of a model that finds nothing at all (and a resample of only such images)
+    m, _ = accumulate([_missed(), _missed()], 1)
+    assert m.map50 == 0.0 and m.map50_95 == 0.0
+    assert bootstrap_ci([_missed()], ["crack"], resamples=5)["map50"] == [0.0, 0.0]
+
+
+@pytest.mark.parametrize(("resamples", "level"), [(0, 0.95), (10, 1.0), (10, 0.0)])
+def test_bad_arguments_are_refused(resamples, level):
+    with pytest.raises(ValueError, match="bootstrap"):
+        bootstrap_ci([_found()], ["crack"], resamples=resamples, level=level)
+
+
+class _FakeDetector:
+    """A 320-px two-class model returning queued detections (as in test_evaluate_cli)."""
+
+    queue: list[Detections] = []
+
+    def __init__(self, model, **kwargs):
+        self.names, self.imgsz = ["crack", "stain"], (320, 320)
+
+    def detect(self, rgb, *, tile="auto"):
+        return self.queue.pop(0)
+
+
+def test_evaluate_cli_prints_and_writes_the_intervals(tmp_path, monkeypatch):
+    for split in ("images", "labels"):
+        (tmp_path / split / "val").mkdir(parents=True)
+    for name in ("a", "b"):  # one crack each at [0, 0, 10, 10]: a is found, b is missed
+        cv2.imwrite(
+            str(tmp_path / "images" / "val" / f"{name}.png"), np.zeros((320, 320, 3), np.uint8)
+        )
+        (tmp_path / "labels" / "val" / f"{name}.txt").write_text(
+            "0 0.015625 0.015625 0.03125 0.03125\n"
+        )
+    (tmp_path / "data.yaml").write_text("path: .\nval: images/val\nnames: [crack, stain]\n")
+    _FakeDetector.queue = [
+        Detections(BOX, np.array([0.9]), np.array([0])),
+        Detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, int)),
+    ]
+    monkeypatch.setattr("detector.Detector", _FakeDetector)
+    out = tmp_path / "e.json"
+    args = ["evaluate", "--model", "fake.onnx", "--data", str(tmp_path / "data.yaml")]
+    r = CliRunner().invoke(app, [*args, "--json", str(out), "--bootstrap", "200"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert doc["ci"]["map50"] == [0.0, 0.995]
+    assert doc["ci"]["per_class_ap50"] == {"crack": [0.0, 0.995], "stain": None}
+    assert f"mAP50 {doc['map50']:.3f} [0.000-0.995]" in r.stdout
+    assert "crack          AP50" in r.stdout and "[0.000-0.995]  P" in r.stdout
+    # without --bootstrap the JSON has no "ci" and the lines no interval
+    _FakeDetector.queue = [
+        Detections(BOX, np.array([0.9]), np.array([0])),
+        Detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, int)),
+    ]
+    r = CliRunner().invoke(app, [*args, "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "ci" not in json.loads(out.read_text()) and "[0.000" not in r.stdout
