@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 EVAL_CONF = 0.001
 EVAL_IOU = 0.7
 
+# one image: (pred_xyxy, pred_conf, pred_cls, true_xyxy, true_cls)
+Record = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
 
 @dataclass
 class EvalResult:
@@ -65,6 +68,7 @@ class EvalResult:
     seconds_per_image: float = 0.0
     by_size: dict[str, Any] | None = None
     ci: dict[str, Any] | None = None  # bootstrap_ci over the images, when asked for
+    records: list[Record] = field(default_factory=list, repr=False)  # per image, for bootstrap_ci
 
     def per_class(self) -> dict[str, dict[str, Any]]:
         """Every class of the model; classes with no labels in the split get ``None`` metrics.
@@ -130,10 +134,6 @@ class EvalResult:
         return json.dumps(self.to_dict(), indent=2)
 
 
-# one image: (pred_xyxy, pred_conf, pred_cls, true_xyxy, true_cls)
-Record = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
 def record(d: Detections, true_xyxy: np.ndarray, true_cls: np.ndarray) -> Record:
     """One image's :func:`accumulate` record from the detector's boxes and the labels."""
     return (
@@ -194,25 +194,40 @@ def bootstrap_ci(
     resamples: int = 200,
     level: float = 0.95,
     seed: int = 0,
+    against: list[Record] | None = None,
 ) -> dict[str, Any]:
     """Percentile bootstrap intervals of mAP50, mAP50-95 and each class's AP50 over images.
 
     Each resample draws as many images as there are, with replacement, and scores them as
     :func:`accumulate` does (predictions matched per image once). The interval says how far the
-    figure could move on another set of the same size from the same source: two models whose
-    intervals overlap widely are not told apart by this set. A class with no label in a resample
-    is left out of that resample's per-class figure (and of its mAP, as in :func:`accumulate`).
+    figure could move on another set of the same size from the same source. A class with no
+    label in a resample is left out of that resample's per-class figure (and of its mAP, as in
+    :func:`accumulate`).
+
+    With ``against`` (another model's records of the same images, in the same order) the
+    intervals are of the difference ``records - against``, both scored on the same drawn images
+    (a paired bootstrap): an interval that excludes 0 means this set tells the two apart.
     """
     if resamples < 1 or not 0 < level < 1:
         raise ValueError("bootstrap needs resamples >= 1 and 0 < level < 1")
-    matched = [_matched(_sorted(r)) for r in records]
+    sets = [records] if against is None else [records, against]
+    if against is not None and len(against) != len(records):
+        raise ValueError("bootstrap against another model needs its records of the same images")
+    matched = [[_matched(_sorted(r)) for r in rs] for rs in sets]
+    sign = (1.0, -1.0)
     rng = np.random.default_rng(seed)
     m50, m5095 = np.zeros(resamples), np.zeros(resamples)
-    per = np.full((resamples, len(names)), np.nan)
+    per = np.zeros((resamples, len(names)))
     for b in range(resamples):
-        m = _metrics([matched[i] for i in rng.integers(0, len(matched), len(matched))])
-        m50[b], m5095[b] = m.map50, m.map50_95
-        per[b, m.classes] = m.ap50
+        idx = rng.integers(0, len(records), len(records))
+        seen = np.zeros(len(names), bool)
+        for s, ms in zip(sign, matched, strict=False):
+            m = _metrics([ms[i] for i in idx])
+            m50[b] += s * m.map50
+            m5095[b] += s * m.map50_95
+            per[b, m.classes] += s * m.ap50
+            seen[m.classes] = True
+        per[b, ~seen] = np.nan
     q = (50 * (1 - level), 50 * (1 + level))
 
     def interval(x: np.ndarray) -> list[float] | None:
@@ -292,4 +307,5 @@ def evaluate_model(
         seconds_per_image=seconds,
         by_size=by_size,
         ci=bootstrap_ci(records, names, resamples=bootstrap) if bootstrap else None,
+        records=records,
     )

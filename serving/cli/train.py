@@ -6,6 +6,7 @@ Imports ``training`` lazily inside each command: the runtime install has no torc
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -141,6 +142,13 @@ def evaluate(
             "of the images (e.g. 200; 0: off).",
         ),
     ] = 0,
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            help="Another ONNX model to compare with on the same images: prints the differences "
+            "with paired bootstrap intervals (--bootstrap resamples, 200 if not set).",
+        ),
+    ] = None,
 ) -> None:
     """mAP50, mAP50-95, precision, recall and per-class AP of an ONNX model via the project's detector."""
     if tile not in ("on", "off", "auto"):
@@ -150,9 +158,13 @@ def evaluate(
     result = evaluate_model(
         model, data, split=split, tile=tile, threads=threads, bootstrap=bootstrap
     )
+    comparison = None
+    if against is not None:
+        comparison = _compare(result, against, split, tile, threads, bootstrap or 200)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(result.to_json() + "\n")
+        doc = result.to_dict() | ({"against": comparison} if comparison else {})
+        json_out.write_text(json.dumps(doc, indent=2) + "\n")
     if plots:
         from training.plots import write_plots
 
@@ -178,6 +190,64 @@ def evaluate(
         from rich.console import Console
 
         Console(highlight=False).print(by_size_table(d["by_size"]))
+    if comparison:
+        typer.echo(comparison_lines(comparison))
+
+
+def _compare(
+    result: Any, against: Path, split: str, tile: str, threads: int | None, resamples: int
+) -> dict[str, Any]:
+    """``evaluate --against``: the other model on the same images and the paired differences."""
+    from training.evaluate import bootstrap_ci, evaluate_model
+
+    other = evaluate_model(against, result.data, split=split, tile=tile, threads=threads)
+    if other.names != result.names:
+        raise ConfigError(f"--against {against}: classes {other.names}, not {result.names}")
+    a, b = result.to_dict(), other.to_dict()
+    ci = bootstrap_ci(result.records, result.names, resamples=resamples, against=other.records)
+    diff = {
+        name: None
+        if a["per_class"][name]["ap50"] is None
+        else round(a["per_class"][name]["ap50"] - b["per_class"][name]["ap50"], 4)
+        for name in result.names
+    }
+    return {
+        "model": b["model"],
+        "path": str(against),
+        "map50": b["map50"],
+        "map50_95": b["map50_95"],
+        "per_class_ap50": {name: v["ap50"] for name, v in b["per_class"].items()},
+        "difference": {
+            "map50": round(a["map50"] - b["map50"], 4),
+            "map50_95": round(a["map50_95"] - b["map50_95"], 4),
+            "per_class_ap50": diff,
+        },
+        "difference_ci": ci,
+    }
+
+
+def comparison_lines(c: dict[str, Any]) -> str:
+    """The printed form of ``evaluate --against``'s comparison."""
+    d, ci = c["difference"], c["difference_ci"]
+
+    def cell(v: float | None, iv: list[float] | None) -> str:
+        if v is None or iv is None:
+            return "-"
+        told = "" if iv[0] <= 0 <= iv[1] else "  *"
+        return f"{v:+.3f} [{iv[0]:+.3f} {iv[1]:+.3f}]{told}"
+
+    lines = [
+        f"against {c['path']} (mAP50 {c['map50']:.3f}, mAP50-95 {c['map50_95']:.3f}): "
+        f"this model minus that one, {round(100 * ci['level'])} % paired-bootstrap interval "
+        f"over {ci['resamples']} resamples (* : the interval excludes 0)",
+        f"  mAP50          {cell(d['map50'], ci['map50'])}",
+        f"  mAP50-95       {cell(d['map50_95'], ci['map50_95'])}",
+        *(
+            f"  {name:<14} {cell(v, ci['per_class_ap50'][name])}"
+            for name, v in d["per_class_ap50"].items()
+        ),
+    ]
+    return "\n".join(lines)
 
 
 def _ci(interval: list[float] | None) -> str:

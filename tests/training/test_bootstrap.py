@@ -122,3 +122,63 @@ def test_evaluate_cli_prints_and_writes_the_intervals(tmp_path, monkeypatch):
     r = CliRunner().invoke(app, [*args, "--json", str(out)])
     assert r.exit_code == 0, r.output
     assert "ci" not in json.loads(out.read_text()) and "[0.000" not in r.stdout
+
+
+def test_against_itself_every_difference_is_zero():
+    recs = [_found(), _missed(), _found()]
+    ci = bootstrap_ci(recs, ["crack", "stain"], resamples=50, against=recs)
+    assert ci["map50"] == ci["map50_95"] == [0.0, 0.0]
+    assert ci["per_class_ap50"] == {"crack": [0.0, 0.0], "stain": None}
+
+
+def test_against_a_model_that_misses_one_of_two_images():
+    # this model finds both cracks (0.995 on any draw); the other only the first image's: a draw
+    # of the first image twice differs by 0, of the second twice by 0.995, of both by 0.5
+    ci = bootstrap_ci([_found(), _found()], ["crack"], resamples=200, against=[_found(), _missed()])
+    assert ci["map50"] == [0.0, 0.995]
+    narrow = bootstrap_ci(
+        [_found(), _found()], ["crack"], resamples=200, level=0.2, against=[_found(), _missed()]
+    )
+    assert narrow["map50"] == [0.5, 0.5]
+    with pytest.raises(ValueError, match="same images"):
+        bootstrap_ci([_found(), _found()], ["crack"], against=[_found()])
+
+
+def test_evaluate_cli_against_another_model(tmp_path, monkeypatch):
+    for split in ("images", "labels"):
+        (tmp_path / split / "val").mkdir(parents=True)
+    for name in ("a", "b"):  # one crack each at [0, 0, 10, 10]
+        cv2.imwrite(
+            str(tmp_path / "images" / "val" / f"{name}.png"), np.zeros((320, 320, 3), np.uint8)
+        )
+        (tmp_path / "labels" / "val" / f"{name}.txt").write_text(
+            "0 0.015625 0.015625 0.03125 0.03125\n"
+        )
+    (tmp_path / "data.yaml").write_text("path: .\nval: images/val\nnames: [crack, stain]\n")
+    hit = Detections(BOX, np.array([0.9]), np.array([0]))
+    miss = Detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, int))
+    _FakeDetector.queue = [hit, hit, hit, miss]  # this model: both found; the other: the first
+    monkeypatch.setattr("detector.Detector", _FakeDetector)
+    out = tmp_path / "e.json"
+    r = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            "new.onnx",
+            "--against",
+            "old.onnx",
+            "--data",
+            str(tmp_path / "data.yaml"),
+            "--json",
+            str(out),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    c = json.loads(out.read_text())["against"]
+    assert c["path"] == "old.onnx" and c["map50"] == 0.495
+    assert c["difference"]["map50"] == 0.5
+    assert c["difference"]["per_class_ap50"] == {"crack": 0.5, "stain": None}
+    assert c["difference_ci"]["map50"] == [0.0, 0.995] and c["difference_ci"]["resamples"] == 200
+    assert "  mAP50          +0.500 [+0.000 +0.995]" in r.stdout
+    assert "  stain          -" in r.stdout
