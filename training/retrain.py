@@ -54,8 +54,17 @@ def promotion_decision(
     return Decision(not reasons, reasons)
 
 
-def comparison_table(old: dict[str, Any], new: dict[str, Any], decision: Decision) -> str:
-    """A markdown table: overall metrics and per-class AP50, old vs new, with the verdict."""
+def comparison_table(
+    old: dict[str, Any],
+    new: dict[str, Any],
+    decision: Decision,
+    ci: dict[str, Any] | None = None,
+) -> str:
+    """A markdown table: overall metrics and per-class AP50, old vs new, with the verdict.
+
+    ``ci`` (:func:`training.evaluate.bootstrap_ci` of new against old) adds a column with the
+    paired interval of each change: one that holds 0 is a change this held-out set cannot tell
+    from chance."""
 
     def f(v: Any) -> str:
         return "–" if v is None else f"{v:.4f}"
@@ -63,18 +72,32 @@ def comparison_table(old: dict[str, Any], new: dict[str, Any], decision: Decisio
     def d(a: Any, b: Any) -> str:
         return "–" if a is None or b is None else f"{b - a:+.4f}"
 
-    rows = ["| metric | old | new | change |", "| --- | --- | --- | --- |"]
+    def iv(v: list[float] | None) -> str:
+        return "–" if v is None else f"{v[0]:+.4f} to {v[1]:+.4f}"
+
+    head = "| metric | old | new | change |"
+    if ci:
+        head += f" {round(100 * ci['level'])} % interval of the change |"
+    rows = [head, "| --- " * head.count(" | ") + "| --- |"]
+    cells: dict[str, list[float] | None] = (
+        {k: ci.get(k) for k in ("map50", "map50_95")} if ci else {}
+    )
     for k in ("map50", "map50_95", "precision", "recall"):
-        rows.append(f"| {k} | {f(old.get(k))} | {f(new.get(k))} | {d(old.get(k), new.get(k))} |")
+        row = f"| {k} | {f(old.get(k))} | {f(new.get(k))} | {d(old.get(k), new.get(k))} |"
+        rows.append(row + (f" {iv(cells.get(k))} |" if ci else ""))
     for name, o in (old.get("per_class") or {}).items():
         n = (new.get("per_class") or {}).get(name) or {}
-        rows.append(
-            f"| AP50 {name} ({o.get('labels', 0)} labels) | {f(o.get('ap50'))} | {f(n.get('ap50'))} | {d(o.get('ap50'), n.get('ap50'))} |"
-        )
+        row = f"| AP50 {name} ({o.get('labels', 0)} labels) | {f(o.get('ap50'))} | {f(n.get('ap50'))} | {d(o.get('ap50'), n.get('ap50'))} |"
+        rows.append(row + (f" {iv(ci['per_class_ap50'].get(name))} |" if ci else ""))
     verdict = (
         "**promoted**" if decision.promote else "**not promoted**: " + "; ".join(decision.reasons)
     )
-    return "\n".join(rows) + f"\n\nHeld-out images: {new.get('images')}. Verdict: {verdict}\n"
+    note = (
+        f" Intervals: paired bootstrap over the held-out images ({ci['resamples']} resamples)."
+        if ci
+        else ""
+    )
+    return "\n".join(rows) + f"\n\nHeld-out images: {new.get('images')}. Verdict: {verdict}{note}\n"
 
 
 def holdout_split(key: str, fraction: float, seed: int) -> str:
@@ -177,7 +200,7 @@ def retrain(
     """
     from datasets.formats import yolo as yolo_fmt
     from training.card import ModelCard, read_card
-    from training.evaluate import evaluate_model
+    from training.evaluate import bootstrap_ci, evaluate_model
     from training.export import operating_thresholds
     from training.pipeline import export_with_card
     from training.recipe import load_recipe
@@ -250,10 +273,12 @@ def retrain(
         limits=old_card.limits if old_card else "",
     )
     export_with_card(res.best, new_onnx, imgsz=imgsz, card=card)
-    old_m = evaluate_model(base_onnx, data, split="val").to_dict()
-    new_m = evaluate_model(new_onnx, data, split="val").to_dict()
+    old_r = evaluate_model(base_onnx, data, split="val")
+    new_r = evaluate_model(new_onnx, data, split="val")
+    old_m, new_m = old_r.to_dict(), new_r.to_dict()
     decision = promotion_decision(old_m, new_m, margin=margin)
-    table = comparison_table(old_m, new_m, decision)
+    ci = bootstrap_ci(new_r.records, new_r.names, against=old_r.records)
+    table = comparison_table(old_m, new_m, decision, ci)
     (run / "comparison.md").write_text(f"# Retraining {base_pt.name}\n\n{table}")
     card.metrics = {**new_m, "data": f"the retraining held-out split ({len(holdout)} images)"}
     card.conf_thresholds = operating_thresholds(new_m)  # the detector's default per class

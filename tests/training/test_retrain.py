@@ -87,9 +87,10 @@ def test_tiny_retrain_compares_and_promotes_by_the_rule(tiny_run, tmp_path, monk
     real = evaluate.evaluate_model
 
     def with_a_point(*args, **kwargs):
-        d = real(*args, **kwargs).to_dict()
+        r = real(*args, **kwargs)
+        d = r.to_dict()
         d["per_class"][next(iter(d["per_class"]))]["conf_threshold_max_f1"] = 0.3
-        return SimpleNamespace(to_dict=lambda: d)
+        return SimpleNamespace(to_dict=lambda: d, records=r.records, names=r.names)
 
     monkeypatch.setattr(evaluate, "evaluate_model", with_a_point)
     from tinydata import write_tiny_dataset
@@ -116,7 +117,7 @@ def test_tiny_retrain_compares_and_promotes_by_the_rule(tiny_run, tmp_path, monk
     # the new model carries per-class operating confidences fitted on the held-out split
     stored = read_card(res.new_model).conf_thresholds
     assert stored == operating_thresholds(res.new) and 0.3 in stored.values()
-    assert "| map50 |" in table
+    assert "| map50 |" in table and "| change | 95 % interval of the change |" in table
     assert res.promoted is promotion_decision(res.old, res.new).promote
     assert len((tmp_path / "r" / "train.txt").read_text().splitlines()) >= 4 + 1  # replay + new
     held = (tmp_path / "r" / "holdout.txt").read_text().splitlines()
@@ -131,3 +132,22 @@ def test_tiny_retrain_compares_and_promotes_by_the_rule(tiny_run, tmp_path, monk
         )
     else:
         assert not models.exists() or not (models / "DEFAULT").exists()
+
+
+def test_comparison_table_gives_the_paired_interval_of_each_change():
+    old, new = ev(0.5, crack=0.5, stain=0.5), ev(0.6, crack=0.9, stain=0.47)
+    ci = {
+        "level": 0.95,
+        "resamples": 200,
+        "map50": [0.01, 0.2],
+        "map50_95": None,
+        "per_class_ap50": {"crack": [0.1, 0.6], "stain": [-0.2, 0.1]},
+    }
+    t = comparison_table(old, new, promotion_decision(old, new), ci)
+    lines = t.splitlines()
+    assert lines[0].endswith("| change | 95 % interval of the change |")
+    assert lines[1] == "| --- | --- | --- | --- | --- |"
+    assert "| map50 | 0.5000 | 0.6000 | +0.1000 | +0.0100 to +0.2000 |" in t
+    assert "| recall |" in t and t.split("| recall |")[1].splitlines()[0].endswith("| – |")
+    assert "| AP50 stain (1 labels) | 0.5000 | 0.4700 | -0.0300 | -0.2000 to +0.1000 |" in t
+    assert "paired bootstrap over the held-out images (200 resamples)" in t
