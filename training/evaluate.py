@@ -69,6 +69,9 @@ class EvalResult:
     by_size: dict[str, Any] | None = None
     ci: dict[str, Any] | None = None  # bootstrap_ci over the images, when asked for
     records: list[Record] = field(default_factory=list, repr=False)  # per image, for bootstrap_ci
+    groups: list[str] = field(
+        default_factory=list, repr=False
+    )  # per image: its photo (photo_groups)
 
     def per_class(self) -> dict[str, dict[str, Any]]:
         """Every class of the model; classes with no labels in the split get ``None`` metrics.
@@ -195,6 +198,7 @@ def bootstrap_ci(
     level: float = 0.95,
     seed: int = 0,
     against: list[Record] | None = None,
+    groups: list[str] | None = None,
 ) -> dict[str, Any]:
     """Percentile bootstrap intervals of mAP50, mAP50-95 and each class's AP50 over images.
 
@@ -207,19 +211,32 @@ def bootstrap_ci(
     With ``against`` (another model's records of the same images, in the same order) the
     intervals are of the difference ``records - against``, both scored on the same drawn images
     (a paired bootstrap): an interval that excludes 0 means this set tells the two apart.
+
+    ``groups`` (one name per record) draws whole groups instead of single images: the tiles of
+    one photo share its wall, light and camera, so drawing them one by one would treat them as
+    independent evidence and give too narrow an interval.
     """
     if resamples < 1 or not 0 < level < 1:
         raise ValueError("bootstrap needs resamples >= 1 and 0 < level < 1")
     sets = [records] if against is None else [records, against]
     if against is not None and len(against) != len(records):
         raise ValueError("bootstrap against another model needs its records of the same images")
+    if groups is not None and len(groups) != len(records):
+        raise ValueError("bootstrap needs one group name per record")
+    _, member_of = np.unique(
+        np.asarray(groups if groups is not None else range(len(records))), return_inverse=True
+    )
+    members = (
+        [np.flatnonzero(member_of == g) for g in range(member_of.max() + 1)] if len(records) else []
+    )
     matched = [[_matched(_sorted(r)) for r in rs] for rs in sets]
     sign = (1.0, -1.0)
     rng = np.random.default_rng(seed)
     m50, m5095 = np.zeros(resamples), np.zeros(resamples)
     per = np.zeros((resamples, len(names)))
     for b in range(resamples):
-        idx = rng.integers(0, len(records), len(records))
+        drawn = rng.integers(0, len(members), len(members))
+        idx = np.concatenate([members[g] for g in drawn]) if len(members) else np.zeros(0, int)
         seen = np.zeros(len(names), bool)
         for s, ms in zip(sign, matched, strict=False):
             m = _metrics([ms[i] for i in idx])
@@ -241,6 +258,14 @@ def bootstrap_ci(
         "map50_95": interval(m5095),
         "per_class_ap50": {name: interval(per[:, c]) for c, name in enumerate(names)},
     }
+
+
+def photo_groups(images: list[Path]) -> list[str]:
+    """The photo each image shows part of: a tile's source photo by ``dataset tile``'s naming
+    (``<photo>_x<X>_y<Y>``, folder included), else the image itself."""
+    from datasets.tools.tile import tile_source
+
+    return [str(p.parent / tile_source(p.stem)) for p in images]
 
 
 def evaluate_model(
@@ -283,6 +308,7 @@ def evaluate_model(
         scales.append(1.0 if tiled else min(det.imgsz[0] / h, det.imgsz[1] / w))
     seconds = (time.perf_counter() - t0) / len(images)
     metrics, cm = accumulate(records, len(names))
+    groups = photo_groups(images)
     edges = size_edges(det.imgsz)
     by_size = size_breakdown(
         match_by_size(records, scales, edges),
@@ -306,6 +332,7 @@ def evaluate_model(
         tile=tile,
         seconds_per_image=seconds,
         by_size=by_size,
-        ci=bootstrap_ci(records, names, resamples=bootstrap) if bootstrap else None,
+        ci=bootstrap_ci(records, names, resamples=bootstrap, groups=groups) if bootstrap else None,
         records=records,
+        groups=groups,
     )

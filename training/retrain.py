@@ -277,7 +277,7 @@ def retrain(
     new_r = evaluate_model(new_onnx, data, split="val")
     old_m, new_m = old_r.to_dict(), new_r.to_dict()
     decision = promotion_decision(old_m, new_m, margin=margin)
-    ci = bootstrap_ci(new_r.records, new_r.names, against=old_r.records)
+    ci = bootstrap_ci(new_r.records, new_r.names, against=old_r.records, groups=new_r.groups)
     table = comparison_table(old_m, new_m, decision, ci)
     (run / "comparison.md").write_text(f"# Retraining {base_pt.name}\n\n{table}")
     card.metrics = {**new_m, "data": f"the retraining held-out split ({len(holdout)} images)"}

@@ -29,6 +29,7 @@ Tiles keep their photo's split folder and take the photo's name as their group, 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,10 +46,10 @@ from detector.tiling import slice_grid
 from finishscan.errors import DatasetError
 
 __all__ = [
-    "MIN_PIXELS",
     "Clipped",
     "DefectMask",
     "DefectShape",
+    "MIN_PIXELS",
     "PieceRule",
     "TileSummary",
     "clip_boxes",
@@ -56,6 +57,8 @@ __all__ = [
     "coco_masks",
     "coco_polygons",
     "tile_dataset",
+    "tile_source",
+    "tile_stem",
 ]
 
 # A tile label needs this many of its defect's pixels in the tile (or half of the defect):
@@ -63,6 +66,25 @@ __all__ = [
 MIN_PIXELS = 24
 
 Polygons = Sequence[Sequence[float]]  # one defect's rings, flat [x0, y0, x1, y1, ...]
+
+
+_TILE_STEM = re.compile(r"^(?P<source>.+)_x\d+_y\d+$")
+
+
+def tile_stem(stem: str, x0: int, y0: int) -> str:
+    """The file stem of the tile at (x0, y0) of photo ``stem``: ``wall_x320_y0``."""
+    return f"{stem}_x{x0}_y{y0}"
+
+
+def tile_source(stem: str) -> str:
+    """The photo a tile was cut from, by the tile's file stem (:func:`tile_stem`); any other
+    stem is its own source.
+
+    >>> tile_source("s777_000012_x320_y0"), tile_source("wall_03")
+    ('s777_000012', 'wall_03')
+    """
+    m = _TILE_STEM.match(stem)
+    return m["source"] if m else stem
 
 
 @dataclass(frozen=True)
@@ -484,7 +506,7 @@ def tile_dataset(
                 faint += n_faint
                 if not boxes and keep_empty < 1.0 and rng.random() >= keep_empty:
                     continue
-                dst = tmp / "images" / split / f"{stem}_x{x0}_y{y0}.png"
+                dst = tmp / "images" / split / f"{tile_stem(stem, x0, y0)}.png"
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 if not cv2.imwrite(str(dst), img[y0:y1, x0:x1]):
                     raise DatasetError(f"could not write tile {dst}")

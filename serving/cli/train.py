@@ -204,7 +204,13 @@ def _compare(
     if other.names != result.names:
         raise ConfigError(f"--against {against}: classes {other.names}, not {result.names}")
     a, b = result.to_dict(), other.to_dict()
-    ci = bootstrap_ci(result.records, result.names, resamples=resamples, against=other.records)
+    ci = bootstrap_ci(
+        result.records,
+        result.names,
+        resamples=resamples,
+        against=other.records,
+        groups=result.groups,
+    )
     diff = {
         name: None
         if a["per_class"][name]["ap50"] is None

@@ -182,3 +182,38 @@ def test_evaluate_cli_against_another_model(tmp_path, monkeypatch):
     assert c["difference_ci"]["map50"] == [0.0, 0.995] and c["difference_ci"]["resamples"] == 200
     assert "  mAP50          +0.500 [+0.000 +0.995]" in r.stdout
     assert "  stain          -" in r.stdout
+
+
+def test_tiles_of_one_photo_are_drawn_together():
+    # one found and one missed tile of the same photo: every draw holds both, so the interval is
+    # the pair's own score; as two photos they span [0, 0.995]
+    recs = [_found(), _missed()]
+    m, _ = accumulate(recs, 1)
+    together = bootstrap_ci(recs, ["crack"], resamples=50, groups=["wall", "wall"])
+    assert together["map50"] == [round(m.map50, 4)] * 2
+    assert bootstrap_ci(recs, ["crack"], resamples=200, groups=["w1", "w2"])["map50"] == [
+        0.0,
+        0.995,
+    ]
+    with pytest.raises(ValueError, match="group"):
+        bootstrap_ci(recs, ["crack"], groups=["wall"])
+
+
+def test_photo_groups_follow_the_tilers_names(tmp_path):
+    from datasets.tools.tile import tile_source, tile_stem
+    from training.evaluate import photo_groups
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    images = [
+        a / f"{tile_stem('s777_000001', 0, 320)}.png",
+        a / f"{tile_stem('s777_000001', 320, 320)}.png",
+        b / f"{tile_stem('s777_000001', 0, 0)}.png",  # same photo name, another folder
+        a / "wall_x3.jpg",  # not a tile
+    ]
+    assert photo_groups(images) == [
+        str(a / "s777_000001"),
+        str(a / "s777_000001"),
+        str(b / "s777_000001"),
+        str(a / "wall_x3"),
+    ]
+    assert tile_source(tile_stem("room_2_x1", 640, 0)) == "room_2_x1"

@@ -90,7 +90,7 @@ def test_tiny_retrain_compares_and_promotes_by_the_rule(tiny_run, tmp_path, monk
         r = real(*args, **kwargs)
         d = r.to_dict()
         d["per_class"][next(iter(d["per_class"]))]["conf_threshold_max_f1"] = 0.3
-        return SimpleNamespace(to_dict=lambda: d, records=r.records, names=r.names)
+        return SimpleNamespace(to_dict=lambda: d, records=r.records, names=r.names, groups=r.groups)
 
     monkeypatch.setattr(evaluate, "evaluate_model", with_a_point)
     from tinydata import write_tiny_dataset
