@@ -91,11 +91,13 @@ class ModelCard:
                     f"Measured by `finishscan evaluate` on {m['data']} ({m.get('images', '?')} images).",
                     "",
                 ]
+            ci = m.get("ci") or {}
+            head = f" {round(100 * ci['level'])} % interval |" if ci else ""
             lines += [
-                "| metric | value |",
-                "| --- | --- |",
+                "| metric | value |" + head,
+                "| --- | --- |" + (" --- |" if ci else ""),
                 *(
-                    f"| {k} | {_fmt(m[k])} |"
+                    f"| {k} | {_fmt(m[k])} |" + (f" {_interval(ci.get(k))} |" if ci else "")
                     for k in ("map50", "map50_95", "precision", "recall")
                     if k in m
                 ),
@@ -103,12 +105,27 @@ class ModelCard:
             ]
             per = m.get("per_class") or {}
             if per:
-                lines += ["| class | AP50 | precision | recall |", "| --- | --- | --- | --- |"]
+                per_ci = ci.get("per_class_ap50") or {}
                 lines += [
-                    f"| {c} | {_fmt(v.get('ap50'))} | {_fmt(v.get('precision'))} | {_fmt(v.get('recall'))} |"
+                    "| class | AP50 |"
+                    + (" AP50 interval |" if ci else "")
+                    + " precision | recall |",
+                    "| --- | --- |" + (" --- |" if ci else "") + " --- | --- |",
+                ]
+                lines += [
+                    f"| {c} | {_fmt(v.get('ap50'))} |"
+                    + (f" {_interval(per_ci.get(c))} |" if ci else "")
+                    + f" {_fmt(v.get('precision'))} | {_fmt(v.get('recall'))} |"
                     for c, v in per.items()
                 ]
                 lines.append("")
+            if ci:
+                lines += [
+                    f"Intervals: {round(100 * ci['level'])} % bootstrap over the photos the images "
+                    f"come from ({ci['resamples']} resamples; the tiles of one photo are drawn "
+                    "together): how far a figure moves between sets of this size.",
+                    "",
+                ]
         else:
             lines += ["(not measured)", ""]
         if self.conf_thresholds:
@@ -151,6 +168,10 @@ class ModelCard:
                 src = "its max-F1"
             lines.append(f"| {c} | {v:.3f} | {src} |")
         return [*lines, ""]
+
+
+def _interval(v: list[float] | None) -> str:
+    return "–" if not v else f"{v[0]:.3f}-{v[1]:.3f}"
 
 
 def _fmt(v: Any) -> str:

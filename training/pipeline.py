@@ -10,6 +10,8 @@ import numpy as np
 from training.card import ModelCard, write_card
 from training.data import load_labels, read_data_yaml
 
+CARD_RESAMPLES = 200  # bootstrap resamples behind the card's metric intervals
+
 
 def describe_data(data: str | Path, split: str = "train") -> tuple[str, str]:
     """A one-paragraph description of a dataset split and its content hash.
@@ -71,12 +73,14 @@ def export_with_card(
     lines = [f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {path.with_suffix('.md')}"]
     fp32 = None
     if data is not None:
-        res = evaluate_model(path, data, split=split)
+        res = evaluate_model(path, data, split=split, bootstrap=CARD_RESAMPLES)
         fp32 = res.to_dict()
         card.metrics = {**fp32, "data": f"the '{split}' split of {data}"}
         card.conf_thresholds = operating_thresholds(fp32)
         write_card(path, card)
-        lines.append(f"fp32: mAP50 {fp32['map50']:.4f}  mAP50-95 {fp32['map50_95']:.4f}")
+        ci = fp32.get("ci") or {}
+        iv = "" if not ci.get("map50") else " [{:.4f}-{:.4f}]".format(*ci["map50"])
+        lines.append(f"fp32: mAP50 {fp32['map50']:.4f}{iv}  mAP50-95 {fp32['map50_95']:.4f}")
         lines.append(_thresholds_line(card.conf_thresholds))
     if int8_calib is not None:
         q = quantize_int8(path, path.with_name(path.stem + "-int8.onnx"), calib=int8_calib)

@@ -217,3 +217,38 @@ def test_photo_groups_follow_the_tilers_names(tmp_path):
         str(a / "wall_x3"),
     ]
     assert tile_source(tile_stem("room_2_x1", 640, 0)) == "room_2_x1"
+
+
+def test_card_shows_the_intervals_beside_the_metrics():
+    from training.card import ModelCard
+
+    metrics = {
+        "map50": 0.5,
+        "map50_95": 0.3,
+        "precision": 0.6,
+        "recall": 0.4,
+        "images": 4,
+        "data": "tiles",
+        "per_class": {
+            "crack": {"ap50": 0.5, "precision": 0.6, "recall": 0.4},
+            "stain": {"ap50": None, "precision": None, "recall": None},
+        },
+    }
+    plain = ModelCard(name="m", version="1", classes=["crack", "stain"], metrics=metrics)
+    assert "| map50 | 0.500 |\n" in plain.to_markdown() and "interval" not in plain.to_markdown()
+    ci = {
+        "level": 0.95,
+        "resamples": 200,
+        "map50": [0.41, 0.6],
+        "map50_95": [0.2, 0.35],
+        "per_class_ap50": {"crack": [0.41, 0.6], "stain": None},
+    }
+    md = ModelCard(
+        name="m", version="1", classes=["crack", "stain"], metrics={**metrics, "ci": ci}
+    ).to_markdown()
+    assert "| metric | value | 95 % interval |\n| --- | --- | --- |" in md
+    assert "| map50 | 0.500 | 0.410-0.600 |" in md and "| recall | 0.400 | – |" in md
+    assert "| class | AP50 | AP50 interval | precision | recall |" in md
+    assert "| crack | 0.500 | 0.410-0.600 | 0.600 | 0.400 |" in md
+    assert "| stain | None | – | None | None |" in md
+    assert "200 resamples; the tiles of one photo are drawn together" in md

@@ -36,6 +36,9 @@ def test_export_card_int8_and_evaluate(tiny_run, tmp_path):
     assert set(got.metrics) >= {"map50", "map50_95", "per_class", "images"}
     md = out.with_suffix(".md").read_text()
     assert "# tiny-test" in md and "## Metrics" in md and got.data_sha256 in md and "toy" in md
+    # the metrics carry bootstrap intervals, shown beside them
+    lo, hi = got.metrics["ci"]["map50"]
+    assert lo <= got.metrics["map50"] <= hi and "95 % interval" in md
 
     # dynamic batch: two images in one session.run
     inp = onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim
