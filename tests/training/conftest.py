@@ -1,4 +1,4 @@
-"""A tiny trained model shared by the export/evaluate tests of this folder (trained once)."""
+"""Shared by the tests of this folder: a tiny trained model (trained once) and a fake detector."""
 
 from __future__ import annotations
 
@@ -24,3 +24,24 @@ def tiny_run(tmp_path_factory):
     data = write_tiny_dataset(root / "data", n_train=8, n_val=4, size=64)
     res = train_model(data=data, out=root / "run", recipe=load_recipe("tiny"))
     return data, res.best
+
+
+class QueuedDetector:
+    """Stands in for ``detector.Detector``: a 320-px crack/stain model whose ``detect`` returns
+    the queued detections in turn."""
+
+    queue: list = []
+
+    def __init__(self, model, **kwargs):
+        self.names, self.imgsz = ["crack", "stain"], (320, 320)
+
+    def detect(self, rgb, *, tile="auto"):
+        return self.queue.pop(0)
+
+
+@pytest.fixture
+def fake_detector(monkeypatch):
+    """``detector.Detector`` replaced by :class:`QueuedDetector` (fill its ``queue``)."""
+    monkeypatch.setattr(QueuedDetector, "queue", [])
+    monkeypatch.setattr("detector.Detector", QueuedDetector)
+    return QueuedDetector

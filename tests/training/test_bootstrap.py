@@ -77,19 +77,7 @@ def test_bad_arguments_are_refused(resamples, level):
         bootstrap_ci([_found()], ["crack"], resamples=resamples, level=level)
 
 
-class _FakeDetector:
-    """A 320-px two-class model returning queued detections (as in test_evaluate_cli)."""
-
-    queue: list[Detections] = []
-
-    def __init__(self, model, **kwargs):
-        self.names, self.imgsz = ["crack", "stain"], (320, 320)
-
-    def detect(self, rgb, *, tile="auto"):
-        return self.queue.pop(0)
-
-
-def test_evaluate_cli_prints_and_writes_the_intervals(tmp_path, monkeypatch):
+def test_evaluate_cli_prints_and_writes_the_intervals(tmp_path, fake_detector):
     for split in ("images", "labels"):
         (tmp_path / split / "val").mkdir(parents=True)
     for name in ("a", "b"):  # one crack each at [0, 0, 10, 10]: a is found, b is missed
@@ -100,11 +88,10 @@ def test_evaluate_cli_prints_and_writes_the_intervals(tmp_path, monkeypatch):
             "0 0.015625 0.015625 0.03125 0.03125\n"
         )
     (tmp_path / "data.yaml").write_text("path: .\nval: images/val\nnames: [crack, stain]\n")
-    _FakeDetector.queue = [
+    fake_detector.queue = [
         Detections(BOX, np.array([0.9]), np.array([0])),
         Detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, int)),
     ]
-    monkeypatch.setattr("detector.Detector", _FakeDetector)
     out = tmp_path / "e.json"
     args = ["evaluate", "--model", "fake.onnx", "--data", str(tmp_path / "data.yaml")]
     r = CliRunner().invoke(app, [*args, "--json", str(out), "--bootstrap", "200"])
@@ -115,7 +102,7 @@ def test_evaluate_cli_prints_and_writes_the_intervals(tmp_path, monkeypatch):
     assert f"mAP50 {doc['map50']:.3f} [0.000-0.995]" in r.stdout
     assert "crack          AP50" in r.stdout and "[0.000-0.995]  P" in r.stdout
     # without --bootstrap the JSON has no "ci" and the lines no interval
-    _FakeDetector.queue = [
+    fake_detector.queue = [
         Detections(BOX, np.array([0.9]), np.array([0])),
         Detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, int)),
     ]
@@ -144,7 +131,7 @@ def test_against_a_model_that_misses_one_of_two_images():
         bootstrap_ci([_found(), _found()], ["crack"], against=[_found()])
 
 
-def test_evaluate_cli_against_another_model(tmp_path, monkeypatch):
+def test_evaluate_cli_against_another_model(tmp_path, fake_detector):
     for split in ("images", "labels"):
         (tmp_path / split / "val").mkdir(parents=True)
     for name in ("a", "b"):  # one crack each at [0, 0, 10, 10]
@@ -157,8 +144,7 @@ def test_evaluate_cli_against_another_model(tmp_path, monkeypatch):
     (tmp_path / "data.yaml").write_text("path: .\nval: images/val\nnames: [crack, stain]\n")
     hit = Detections(BOX, np.array([0.9]), np.array([0]))
     miss = Detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, int))
-    _FakeDetector.queue = [hit, hit, hit, miss]  # this model: both found; the other: the first
-    monkeypatch.setattr("detector.Detector", _FakeDetector)
+    fake_detector.queue = [hit, hit, hit, miss]  # this model: both found; the other: the first
     out = tmp_path / "e.json"
     r = CliRunner().invoke(
         app,

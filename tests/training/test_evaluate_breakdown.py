@@ -169,18 +169,6 @@ def test_one_bucket_is_the_overall_ap50(seed):
     assert overall.map50 > 0.1  # not degenerate
 
 
-class _FakeDetector:
-    """Stands in for ``detector.Detector``: a 320-px model returning queued detections."""
-
-    queue: list[Detections] = []
-
-    def __init__(self, model, **kwargs):
-        self.names, self.imgsz = ["crack", "stain"], (320, 320)
-
-    def detect(self, rgb, *, tile="auto"):
-        return self.queue.pop(0)
-
-
 def _two_photo_dataset(root):
     """A 640-px photo with an 80-px stain at (280, 280) and a 320-px one with a 12-px crack."""
     for split in ("images", "labels"):
@@ -197,15 +185,14 @@ def _two_photo_dataset(root):
     return root / "data.yaml"
 
 
-def test_evaluate_by_size_counts_no_miss_as_found_when_max_f1_is_at_zero(tmp_path, monkeypatch):
+def test_evaluate_by_size_counts_no_miss_as_found_when_max_f1_is_at_zero(tmp_path, fake_detector):
     # every prediction misses: F1 is 0 at every confidence, so its argmax (the operating point)
     # is confidence 0.0, and no label may count as found there
     data = _two_photo_dataset(tmp_path)
-    _FakeDetector.queue = [
+    fake_detector.queue = [
         Detections(np.array([[0, 0, 40, 40]]), np.array([0.9]), np.array([1])),
         Detections(np.array([[0, 0, 12, 12]]), np.array([0.8]), np.array([0])),
     ]
-    monkeypatch.setattr("detector.Detector", _FakeDetector)
     d = evaluate_model("fake.onnx", data).to_dict()
     assert d["conf_threshold_max_f1"] == 0.0 and d["recall"] == 0.0
     by = d["by_size"]
@@ -215,15 +202,14 @@ def test_evaluate_by_size_counts_no_miss_as_found_when_max_f1_is_at_zero(tmp_pat
     assert (by["small"]["false_positives"], by["medium"]["false_positives"]) == (1, 1)
 
 
-def test_evaluate_json_adds_by_size_at_the_model_input_scale(tmp_path, monkeypatch):
+def test_evaluate_json_adds_by_size_at_the_model_input_scale(tmp_path, fake_detector):
     # the 640-px photo is shown at half scale: its 80-px stain is 40 model px (medium, not
     # large); the 320-px photo's 12-px crack stays small
     data = _two_photo_dataset(tmp_path)
-    _FakeDetector.queue = [
+    fake_detector.queue = [
         Detections(np.array([[280, 280, 360, 360]]), np.array([0.9]), np.array([1])),
         Detections(np.array([[154, 154, 166, 166]]), np.array([0.8]), np.array([0])),
     ]
-    monkeypatch.setattr("detector.Detector", _FakeDetector)
     d = json.loads(evaluate_model("fake.onnx", data).to_json())
     assert {"map50", "map50_95", "precision", "recall", "per_class", "images", "model"} <= set(d)
     assert d["per_class"]["crack"]["labels"] == 1 and d["images"] == 2

@@ -14,18 +14,6 @@ from detector.types import Detections
 from serving.cli import app
 
 
-class _FakeDetector:
-    """Stands in for ``detector.Detector``: a 320-px model returning queued detections."""
-
-    queue: list[Detections] = []
-
-    def __init__(self, model, **kwargs):
-        self.names, self.imgsz = ["crack", "stain"], (320, 320)
-
-    def detect(self, rgb, *, tile="auto"):
-        return self.queue.pop(0)
-
-
 def _rows(stdout: str) -> dict[str, list[str]]:
     """``{bucket: [px, labels, AP50, recall, false pos.]}`` from the printed table."""
     out = {}
@@ -36,7 +24,7 @@ def _rows(stdout: str) -> dict[str, list[str]]:
     return out
 
 
-def test_evaluate_prints_ap50_recall_and_false_positives_per_size(tmp_path, monkeypatch):
+def test_evaluate_prints_ap50_recall_and_false_positives_per_size(tmp_path, fake_detector):
     for split in ("images", "labels"):
         (tmp_path / split / "val").mkdir(parents=True)
     # a: 640-px photo at half scale; its 80-px stain is 40 model px (medium), found at 0.9;
@@ -52,7 +40,7 @@ def test_evaluate_prints_ap50_recall_and_false_positives_per_size(tmp_path, monk
         )
         (tmp_path / "labels" / "val" / f"{name}.txt").write_text(line + "\n")
     (tmp_path / "data.yaml").write_text("path: .\nval: images/val\nnames: [crack, stain]\n")
-    _FakeDetector.queue = [
+    fake_detector.queue = [
         Detections(
             np.array([[280, 280, 360, 360], [0, 0, 400, 400]]),
             np.array([0.9, 0.95]),
@@ -60,7 +48,6 @@ def test_evaluate_prints_ap50_recall_and_false_positives_per_size(tmp_path, monk
         ),
         Detections(np.array([[20, 20, 30, 30]]), np.array([0.3]), np.array([1])),
     ]
-    monkeypatch.setattr("detector.Detector", _FakeDetector)
     out = tmp_path / "e.json"
     r = CliRunner().invoke(
         app,
