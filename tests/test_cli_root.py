@@ -18,7 +18,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_help_lists_commands() -> None:
     out = run("--help")
     assert out.returncode == 0
-    for cmd in ("detect", "serve", "scan", "dataset", "train", "export", "evaluate", "keys"):
+    for cmd in ("detect", "serve", "scan", "dataset", "train", "deepen", "export", "evaluate", "keys"):
         assert cmd in out.stdout
 
 

@@ -1,4 +1,4 @@
-"""``finishscan train/export/evaluate/retrain/select`` (training work).
+"""``finishscan train/deepen/export/evaluate/retrain/select`` (training work).
 
 Imports ``training`` lazily inside each command: the runtime install has no torch, and
 ``finishscan --help`` must not pay for importing it.
@@ -65,6 +65,23 @@ def train(
         data=data, out=out, recipe=r, resume=resume, command=["finishscan", *sys.argv[1:]]
     )
     typer.echo(f"trained {res.epochs_done} epochs; best weights: {res.best}")
+
+
+def deepen(
+    model: Annotated[Path, typer.Argument(help="Trained ultralytics .pt weights.")],
+    out: Annotated[Path, typer.Option(help="Where to write the deeper .pt.")],
+    depth: Annotated[float, typer.Option(help="New depth multiple (nano models have 0.5).")] = 1.0,
+) -> None:
+    """Give a trained model more layers that start out changing nothing (train it next)."""
+    _need_training()
+    from training.grow import deepen as deepen_model
+
+    res = deepen_model(model, out, depth=depth)
+    typer.echo(
+        f"depth {res.depth_before:g} -> {res.depth_after:g}: {len(res.grown_modules)} modules grew, "
+        f"{res.params_before:,} -> {res.params_after:,} parameters; same detections as {model}; "
+        f"wrote {res.path} (train it with --model {res.path})"
+    )
 
 
 def export(
