@@ -32,7 +32,14 @@ have "$work/heldout-t320-s777" || finishscan dataset tile "$work/r640-s777" --ou
 have "$work/train-mix" || finishscan dataset merge "$work/t320-s$seed640" "$work/r320-s$seed320" --out "$work/train-mix"
 
 # 2. Train: continue from the shipped weights (configs/train/continue.yaml), time-boxed.
-finishscan train --data "$work/train-mix/data.yaml" --model "models/$name.pt" --recipe continue \
+#    DEEPEN=1.0 first gives them a larger depth multiple (finishscan deepen: the same detections,
+#    new blocks that start at zero effect); later sessions continue from the deeper weights.
+start="models/$name.pt"
+if [ -n "${DEEPEN:-}" ]; then
+    finishscan deepen "$start" --out "$work/deep.pt" --depth "$DEEPEN"
+    start="$work/deep.pt"
+fi
+finishscan train --data "$work/train-mix/data.yaml" --model "$start" --recipe continue \
     --hours "$hours" --out "$work/run"
 
 # 3. Export with the card, measure on the held-out tiles, INT8 copy calibrated on training tiles.
