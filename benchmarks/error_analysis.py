@@ -166,7 +166,8 @@ def coco_defects(renders: Path, names: list[str]) -> dict[str, list[Drawn]]:
 
 def rerender(renders: Path, names: list[str]) -> dict[str, list[Drawn]]:
     """Per render stem, every defect drawn in it: each photo is rendered again from its seed
-    (``s<seed>_<i>``, ``default_rng([seed, i])``) with the saved config and the label rule off;
+    (``s<seed>_<i>``, ``default_rng([seed, i])``) with the saved config and the label rule off
+    (the defects the generator erased from it, ``erase_unlabelled``, erased again);
     its JPEG must equal the saved one. ``labelled``: a COCO annotation of that class and bbox
     (within 1 px)."""
     from datasets.synthetic import camera, composer, defects
@@ -176,7 +177,9 @@ def rerender(renders: Path, names: list[str]) -> dict[str, list[Drawn]]:
     raw: dict[str, Any] = {
         k: tuple(v) if isinstance(v, list) else v for k, v in spec["config"].items()
     }
-    cfg = dataclasses.replace(SynthConfig(**raw), min_step=0.0, min_line_contrast=0.0)
+    raw.setdefault("erase_unlabelled", False)  # renders made before the generator erased any
+    saved = SynthConfig(**raw)
+    cfg = dataclasses.replace(saved, min_step=0.0, min_line_contrast=0.0, erase_unlabelled=False)
     coco = json.loads((renders / "annotations.coco.json").read_text())
     cat = {c["id"]: c["name"] for c in coco["categories"]}
     files = {im["id"]: im["file_name"] for im in coco["images"]}
@@ -211,9 +214,13 @@ def rerender(renders: Path, names: list[str]) -> dict[str, list[Drawn]]:
             m = RENDER_NAME.match(path.stem)
             if not m:
                 continue
+            key = [int(m["seed"]), int(m["i"])]
+            erase: frozenset[int] = frozenset()
+            if saved.erase_unlabelled:  # the defects the saved photo had erased stay erased
+                first = composer.render_sample(np.random.default_rng(key), spec["imgsz"], saved)
+                erase = frozenset(first.meta["erased"])
             rec["inst"] = []
-            rng = np.random.default_rng([int(m["seed"]), int(m["i"])])
-            s = composer.render_sample(rng, spec["imgsz"], cfg)
+            s = composer.render_pass(np.random.default_rng(key), spec["imgsz"], cfg, erase)
             if s.jpeg != path.read_bytes():
                 raise SystemExit(f"{path}: rendering again gave other bytes (other generator?)")
             keyed: dict[tuple[str, int, int], dict[str, Any]] = {}

@@ -24,6 +24,9 @@ REF_SIZE = 640
 # 640 px and 7.4 at 256 (benchmarks/label_visibility.py); closer than this to the threshold a
 # label is judged on the decoded JPEG itself.
 JPEG_MARGIN = 8.0
+# Renderings of one photo at most (erase_unlabelled): an erased defect can take a kept one
+# below the label rule with it (an overlap), which the next pass erases too.
+MAX_PASSES = 3
 
 
 @lru_cache(maxsize=1)
@@ -304,9 +307,56 @@ def render_sample(
 ) -> Sample:
     """Render one labelled synthetic photo of ``imgsz`` x ``imgsz`` pixels.
 
+    With ``config.erase_unlabelled`` (the default) a defect that shows in the photo but gets no
+    label (too faint for the label rule, a sliver at the frame's edge, too small) is erased: the
+    photo is rendered again from the same random state without it, so nothing the photo shows
+    as a defect is taught as background. ``meta["erased"]`` numbers them (parts in drawing
+    order, for :func:`render_pass`), ``meta["erased_classes"]`` names their classes.
+
     Example: ``s = render_sample(np.random.default_rng(0)); s.image.shape == (640, 640, 3)``.
     """
     cfg = config or default_config()
+    if not cfg.erase_unlabelled:
+        return render_pass(rng, imgsz, cfg)
+    start = rng.bit_generator.state
+    erase: frozenset[int] = frozenset()
+    for n in range(1, MAX_PASSES + 1):
+        sample = render_pass(rng, imgsz, cfg, erase)
+        sample.meta["passes"] = n
+        more = frozenset(sample.meta["unlabelled"]) - erase
+        if not more or n == MAX_PASSES:
+            break
+        erase |= more
+        rng.bit_generator.state = start  # the same draws again: the same photo, minus those
+    return sample
+
+
+def _restore(scene: Scene, saved: tuple[np.ndarray, np.ndarray], gone: list[Instance]) -> None:
+    """Undo what a renderer painted around the parts in ``gone`` (their masks grown by 8 px or
+    two blister radii), from the albedo and height saved before it ran."""
+    H, W = int(scene.height.shape[0]), int(scene.height.shape[1])
+    where = np.zeros((H, W), bool)
+    for p in gone:
+        r = max(8, int(round(2 * float(p.meta.get("r0", 0)))))
+        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        m = cv2.dilate(np.pad(p.mask.astype(np.uint8), r), disk)  # origin (y0 - r, x0 - r)
+        oy, ox = p.y0 - r, p.x0 - r
+        y0, x0 = max(0, oy), max(0, ox)
+        y1, x1 = min(H, oy + m.shape[0]), min(W, ox + m.shape[1])
+        where[y0:y1, x0:x1] |= m[y0 - oy : y1 - oy, x0 - ox : x1 - ox] > 0
+    scene.albedo[where] = saved[0][where]
+    scene.height[where] = saved[1][where]
+
+
+def render_pass(
+    rng: np.random.Generator,
+    imgsz: int,
+    cfg: SynthConfig,
+    erase: frozenset[int] = frozenset(),
+) -> Sample:
+    """One rendering of a photo from ``rng``'s state; the defects (parts, in drawing order)
+    numbered in ``erase`` are drawn and undone, so every other draw stays as it was.
+    ``meta["unlabelled"]`` numbers the parts that show in the photo without a label."""
     ref = max(imgsz, REF_SIZE)  # scene scale is fixed by a 640-px photo; smaller = downscaled
     c = int(round(ref * cfg.canvas_margin))
     classes, mats = _plan(rng, cfg)
@@ -324,17 +374,29 @@ def render_sample(
     k_before = int(rng.integers(0, k_neg + 1))
     neg_names = _negatives(rng, scene, k_before)
 
-    instances: list[Instance] = []
+    instances: list[tuple[int, Instance]] = []  # (number in drawing order, part)
     unplaced = []
+    drawn: list[str] = []  # every part's class, in drawing order
+    k = 0
     for name in classes:
         for _ in range(5):  # a few tries to find a spot
             spot = _place(rng, scene, COMPAT[name])
             if spot is None:
                 continue
             x, y, mat = spot
+            saved = (scene.albedo.copy(), scene.height.copy()) if erase else None
             inst = defects.RENDERERS[name](rng, scene, x, y, material=mat)
             if inst is not None:
-                instances += defects.parts(inst)  # a blister cluster: one per compact group
+                ps = defects.parts(inst)  # a blister cluster: one per compact group
+                gone = [p for i, p in enumerate(ps) if k + i in erase]
+                if gone and saved is not None:
+                    if len(gone) == len(ps):
+                        scene.albedo[:], scene.height[:] = saved
+                    else:
+                        _restore(scene, saved, gone)
+                instances += [(k + i, p) for i, p in enumerate(ps) if k + i not in erase]
+                drawn += [p.name for p in ps]
+                k += len(ps)
                 break
         else:
             unplaced.append(name)
@@ -371,7 +433,8 @@ def render_sample(
     steps: list[float] = []
     lines: list[float | None] = []
     dropped = invisible = 0
-    for inst in instances:
+    unlabelled: list[int] = []  # parts that show in the photo without a label
+    for idx, inst in instances:
         total = int(inst.mask.sum())
         inside = int(
             (
@@ -383,17 +446,17 @@ def render_sample(
         )
         res = camera.warp_mask(inst.mask, inst.x0, inst.y0, H, ref)
         # Keep a box when most of the defect is in view, or (long cracks) when plenty of it is.
-        if total == 0 or res is None or (inside / total < cfg.min_visible and inside < 60):
-            dropped += 1
-            continue
-        found = _in_photo(res, ref, imgsz)
-        if found is None:
+        found = None if total == 0 or res is None else _in_photo(res, ref, imgsz)
+        if found is None:  # nothing of it in the photo
             dropped += 1
             continue
         full, crop, bx0, by0 = found
         bx1, by1 = bx0 + crop.shape[1], by0 + crop.shape[0]
-        if max(bx1 - bx0, by1 - by0) < cfg.min_box_side * imgsz / ref:
+        if (inside / total < cfg.min_visible and inside < 60) or max(
+            bx1 - bx0, by1 - by0
+        ) < cfg.min_box_side * imgsz / ref:  # a sliver at the frame's edge, or too small
             dropped += 1
+            unlabelled.append(idx)
             continue
         cue = None
         assert gray is not None
@@ -410,6 +473,7 @@ def render_sample(
             step = gray_step(final[0], *judged)
         if step < cfg.min_step:
             invisible += 1
+            unlabelled.append(idx)
             continue
         line = None
         if judged is not None and cfg.min_line_contrast > 0 and inst.name in cfg.line_classes:
@@ -418,6 +482,7 @@ def render_sample(
             line = line_contrast(final[0], *judged)
             if line < cfg.min_line_contrast:  # a thin line lost in the surface's texture
                 invisible += 1
+                unlabelled.append(idx)
                 continue
         boxes.append(Box(cfg.class_id(inst.name), float(bx0), float(by0), float(bx1), float(by1)))
         masks.append(full)
@@ -431,6 +496,9 @@ def render_sample(
         "dropped": dropped,
         # defects drawn in view but too faint to label (min_step, min_line_contrast)
         "invisible": invisible,
+        "unlabelled": unlabelled,  # parts in the photo without a label (numbers, drawing order)
+        "erased": sorted(erase),  # parts drawn and undone (config.erase_unlabelled), as numbered
+        "erased_classes": [n for i, n in enumerate(drawn) if i in erase],
         "steps": steps,  # each box's gray step (levels) against the ring around it
         "lines": lines,  # each box's line contrast (line_classes), else None
         "unplaced": unplaced,
@@ -439,4 +507,4 @@ def render_sample(
     return Sample(boxes=boxes, masks=masks, jpeg=jpeg, meta=meta, cues=cues)
 
 
-__all__ = ["Sample", "render_sample"]
+__all__ = ["Sample", "render_pass", "render_sample"]

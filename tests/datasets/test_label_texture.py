@@ -151,6 +151,7 @@ def test_a_crack_lost_in_rough_plaster_gets_no_label_and_a_clear_one_does(monkey
         empty_fraction=0.0,
         defects_per_image=(1, 1),
         negatives_per_image=(0, 0),
+        erase_unlabelled=False,  # the faint crack stays in the photo: the rule alone is tested
     )
     monkeypatch.setitem(defects.RENDERERS, "crack", _crack_renderer(0.9))  # 10 % darker
     faint = render_sample(np.random.default_rng([41, seed]), 640, cfg)

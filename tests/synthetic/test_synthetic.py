@@ -118,9 +118,9 @@ def test_class_balance_follows_config():
     for i in range(120):
         s = render_sample(np.random.default_rng([11, i]), SZ, cfg)
         counts.update(names[b.class_id] for b in s.boxes)
-        invisible += s.meta["invisible"]
+        invisible += s.meta["invisible"] + len(s.meta["erased"])
     total = sum(counts.values())
-    # 360 planned; few dropped at the warp, and some too faint to label at this size
+    # 360 planned; few dropped at the warp, and some too faint to label at this size (erased)
     assert total + invisible > 320 and total > 280
     wsum = sum(weights.values())
     # Shares of the labels, not of the plan: peeled patches are seldom too faint to label or

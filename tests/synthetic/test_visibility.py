@@ -106,6 +106,7 @@ def test_a_faint_defect_gets_no_label_and_a_clear_one_does(monkeypatch, seed):
         defects_per_image=(1, 1),
         negatives_per_image=(0, 0),
     )
+    cfg = dataclasses.replace(cfg, erase_unlabelled=False)  # the faint disc stays in the photo
     monkeypatch.setitem(defects.RENDERERS, "stain", _disc_renderer(0.99))  # ~2 gray levels
     faint = render_sample(np.random.default_rng([31, seed]), 256, cfg)
     monkeypatch.setitem(defects.RENDERERS, "stain", _disc_renderer(0.4))
@@ -123,6 +124,86 @@ def test_a_faint_defect_gets_no_label_and_a_clear_one_does(monkeypatch, seed):
     )
     assert lenient.jpeg == faint.jpeg and len(lenient.boxes) == 1
     assert lenient.meta["steps"][0] < cfg.min_step
+
+
+_ONE_STAIN = SynthConfig(
+    class_weights={"stain": 1.0},
+    surface_weights={"paint": 1.0},
+    empty_fraction=0.0,
+    defects_per_image=(1, 1),
+    negatives_per_image=(0, 0),
+    second_zone_rate=0.0,
+)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_faint_defect_is_erased_as_if_never_painted(monkeypatch, seed):
+    monkeypatch.setitem(defects.RENDERERS, "stain", _disc_renderer(0.99))
+    rng = np.random.default_rng([33, seed])
+    erased = render_sample(rng, 256, _ONE_STAIN)
+    # the reference: the same draws, the disc painted with factor 1 (no change), no erasing
+    monkeypatch.setitem(defects.RENDERERS, "stain", _disc_renderer(1.0))
+    ref_rng = np.random.default_rng([33, seed])
+    blank = render_sample(ref_rng, 256, dataclasses.replace(_ONE_STAIN, erase_unlabelled=False))
+    assert erased.jpeg == blank.jpeg and erased.boxes == blank.boxes == []
+    assert erased.meta["erased"] == [0] and erased.meta["erased_classes"] == ["stain"]
+    assert erased.meta["invisible"] == 0 and erased.meta["unlabelled"] == []
+    assert blank.meta["erased"] == [] and blank.meta["unlabelled"] == [0]
+    # the caller's generator ends where one rendering leaves it
+    assert rng.bit_generator.state == ref_rng.bit_generator.state
+
+
+def test_a_clear_defect_is_kept_and_the_photo_is_unchanged(monkeypatch):
+    monkeypatch.setitem(defects.RENDERERS, "stain", _disc_renderer(0.4))
+    on = render_sample(np.random.default_rng([34, 0]), 256, _ONE_STAIN)
+    off_cfg = dataclasses.replace(_ONE_STAIN, erase_unlabelled=False)
+    off = render_sample(np.random.default_rng([34, 0]), 256, off_cfg)
+    assert on.jpeg == off.jpeg and len(on.boxes) == 1 and on.meta["erased"] == []
+
+
+def test_with_erasing_the_label_rule_no_longer_changes_the_photo_or_its_labels():
+    """Every defect the photo shows carries a label: rendering it again with the label rule off
+    (and the same parts erased) gives the same bytes and the same boxes."""
+    from datasets.synthetic.composer import render_pass
+
+    cfg = SynthConfig(empty_fraction=0.0)
+    lenient = dataclasses.replace(cfg, min_step=0.0, min_line_contrast=0.0, erase_unlabelled=False)
+    erased = 0
+    for i in range(40):
+        s = render_sample(np.random.default_rng([35, i]), 256, cfg)
+        assert s.meta["unlabelled"] == []
+        again = render_pass(
+            np.random.default_rng([35, i]), 256, lenient, frozenset(s.meta["erased"])
+        )
+        assert again.jpeg == s.jpeg
+        assert again.boxes == s.boxes
+        erased += len(s.meta["erased"])
+    assert erased >= 3  # the defaults do draw defects the rule would leave unlabelled
+
+
+def test_restore_undoes_one_group_of_a_cluster_and_keeps_the_other():
+    from datasets.synthetic.composer import _restore
+
+    scene = Scene(
+        albedo=np.full((120, 200, 3), 0.5, np.float32),
+        height=np.zeros((120, 200), np.float32),
+        zone=np.zeros((120, 200), np.uint8),
+        materials=["paint"],
+        gloss=[0.0],
+    )
+    saved = (scene.albedo.copy(), scene.height.copy())
+    a, b = _discs([(30, 60)], 6, (120, 200)), _discs([(193, 60)], 6, (120, 200))
+    for m in (a, b):
+        grown = cv2.dilate(m.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+        scene.albedo[grown] = 0.2  # a shading halo 3 px beyond the mask, as blisters have
+        scene.height[m] = 3.0
+    part = Instance("paint_bubble", a[40:80, 10:50], 10, 40, meta={"r0": 3.0})
+    _restore(scene, saved, [part])
+    assert np.all(scene.albedo[:, :100] == 0.5) and np.all(scene.height[:, :100] == 0)
+    assert np.all(scene.albedo[b] == 0.2) and np.all(scene.height[b] == 3.0)
+    near_edge = Instance("paint_bubble", b[40:80, 180:200], 180, 40)  # grown past the canvas
+    _restore(scene, saved, [near_edge])
+    assert np.all(scene.albedo == 0.5) and np.all(scene.height == 0)
 
 
 def test_every_label_clears_the_rule_and_hollow_tiles_carry_their_cue():
