@@ -97,16 +97,19 @@ def _disc_renderer(factor: float):
     return render
 
 
+# one disc-shaped stain per photo, on paint, with no look-alikes
+_ONE_STAIN = SynthConfig(
+    class_weights={"stain": 1.0},
+    surface_weights={"paint": 1.0},
+    empty_fraction=0.0,
+    defects_per_image=(1, 1),
+    negatives_per_image=(0, 0),
+)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_a_faint_defect_gets_no_label_and_a_clear_one_does(monkeypatch, seed):
-    cfg = SynthConfig(
-        class_weights={"stain": 1.0},
-        surface_weights={"paint": 1.0},
-        empty_fraction=0.0,
-        defects_per_image=(1, 1),
-        negatives_per_image=(0, 0),
-    )
-    cfg = dataclasses.replace(cfg, erase_unlabelled=False)  # the faint disc stays in the photo
+    cfg = dataclasses.replace(_ONE_STAIN, erase_unlabelled=False)  # the faint disc stays in
     monkeypatch.setitem(defects.RENDERERS, "stain", _disc_renderer(0.99))  # ~2 gray levels
     faint = render_sample(np.random.default_rng([31, seed]), 256, cfg)
     monkeypatch.setitem(defects.RENDERERS, "stain", _disc_renderer(0.4))
@@ -124,16 +127,6 @@ def test_a_faint_defect_gets_no_label_and_a_clear_one_does(monkeypatch, seed):
     )
     assert lenient.jpeg == faint.jpeg and len(lenient.boxes) == 1
     assert lenient.meta["steps"][0] < cfg.min_step
-
-
-_ONE_STAIN = SynthConfig(
-    class_weights={"stain": 1.0},
-    surface_weights={"paint": 1.0},
-    empty_fraction=0.0,
-    defects_per_image=(1, 1),
-    negatives_per_image=(0, 0),
-    second_zone_rate=0.0,
-)
 
 
 @pytest.mark.parametrize("seed", range(4))
