@@ -384,7 +384,10 @@ def render_pass(
             if spot is None:
                 continue
             x, y, mat = spot
-            saved = (scene.albedo.copy(), scene.height.copy()) if erase else None
+            # a copy to undo from, while a part still to be erased may come of this call
+            saved = (
+                (scene.albedo.copy(), scene.height.copy()) if erase and max(erase) >= k else None
+            )
             inst = defects.RENDERERS[name](rng, scene, x, y, material=mat)
             if inst is not None:
                 ps = defects.parts(inst)  # a blister cluster: one per compact group
