@@ -92,7 +92,6 @@ from training.evaluate import accumulate  # noqa: E402
 from training.metrics import box_iou, confusion_matrix  # noqa: E402
 
 TILE_NAME = re.compile(r"^(?P<stem>.+)_x(?P<x>\d+)_y(?P<y>\d+)$")
-RENDER_NAME = re.compile(r"^s(?P<seed>\d+)_(?P<i>\d+)$")
 TINY_PX = 8.0  # px, sqrt of box area: "tiny" for the model-first cause
 TINY_SIDE = 8.0  # px, longer box side: "tiny" for the label-first cause
 LOW_CONTRAST = 1.1  # ring contrast under which a label is "low contrast"
@@ -171,14 +170,9 @@ def rerender(renders: Path, names: list[str]) -> dict[str, list[Drawn]]:
     its JPEG must equal the saved one. ``labelled``: a COCO annotation of that class and bbox
     (within 1 px)."""
     from datasets.synthetic import camera, composer, defects
-    from datasets.synthetic.config import SynthConfig
+    from datasets.synthetic.replay import RENDER_NAME, load_recipe
 
-    spec = json.loads((renders / "synth_config.json").read_text())
-    raw: dict[str, Any] = {
-        k: tuple(v) if isinstance(v, list) else v for k, v in spec["config"].items()
-    }
-    raw.setdefault("erase_unlabelled", False)  # renders made before the generator erased any
-    saved = SynthConfig(**raw)
+    saved, imgsz = load_recipe(renders)
     cfg = dataclasses.replace(saved, min_step=0.0, min_line_contrast=0.0, erase_unlabelled=False)
     coco = json.loads((renders / "annotations.coco.json").read_text())
     cat = {c["id"]: c["name"] for c in coco["categories"]}
@@ -216,16 +210,17 @@ def rerender(renders: Path, names: list[str]) -> dict[str, list[Drawn]]:
                 continue
             key = [int(m["seed"]), int(m["i"])]
             erase: frozenset[int] = frozenset()
-            if saved.erase_unlabelled:  # the defects the saved photo had erased stay erased
-                first = composer.render_sample(np.random.default_rng(key), spec["imgsz"], saved)
-                erase = frozenset(first.meta["erased"])
             rec["inst"] = []
-            s = composer.render_pass(np.random.default_rng(key), spec["imgsz"], cfg, erase)
+            if saved.erase_unlabelled:  # the defects the saved photo had erased stay erased
+                first = composer.render_sample(np.random.default_rng(key), imgsz, saved)
+                erase = frozenset(first.meta["erased"])
+                rec["inst"] = []  # only the defects of the rendering with the rule off
+            s = composer.render_pass(np.random.default_rng(key), imgsz, cfg, erase)
             if s.jpeg != path.read_bytes():
                 raise SystemExit(f"{path}: rendering again gave other bytes (other generator?)")
             keyed: dict[tuple[str, int, int], dict[str, Any]] = {}
             for inst in rec["inst"]:
-                res = camera.warp_mask(inst.mask, inst.x0, inst.y0, rec["H"], spec["imgsz"])
+                res = camera.warp_mask(inst.mask, inst.x0, inst.y0, rec["H"], imgsz)
                 if res is not None and res[0].any():
                     wm, ox, oy = res
                     ys, xs = np.nonzero(wm)

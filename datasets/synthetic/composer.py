@@ -356,7 +356,8 @@ def render_pass(
 ) -> Sample:
     """One rendering of a photo from ``rng``'s state; the defects (parts, in drawing order)
     numbered in ``erase`` are drawn and undone, so every other draw stays as it was.
-    ``meta["unlabelled"]`` numbers the parts that show in the photo without a label."""
+    ``meta["unlabelled"]`` numbers the parts that show in the photo without a label,
+    ``meta["labelled"]`` each box's part (for :mod:`datasets.synthetic.replay`)."""
     ref = max(imgsz, REF_SIZE)  # scene scale is fixed by a 640-px photo; smaller = downscaled
     c = int(round(ref * cfg.canvas_margin))
     classes, mats = _plan(rng, cfg)
@@ -437,6 +438,7 @@ def render_pass(
     lines: list[float | None] = []
     dropped = invisible = 0
     unlabelled: list[int] = []  # parts that show in the photo without a label
+    labelled: list[int] = []  # each box's part (its number in drawing order)
     for idx, inst in instances:
         total = int(inst.mask.sum())
         inside = int(
@@ -488,6 +490,7 @@ def render_pass(
                 unlabelled.append(idx)
                 continue
         boxes.append(Box(cfg.class_id(inst.name), float(bx0), float(by0), float(bx1), float(by1)))
+        labelled.append(idx)
         masks.append(full)
         cues.append(cue)
         steps.append(round(step, 1))
@@ -500,6 +503,7 @@ def render_pass(
         # defects drawn in view but too faint to label (min_step, min_line_contrast)
         "invisible": invisible,
         "unlabelled": unlabelled,  # parts in the photo without a label (numbers, drawing order)
+        "labelled": labelled,  # each box's part number, in the order of the boxes
         "erased": sorted(erase),  # parts drawn and undone (config.erase_unlabelled), as numbered
         "erased_classes": [n for i, n in enumerate(drawn) if i in erase],
         "steps": steps,  # each box's gray step (levels) against the ring around it

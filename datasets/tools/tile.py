@@ -49,8 +49,10 @@ __all__ = [
     "Clipped",
     "DefectMask",
     "DefectShape",
+    "MAX_REDRAWS",
     "MIN_PIXELS",
     "PieceRule",
+    "Redraw",
     "TileSummary",
     "clip_boxes",
     "clip_masks",
@@ -64,6 +66,12 @@ __all__ = [
 # A tile label needs this many of its defect's pixels in the tile (or half of the defect):
 # see the tile_labels section of benchmarks/RESULTS.md for the counts behind it.
 MIN_PIXELS = 24
+# Redrawings of one tile at most: erasing a defect can leave an overlapping piece under the
+# label rule, which the next redrawing erases too.
+MAX_REDRAWS = 3
+
+# The photo rendered again without the defects of the given boxes (indices), BGR.
+Redraw = Callable[[frozenset[int]], np.ndarray]
 
 Polygons = Sequence[Sequence[float]]  # one defect's rings, flat [x0, y0, x1, y1, ...]
 
@@ -98,6 +106,8 @@ class TileSummary:
     dropped_pixels: int = 0  # of ``dropped``: pieces with too few defect pixels in the tile
     dropped_cue: int = 0  # pieces with defect pixels but too little of their cue (not in dropped)
     dropped_faint: int = 0  # cut pieces their tile does not show (PieceRule; not in dropped)
+    erased: int = 0  # of those unlabelled pieces: erased (their tile cut from the photo redrawn)
+    redrawn: int = 0  # tiles cut from a photo redrawn without a defect (``redraw``)
 
 
 @dataclass(frozen=True)
@@ -201,6 +211,9 @@ class Clipped(NamedTuple):
     placed: int  # kept boxes placed by their defect's pixels
     no_cue: int = 0  # pieces with enough defect pixels but too little of their cue
     faint: int = 0  # cut pieces that fail the label rule in the window
+    unshown: tuple[
+        int, ...
+    ] = ()  # boxes (indices) with defect pixels here but no label: few, faint
 
 
 @dataclass(frozen=True)
@@ -255,14 +268,16 @@ def clip_masks(
     window's edge (some of its defect's pixels outside) is also left out when the window does
     not show it by the rule, judged on its cue's piece where it has a cue (counted in
     ``faint``). Boxes whose mask is None follow :func:`clip_boxes` (``min_visible``,
-    ``min_side``).
+    ``min_side``). ``unshown`` lists the boxes whose defect has pixels in the window but no
+    label there (too few pixels, or faint): what the tile shows of a defect unlabelled.
     """
     wx0, wy0, wx1, wy1 = window
     if gray is not None and gray.shape[:2] != (wy1 - wy0, wx1 - wx0):
         raise ValueError(f"gray {gray.shape[:2]} is not the window's {(wy1 - wy0, wx1 - wx0)}")
     kept: list[Box] = []
     dropped = few = placed = no_cue = faint = 0
-    for b, m in zip(boxes, masks, strict=True):
+    unshown: list[int] = []
+    for j, (b, m) in enumerate(zip(boxes, masks, strict=True)):
         if m is None:
             k, d = clip_boxes([b], window, min_visible=min_visible, min_side=min_side)
             kept += k
@@ -280,6 +295,7 @@ def clip_masks(
         if n < min_pixels and 2 * n < m.pixels:
             dropped += 1
             few += 1
+            unshown.append(j)
             continue
         cue = None if m.cue is None else m.cue[y0 - m.y0 : y1 - m.y0, x0 - m.x0 : x1 - m.x0]
         if cue is not None:
@@ -290,6 +306,7 @@ def clip_masks(
         judged = sub if cue is None else cue  # a cut piece: does the window show it?
         if _faint(gray, rule, n < m.pixels, judged, (x0 - wx0, y0 - wy0), b.class_id):
             faint += 1
+            unshown.append(j)
             continue
         cols = np.flatnonzero(sub.any(axis=0))
         rows = np.flatnonzero(sub.any(axis=1))
@@ -303,7 +320,7 @@ def clip_masks(
             )
         )
         placed += 1
-    return Clipped(kept, dropped, few, placed, no_cue, faint)
+    return Clipped(kept, dropped, few, placed, no_cue, faint, tuple(unshown))
 
 
 @dataclass(frozen=True)
@@ -409,6 +426,49 @@ def _decode(shape: DefectShape | Polygons | None, where: Path) -> DefectMask | N
         raise DatasetError(f"{where}: {e}") from e
 
 
+def _redrawn(
+    first: Clipped,
+    boxes: list[Box],
+    masks: list[DefectMask | None],
+    window: tuple[int, int, int, int],
+    redraw: Redraw,
+    photos: dict[frozenset[int], np.ndarray],
+    clip: dict[str, Any],
+    rule: PieceRule | None,
+) -> tuple[Clipped, np.ndarray, int]:
+    """The window's labels and pixels cut from the photo redrawn without the defects the window
+    shows unlabelled (``first.unshown``, and any a redrawing leaves unlabelled next, up to
+    :data:`MAX_REDRAWS` times), and how many defects were erased. ``photos`` caches the photo's
+    redrawings by the boxes erased."""
+    import cv2
+
+    x0, y0, x1, y1 = window
+    gone: set[int] = set()
+    index = list(range(len(boxes)))  # the boxes of ``c``, as indices into ``boxes``
+    c = first
+    for _ in range(MAX_REDRAWS):
+        gone |= {index[j] for j in c.unshown}
+        key = frozenset(gone)
+        if key not in photos:
+            photos[key] = redraw(key)
+        pixels = photos[key][y0:y1, x0:x1]
+        index = [j for j in range(len(boxes)) if j not in gone]
+        gray = None
+        if rule is not None:
+            gray = pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
+        c = clip_masks(
+            [boxes[j] for j in index],
+            [masks[j] for j in index],
+            window,
+            gray=gray,
+            rule=rule,
+            **clip,
+        )
+        if not c.unshown:
+            break
+    return c, pixels, len(gone)
+
+
 def tile_dataset(
     dataset: Dataset,
     out: Path,
@@ -426,6 +486,7 @@ def tile_dataset(
     seed: int = 0,
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
+    redraw: Callable[[Path], Redraw | None] | None = None,
 ) -> TileSummary:
     """Write every photo of ``dataset`` as ``size`` x ``size`` PNG tiles in a YOLO folder.
 
@@ -439,6 +500,12 @@ def tile_dataset(
     ``seed``; 1.0 keeps all), since a wall photo cut into tiles is mostly clean wall. Tiles are
     PNG so the photo's JPEG is not compressed twice. The folder appears only when complete
     (nothing is written on an error).
+
+    ``redraw`` (a photo's path -> a :data:`Redraw` of it, or None when it cannot be drawn
+    again; e.g. :class:`datasets.synthetic.replay.Replay`) erases what a tile would show of a
+    defect without a label: a tile holding such a piece (too few pixels, or faint there) is cut
+    from the photo drawn again without that defect, so it does not teach a visible defect as
+    background. Other tiles, and every label, stay as they were.
     """
     import cv2
 
@@ -466,7 +533,12 @@ def tile_dataset(
     polygons = polygons or {}
     rng = np.random.default_rng(seed)
     stems = unique_names([im.path for im in dataset.images], key=lambda p: split_of(p))
-    tiles = boxes_out = dropped = by_pixels = few = no_cue = faint = 0
+    tiles = boxes_out = dropped = by_pixels = few = no_cue = faint = erased = redrawn = 0
+    clip: dict[str, Any] = {
+        "min_pixels": min_pixels,
+        "min_visible": min_visible,
+        "min_side": min_side,
+    }
     splits: set[str] = set()
     with atomic_dir(out, overwrite=overwrite) as tmp:
         for k, (im, name) in enumerate(zip(dataset.images, stems, strict=True)):
@@ -489,32 +561,52 @@ def tile_dataset(
             split = split_of(im.path)
             splits.add(split)
             stem = Path(name).stem
+            again: Redraw | None = None
+            looked = False  # whether ``redraw`` was asked for this photo
+            photos: dict[frozenset[int], np.ndarray] = {}  # its redrawings
             for x0, y0, x1, y1 in slice_grid(h, w, size, size, overlap).tolist():
-                boxes, n_drop, n_few, n_px, n_cue, n_faint = clip_masks(
+                window = (x0, y0, x1, y1)
+                c = clip_masks(
                     im.boxes,
                     masks,
-                    (x0, y0, x1, y1),
-                    min_pixels=min_pixels,
-                    min_visible=min_visible,
-                    min_side=min_side,
+                    window,
                     gray=None if gray is None else gray[y0:y1, x0:x1],
                     rule=rule,
+                    **clip,
                 )
-                dropped += n_drop
-                few += n_few
-                no_cue += n_cue
-                faint += n_faint
-                if not boxes and keep_empty < 1.0 and rng.random() >= keep_empty:
+                dropped += c.dropped
+                few += c.few
+                no_cue += c.no_cue
+                faint += c.faint
+                pixels = img[y0:y1, x0:x1]
+                if redraw is not None and c.unshown and not looked:
+                    again, looked = redraw(im.path), True
+                if again is not None and c.unshown:
+                    c, pixels, n_gone = _redrawn(
+                        c,
+                        im.boxes,
+                        masks,
+                        window,
+                        again,
+                        photos,
+                        clip,
+                        rule if gray is not None else None,
+                    )
+                    if pixels.shape != img[y0:y1, x0:x1].shape:
+                        raise DatasetError(f"{im.path}: redrawn as {pixels.shape}, not {img.shape}")
+                    erased += n_gone
+                    redrawn += 1
+                if not c.boxes and keep_empty < 1.0 and rng.random() >= keep_empty:
                     continue
                 dst = tmp / "images" / split / f"{tile_stem(stem, x0, y0)}.png"
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                if not cv2.imwrite(str(dst), img[y0:y1, x0:x1]):
+                if not cv2.imwrite(str(dst), pixels):
                     raise DatasetError(f"could not write tile {dst}")
-                tile = LabeledImage(dst, x1 - x0, y1 - y0, boxes, group=stem)
+                tile = LabeledImage(dst, x1 - x0, y1 - y0, c.boxes, group=stem)
                 write_labels(tile, label_path_for(dst))
                 tiles += 1
-                boxes_out += len(boxes)
-                by_pixels += n_px
+                boxes_out += len(c.boxes)
+                by_pixels += c.placed
             if progress:
                 progress(k + 1)
         order: list[str] = [s for s in ("train", "val", "test") if s in splits]
@@ -533,4 +625,6 @@ def tile_dataset(
         dropped_pixels=few,
         dropped_cue=no_cue,
         dropped_faint=faint,
+        erased=erased,
+        redrawn=redrawn,
     )

@@ -313,6 +313,15 @@ def tile(
         float, typer.Option(help="share of tiles without boxes to keep (seeded)")
     ] = 1.0,
     seed: Annotated[int, typer.Option(help="random seed for --keep-empty")] = 0,
+    erase: Annotated[
+        bool | None,
+        typer.Option(
+            "--erase/--no-erase",
+            help="cut a tile that shows a piece of a defect without a label (a sliver, a faint "
+            "end) from the photo rendered again without that defect; synthetic folders only "
+            "[default: on when DIRECTORY has synth_config.json and masks are used]",
+        ),
+    ] = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Cut photos into model-sized tiles with clipped labels, so training sees defects at the
@@ -322,13 +331,27 @@ def tile(
     from datasets.tools import tile as tile_mod
 
     ds = load(directory)
+    root = Path(directory) if Path(directory).is_dir() else Path(directory).parent
     if polygons is None and not no_polygons:
-        root = Path(directory) if Path(directory).is_dir() else Path(directory).parent
         auto = root / "annotations.coco.json"
         polygons = auto if auto.is_file() else None
     elif no_polygons:
         polygons = None
     polys = tile_mod.coco_masks(polygons, ds) if polygons is not None else None
+    if erase is None:
+        erase = polys is not None and (root / "synth_config.json").is_file()
+    elif erase and polys is None:
+        raise DatasetError("--erase needs the defects' masks (--masks), not --no-masks")
+    redraw = None
+    if erase:
+        from datasets.synthetic.replay import Replay
+
+        replay = Replay(root)  # a folder without synth_config.json: a clear error
+
+        def redraw(path: Path) -> tile_mod.Redraw | None:
+            photo = replay.photo(path)
+            return None if photo is None else photo.without
+
     s = tile_mod.tile_dataset(
         ds,
         out,
@@ -340,6 +363,7 @@ def tile(
         keep_empty=keep_empty,
         seed=seed,
         overwrite=overwrite,
+        redraw=redraw,
     )
     if polys is not None:
         typer.echo(
@@ -348,7 +372,9 @@ def tile(
             f"{s.dropped} box pieces dropped: {s.dropped_pixels} with < {min_pixels} defect "
             f"pixels, {s.dropped - s.dropped_pixels} as < {min_visible:.0%} visible; "
             f"{s.dropped_cue} hollow-tile pieces without their edge cue; "
-            f"{s.dropped_faint} cut pieces their tile does not show) into {out}"
+            f"{s.dropped_faint} cut pieces their tile does not show"
+            + (f"; {s.erased} of those erased, in {s.redrawn} tiles redrawn" if erase else "")
+            + f") into {out}"
         )
     else:
         typer.echo(

@@ -83,7 +83,7 @@ def test_box_in_tile_without_the_defects_pixels_gets_no_label():
         [],  # lower left: the box covers 90 x 90 px of it, the crack none
         [Box(0, 86, 0, 90, 90)],  # the right arm's lower part
     ]
-    assert [g[1:] for g in got] == [
+    assert [g[1:6] for g in got] == [
         (0, 0, 1, 0, 0),
         (0, 0, 1, 0, 0),
         (0, 0, 0, 0, 0),
@@ -138,7 +138,7 @@ def test_boxes_without_a_mask_keep_the_box_rule():
     for w in TILES:
         want = clip_boxes(boxes, w, min_visible=0.3, min_side=3)
         got = clip_masks(boxes, [None] * 3, w, min_pixels=24, min_visible=0.3, min_side=3)
-        assert got == (want[0], want[1], 0, 0, 0, 0)
+        assert got == (want[0], want[1], 0, 0, 0, 0, ())
 
 
 def _photo_with(tmp_path: Path, masks: list[np.ndarray]) -> tuple[Dataset, Path]:
