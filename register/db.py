@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,6 +50,26 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def _journal_wal(cur: Any, timeout: float = SQLITE_BUSY_TIMEOUT_S) -> None:
+    """Put a SQLite file in WAL mode. The switch needs the file to itself and SQLite runs no
+    busy handler for it, so a second process opening a new file at the same moment got
+    "database is locked" at once: the mode is read first (WAL stays with the file, so later
+    opens take no lock), and a refused switch is tried again with backoff within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            cur.execute("PRAGMA journal_mode = WAL")  # ':memory:' stays 'memory'
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(2 * delay, 0.25)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get WAL, a busy timeout and BEGIN IMMEDIATE."""
     try:
@@ -65,7 +87,7 @@ def make_engine(url: str) -> Engine:
             dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
             cur = dbapi_conn.cursor()
             cur.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-            cur.execute("PRAGMA journal_mode = WAL")
+            _journal_wal(cur)
             cur.execute("PRAGMA synchronous = NORMAL")
             cur.execute("PRAGMA foreign_keys = ON")
             cur.close()
