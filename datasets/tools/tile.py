@@ -211,9 +211,8 @@ class Clipped(NamedTuple):
     placed: int  # kept boxes placed by their defect's pixels
     no_cue: int = 0  # pieces with enough defect pixels but too little of their cue
     faint: int = 0  # cut pieces that fail the label rule in the window
-    unshown: tuple[
-        int, ...
-    ] = ()  # boxes (indices) with defect pixels here but no label: few, faint
+    # boxes (indices) whose defect has pixels in the window but no label there: few, faint
+    unshown: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
