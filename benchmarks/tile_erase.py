@@ -55,14 +55,14 @@ def main() -> None:
 
     def redraw(path: Path) -> Redraw | None:
         nonlocal replayed
-        photo = replay.photo(path)
-        if photo is None:
+        again = replay.redraw(path)
+        if again is None:
             return None
         replayed += 1
 
         def without(gone: frozenset[int]) -> np.ndarray:
             erased.update((path, j) for j in gone)
-            return photo.without(gone)
+            return again(gone)
 
         return without
 

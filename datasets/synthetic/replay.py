@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +102,9 @@ class Replay:
         return PhotoReplay(
             key, self.imgsz, self.config, frozenset(s.meta["erased"]), tuple(s.meta["labelled"])
         )
+
+    def redraw(self, path: Path) -> Callable[[frozenset[int]], np.ndarray] | None:
+        """:meth:`PhotoReplay.without` of the photo at ``path`` (the ``redraw`` that
+        :func:`datasets.tools.tile.tile_dataset` takes); None when it is not a render."""
+        photo = self.photo(path)
+        return None if photo is None else photo.without

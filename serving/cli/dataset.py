@@ -346,12 +346,7 @@ def tile(
     if erase:
         from datasets.synthetic.replay import Replay
 
-        replay = Replay(root)  # a folder without synth_config.json: a clear error
-
-        def redraw(path: Path) -> tile_mod.Redraw | None:
-            photo = replay.photo(path)
-            return None if photo is None else photo.without
-
+        redraw = Replay(root).redraw  # a folder without synth_config.json: a clear error
     s = tile_mod.tile_dataset(
         ds,
         out,
