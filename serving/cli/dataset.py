@@ -368,7 +368,12 @@ def tile(
             f"pixels, {s.dropped - s.dropped_pixels} as < {min_visible:.0%} visible; "
             f"{s.dropped_cue} hollow-tile pieces without their edge cue; "
             f"{s.dropped_faint} cut pieces their tile does not show"
-            + (f"; {s.erased} of those erased, in {s.redrawn} tiles redrawn" if erase else "")
+            + (
+                f"; {s.erased} pieces a tile showed unlabelled (too few pixels or not shown) "
+                f"erased: {s.redrawn} tiles cut from their photo redrawn without them"
+                if erase
+                else ""
+            )
             + f") into {out}"
         )
     else:

@@ -221,7 +221,9 @@ def test_each_tile_is_its_photo_without_exactly_the_defects_it_leaves_unlabelled
         assert img.tobytes() == cut.tobytes(), name
         assert img.tobytes() != off[name][0].tobytes(), name
     assert redrawn >= 3  # the set does exercise erasing
-    assert f"in {redrawn} tiles redrawn" in said.output
+    erased = sum(len(v) for v in want.values())
+    assert f"; {erased} pieces a tile showed unlabelled" in said.output
+    assert f"erased: {redrawn} tiles cut from their photo redrawn" in said.output
 
 
 def test_replay_gives_the_saved_photo_back(renders):
