@@ -5,14 +5,18 @@
         --data R640/data.yaml [--data R640-778/data.yaml ...] [--cache DIR] [--section NAME]
 
 Each photo is run ONCE through the shipped detector as ``detect(tile="on")`` runs it (the whole
-photo plus the ``slice_grid`` slices, :func:`detector.tiling.detect_slices` with ``Detector.batch`` at evaluate's conf 0.001 and NMS
-IoU 0.7); the per-slice boxes are kept (``--cache``: one pickle per data set), so each merge
-variant below costs only the merge. Variants: the shipped merge
-(:func:`detector.tiling.merge_slices`), slices without the whole-photo pass, the whole-photo pass
-alone (what ``tile="off"`` gives for a square photo), a looser cut test (``CUT_TOL``: how close to its slice's border
-a box must end to count as cut there) and a looser agreement IoU. mAP50 as ``finishscan
-evaluate`` computes it (:func:`training.evaluate.accumulate`). Writes the tables to the
-``--section`` of ``benchmarks/RESULTS.md`` unless ``--no-write``. Needs no torch.
+photo plus the ``slice_grid`` slices, :func:`detector.tiling.detect_slices` with ``Detector.batch``
+at evaluate's conf 0.001 and NMS IoU 0.7); the per-slice boxes are kept (``--cache``: one pickle
+per data set), so each merge variant below costs only the merge. Variants: the shipped merge
+(:func:`detector.tiling.merge_slices`), the merge before session 18 (the whole-photo pass's views
+also widen a slice's box, cut tolerance 1 px) and each of its two changes alone, slices without
+the whole-photo pass, the whole-photo pass alone (what ``tile="off"`` gives for a square photo),
+a looser cut tolerance (``CUT_TOL``: how close to its slice's border a box must end to count as
+cut there) and a looser agreement IoU. mAP50 as ``finishscan evaluate`` computes it
+(:func:`training.evaluate.accumulate`); with more than one ``--data`` also on all photos together,
+with a paired bootstrap over photos of each variant against the merge before session 18
+(:func:`training.evaluate.bootstrap_ci` with ``against``). Writes the tables to the ``--section``
+of ``benchmarks/RESULTS.md`` unless ``--no-write``. Needs no torch.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import argparse
 import pickle
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +36,13 @@ import detector.tiling as tiling  # noqa: E402
 from benchmarks._results import write_section  # noqa: E402
 from detector import Detections, Detector, load_image  # noqa: E402
 from training.data import load_labels, read_data_yaml  # noqa: E402
-from training.evaluate import EVAL_CONF, EVAL_IOU, accumulate, record  # noqa: E402
+from training.evaluate import (  # noqa: E402
+    EVAL_CONF,
+    EVAL_IOU,
+    accumulate,
+    bootstrap_ci,
+    record,
+)
 
 # (parts per slice with the whole photo first, regions, label boxes, label classes)
 Photo = tuple[list[Detections], np.ndarray, np.ndarray, np.ndarray]
@@ -69,51 +79,83 @@ def cut_tol(px: float) -> Iterator[None]:
         tiling.CUT_TOL = old
 
 
-def crack_apart(crack: int, tol: float) -> Merge:
-    """The shipped merge for every class but ``crack``, whose boxes come from the slices alone
-    (no whole-photo pass) with a cut tolerance of ``tol`` px."""
-
-    def merge(parts: list[Detections], regions: np.ndarray) -> Detections:
-        rest = tiling.merge_slices([d[d.class_id != crack] for d in parts], regions)
-        with cut_tol(tol):
-            cracks = tiling.merge_slices([d[d.class_id == crack] for d in parts[1:]], regions[1:])
-        both = Detections.concat([rest, cracks])
-        return both[np.argsort(-both.confidence, kind="stable")]
-
-    return merge
+NOWHERE = np.array([np.inf, np.inf, -np.inf, -np.inf])  # a region that contains none
 
 
-def variants(names: list[str]) -> dict[str, Callable[[list[Photo]], list]]:
-    def run(merge: Merge, tol: float = tiling.CUT_TOL) -> Callable[[list[Photo]], list]:
+@contextmanager
+def whole_widens() -> Iterator[None]:
+    """The merge before session 18 in this respect: a view from the whole-photo pass also widens
+    a slice's box (the cut test is told the view's region contains nothing)."""
+    shipped = tiling._reaches_past_cut
+
+    def reaches(
+        box: np.ndarray, region: np.ndarray, other: np.ndarray, other_region: np.ndarray
+    ) -> bool:
+        return shipped(box, region, other, NOWHERE)  # as if other_region contained nothing
+
+    tiling._reaches_past_cut = reaches
+    try:
+        yield
+    finally:
+        tiling._reaches_past_cut = shipped
+
+
+BEFORE = "before session 18 (whole-pass views widen, cut tolerance 1 px)"
+
+
+def variants() -> dict[str, Callable[[list[Photo]], list]]:
+    def run(
+        merge: Merge, tol: float | None = None, widen: bool = False
+    ) -> Callable[[list[Photo]], list]:
         def records(photos: list[Photo]) -> list:
-            with cut_tol(tol):
+            with (
+                cut_tol(tiling.CUT_TOL if tol is None else tol),
+                whole_widens() if widen else nullcontext(),
+            ):
                 return [record(merge(p, r), tb, tc) for p, r, tb, tc in photos]
 
         return records
 
+    shipped = tiling.merge_slices
     return {
-        "shipped merge (whole photo + slices)": run(tiling.merge_slices),
-        "slices only": run(lambda p, r: tiling.merge_slices(p[1:], r[1:])),
+        "shipped merge (whole photo + slices)": run(shipped),
+        BEFORE: run(shipped, 1.0, widen=True),
+        "whole-pass views widen (cut tolerance as shipped)": run(shipped, widen=True),
+        "cut tolerance 1 px (whole-pass views do not widen)": run(shipped, 1.0),
+        "cut tolerance 8 px": run(shipped, 8.0),
+        "agreement IoU 0.3": run(lambda p, r: shipped(p, r, iou=0.3)),
+        "slices only": run(lambda p, r: shipped(p[1:], r[1:])),
         "whole photo only (tile=off)": run(lambda p, r: p[0]),
-        "cut tolerance 4 px": run(tiling.merge_slices, 4.0),
-        "slices only, cut tolerance 4 px": run(lambda p, r: tiling.merge_slices(p[1:], r[1:]), 4.0),
-        "agreement IoU 0.3": run(lambda p, r: tiling.merge_slices(p, r, iou=0.3)),
-        "crack: slices only, cut tolerance 4 px; other classes shipped": run(
-            crack_apart(names.index("crack"), 4.0)
-        ),
     }
 
 
-def table(photos: list[Photo], names: list[str]) -> str:
-    lines = [
-        "| merge | mAP50 | mAP50-95 | " + " | ".join(names) + " |",
-        "| --- | --- | --- | " + " | ".join("---" for _ in names) + " |",
-    ]
-    for label, records in variants(names).items():
-        m, _ = accumulate(records(photos), len(names))
+def table(photos: list[Photo], names: list[str], paired: bool = False) -> str:
+    """mAP50, mAP50-95 and AP50 per class of each variant; with ``paired`` also each variant's
+    mAP50 and crack AP50 against :data:`BEFORE` with their paired 95 % intervals."""
+    head = "| merge | mAP50 | mAP50-95 | " + " | ".join(names) + " |"
+    if paired:
+        head += " mAP50 vs before | crack vs before |"
+    lines = [head, "|" + " --- |" * (head.count("|") - 1)]
+    runs = {label: records(photos) for label, records in variants().items()}
+    crack = names.index("crack")
+    base, _ = accumulate(runs[BEFORE], len(names))
+    for label, recs in runs.items():
+        m, _ = accumulate(recs, len(names))
         ap = dict(zip(m.classes.tolist(), m.ap50.tolist(), strict=True))
         cells = [f"{ap[c]:.3f}" if c in ap else "-" for c in range(len(names))]
-        lines.append(f"| {label} | {m.map50:.3f} | {m.ap.mean():.3f} | " + " | ".join(cells) + " |")
+        row = f"| {label} | {m.map50:.3f} | {m.ap.mean():.3f} | " + " | ".join(cells) + " |"
+        if paired and label != BEFORE:
+            ci = bootstrap_ci(recs, names, against=runs[BEFORE])
+            b_ap = dict(zip(base.classes.tolist(), base.ap50.tolist(), strict=True))
+            lo, hi = ci["map50"]
+            clo, chi = ci["per_class_ap50"]["crack"]
+            row += (
+                f" {m.map50 - base.map50:+.3f} ({lo:+.3f} to {hi:+.3f}) |"
+                f" {ap[crack] - b_ap[crack]:+.3f} ({clo:+.3f} to {chi:+.3f}) |"
+            )
+        elif paired:
+            row += " | |"
+        lines.append(row)
     return "\n".join(lines)
 
 
@@ -136,11 +178,20 @@ def main() -> None:
         + " ".join(f"--data {d}" for d in a.data)
         + "`"
     ]
+    pooled: list[Photo] = []
     for i, data in enumerate(a.data):
         cache = a.cache / f"{Path(a.model).stem}-{i}.pkl" if a.cache else None
         photos = slice_parts(a.model, data, a.split, cache)
         n = sum(len(tc) for *_, tc in photos)
         out.append(f"\n### `{data}` ({len(photos)} photos, {n} labels)\n\n{table(photos, names)}")
+        print(out[-1], flush=True)
+        pooled += photos
+    if len(a.data) > 1:
+        n = sum(len(tc) for *_, tc in pooled)
+        out.append(
+            f"\n### all {len(a.data)} sets ({len(pooled)} photos, {n} labels; paired 95 % "
+            f"intervals over photos, 200 resamples)\n\n{table(pooled, names, paired=True)}"
+        )
         print(out[-1], flush=True)
     if a.notes:
         out.append("\n" + a.notes.read_text())

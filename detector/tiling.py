@@ -98,12 +98,22 @@ def _linked_pairs(
     return np.concatenate(firsts), np.concatenate(seconds)
 
 
-CUT_TOL = 1.0  # px: a box edge this close to its slice's edge was cut by the slice border
+# px: a box edge this close to its slice's edge was cut by the slice border. A thin crack's box
+# often ends a few pixels short of the border it crosses; at 1 px its pieces were left apart
+# (benchmarks/RESULTS.md, tile_merge_whole).
+CUT_TOL = 4.0
 
 
-def _reaches_past_cut(box: np.ndarray, region: np.ndarray, other: np.ndarray) -> bool:
-    """``box`` touches an edge of its slice ``region`` (it was cut there) and ``other`` reaches
-    past that edge: it saw part of the object that ``box``'s slice could not."""
+def _reaches_past_cut(
+    box: np.ndarray, region: np.ndarray, other: np.ndarray, other_region: np.ndarray
+) -> bool:
+    """``box`` touches an edge of its slice ``region`` (it was cut there) and ``other``, seen
+    from a slice that does not contain ``region``, reaches past that edge: it saw part of the
+    object that ``box``'s slice could not. A view from a region containing ``region`` (the
+    whole-photo pass) never widens a slice's box: the photo shrunk to the model's input gives
+    coarse boxes, and a crack's grew far too large through them (tile_merge_whole)."""
+    if (other_region[:2] <= region[:2]).all() and (other_region[2:] >= region[2:]).all():
+        return False
     lo = (box[:2] <= region[:2] + CUT_TOL) & (other[:2] < region[:2])
     hi = (box[2:] >= region[2:] - CUT_TOL) & (other[2:] > region[2:])
     return bool(lo.any() or hi.any())
@@ -137,7 +147,7 @@ def _merge_class(
                 if int(source[m]) in seen:
                     continue  # that slice's best view is already in: a duplicate
                 seen.add(int(source[m]))
-                if _reaches_past_cut(boxes[k], regions[k], boxes[m]):
+                if _reaches_past_cut(boxes[k], regions[k], boxes[m], regions[m]):
                     box[:2] = np.minimum(box[:2], boxes[m, :2])
                     box[2:] = np.maximum(box[2:], boxes[m, 2:])
                     frontier.append(int(m))
@@ -154,13 +164,16 @@ def merge_slices(parts: list[Detections], regions: np.ndarray, *, iou: float = 0
     an object cut by a slice border appears in that shared strip in both slices. Per class, boxes
     are taken best first; each box not yet taken starts an object and takes every box that agrees
     with it. From each other slice the best of those is that slice's view of the object; it widens
-    the object's box only where the box was cut by its own slice's border and the view reaches
-    past it (what the first slice could not see), and then passes the search on, so a crack
-    across three slices becomes one box. The rest are duplicates. An object keeps its first box's
-    confidence. Growing only past cut borders keeps a confident box from being stretched by weak
-    boxes it happens to agree with in a thin strip (at conf 0.001 a union of every agreeing box
-    made most boxes useless: benchmarks/RESULTS.md, ``tile_merge``). Result sorted by
-    confidence, best first.
+    the object's box only where the box was cut by its own slice's border (ends within
+    :data:`CUT_TOL` px of it) and the view reaches past it (what the first slice could not see),
+    and then passes the search on, so a crack across three slices becomes one box. Only views
+    from neighbouring slices widen a box: one from a region that contains the box's own (the
+    whole-photo pass, whose boxes are coarse) can start an object and take its duplicates but
+    does not widen it. The rest are duplicates. An object keeps its first box's confidence.
+    Growing only past cut borders keeps a confident box from being stretched by weak boxes it
+    happens to agree with in a thin strip (at conf 0.001 a union of every agreeing box made most
+    boxes useless: benchmarks/RESULTS.md, ``tile_merge``). Result sorted by confidence, best
+    first.
 
     >>> a = Detections(np.array([[50, 0, 100, 10]]), np.array([0.9]), np.array([0]))
     >>> b = Detections(np.array([[80, 0, 150, 10]]), np.array([0.8]), np.array([0]))

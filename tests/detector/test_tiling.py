@@ -117,12 +117,20 @@ THREE = [[0, 0, 100, 100], [80, 0, 180, 100], [160, 0, 260, 100]]
             THREE,
             [(50, 10, 220, 30, 0.9, 0)],
         ),
-        # a box inside its slice (not cut: it ends at 98 < 100) is not stretched by a weaker box
-        # that agrees in the strip (clipped IoU 16/18) but reaches on to 140: one object, 0.9's box
+        # a box inside its slice (not cut: it ends at 95, more than CUT_TOL short of 100) is not
+        # stretched by a weaker box that agrees in the strip (clipped IoU 13/18) but reaches on
+        # to 140: one object, 0.9's box
         (
-            [dets((82, 10, 98, 30, 0.9, 0)), dets((82, 10, 140, 30, 0.3, 0))],
+            [dets((82, 10, 95, 30, 0.9, 0)), dets((82, 10, 140, 30, 0.3, 0))],
             TWO,
-            [(82, 10, 98, 30, 0.9, 0)],
+            [(82, 10, 95, 30, 0.9, 0)],
+        ),
+        # a thin crack's box that ends 3 px short of the border it crosses (within CUT_TOL) was
+        # cut there: the next slice's view (clipped IoU 17/20) continues it
+        (
+            [dets((50, 10, 97, 30, 0.9, 0)), dets((80, 10, 150, 30, 0.7, 0))],
+            TWO,
+            [(50, 10, 150, 30, 0.9, 0)],
         ),
         # a cut box takes the best agreeing view of the next slice (to 150), not the union with a
         # weak duplicate there that also agrees (to 178); the duplicate is dropped
@@ -134,11 +142,24 @@ THREE = [[0, 0, 100, 100], [80, 0, 180, 100], [160, 0, 260, 100]]
             TWO,
             [(50, 10, 150, 30, 0.9, 0)],
         ),
-        # the whole-image pass (region = photo) and a tile that saw part of a large defect
+        # a defect across two slices, also seen by the whole-photo pass (region = photo) with a
+        # coarser box that agrees: the slices' views join, the coarse one widens nothing (it did
+        # up to session 18, which made (30, 30, 320, 170))
         (
-            [dets((40, 40, 300, 300, 0.6, 2)), dets((40, 40, 200, 200, 0.7, 2))],
+            [
+                dets((30, 30, 320, 170, 0.6, 2)),
+                dets((40, 40, 200, 150, 0.7, 2)),
+                dets((160, 40, 300, 150, 0.65, 2)),
+            ],
+            [[0, 0, 360, 200], [0, 0, 200, 200], [160, 0, 360, 200]],
+            [(40, 40, 300, 150, 0.7, 2)],
+        ),
+        # a large defect the whole-photo pass is surest of keeps its box and takes the slice's
+        # piece of it as a duplicate
+        (
+            [dets((40, 40, 300, 300, 0.8, 2)), dets((40, 40, 200, 200, 0.7, 2))],
             [[0, 0, 400, 400], [0, 0, 200, 200]],
-            [(40, 40, 300, 300, 0.7, 2)],
+            [(40, 40, 300, 300, 0.8, 2)],
         ),
         ([dets(), dets()], TWO, []),
     ],
