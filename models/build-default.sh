@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 work="${1:?usage: models/build-default.sh WORK_DIR [HOURS]}"
 hours="${2:-2.2}"
 # Training seeds change every session (777 is held out and never trained on).
-seed640="${SEED640:-17001}"; n640="${N640:-3600}"
-seed320="${SEED320:-17003}"; n320="${N320:-1000}"
+seed640="${SEED640:-18001}"; n640="${N640:-3600}"
+seed320="${SEED320:-18003}"; n320="${N320:-1000}"
 name="$(sed 's/\.onnx$//' models/DEFAULT)"
 mkdir -p "$work"
 # A step whose output folder already holds a data.yaml is skipped, so the script can be re-run
@@ -25,7 +25,7 @@ have() { [ -f "$1/data.yaml" ] && echo "have $1, skipped"; }
 #    photos), half of the defect-free tiles kept, plus whole renders at 320 px (defects shrunk).
 #    Seeds are new each session; 777 is never trained on (held-out).
 #    `dataset tile` erases a piece of a defect that a tile shows without a label (--erase, on
-#    for these synthetic folders since session 17; v0.16.0's own tiles were cut before that).
+#    for these synthetic folders since session 17; v0.17.0 is the first model trained on such tiles).
 have "$work/r640-s$seed640" || finishscan dataset synth --out "$work/r640-s$seed640" --n "$n640" --seed "$seed640" --workers 2
 have "$work/r320-s$seed320" || finishscan dataset synth --out "$work/r320-s$seed320" --n "$n320" --seed "$seed320" --imgsz 320 --workers 2
 have "$work/r640-s777" || finishscan dataset synth --out "$work/r640-s777" --n 300 --seed 777 --workers 2
