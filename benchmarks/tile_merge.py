@@ -139,6 +139,7 @@ def table(photos: list[Photo], names: list[str], paired: bool = False) -> str:
     runs = {label: records(photos) for label, records in variants().items()}
     crack = names.index("crack")
     base, _ = accumulate(runs[BEFORE], len(names))
+    base_crack = dict(zip(base.classes.tolist(), base.ap50.tolist(), strict=True))[crack]
     for label, recs in runs.items():
         m, _ = accumulate(recs, len(names))
         ap = dict(zip(m.classes.tolist(), m.ap50.tolist(), strict=True))
@@ -146,12 +147,11 @@ def table(photos: list[Photo], names: list[str], paired: bool = False) -> str:
         row = f"| {label} | {m.map50:.3f} | {m.ap.mean():.3f} | " + " | ".join(cells) + " |"
         if paired and label != BEFORE:
             ci = bootstrap_ci(recs, names, against=runs[BEFORE])
-            b_ap = dict(zip(base.classes.tolist(), base.ap50.tolist(), strict=True))
             lo, hi = ci["map50"]
             clo, chi = ci["per_class_ap50"]["crack"]
             row += (
                 f" {m.map50 - base.map50:+.3f} ({lo:+.3f} to {hi:+.3f}) |"
-                f" {ap[crack] - b_ap[crack]:+.3f} ({clo:+.3f} to {chi:+.3f}) |"
+                f" {ap[crack] - base_crack:+.3f} ({clo:+.3f} to {chi:+.3f}) |"
             )
         elif paired:
             row += " | |"
