@@ -153,6 +153,57 @@ def nms(
     return np.array(keep, dtype=np.int64)
 
 
+def mirror_x(boxes: np.ndarray, width: int) -> np.ndarray:
+    """xyxy boxes of an image flipped left-right, in the unflipped image's pixels.
+
+    >>> mirror_x(np.array([[10, 5, 30, 8]], np.float32), 100).tolist()
+    [[70.0, 5.0, 90.0, 8.0]]
+    """
+    out = np.array(boxes, np.float32).reshape(-1, 4)
+    out[:, [0, 2]] = width - out[:, [2, 0]]
+    return out
+
+
+def fuse_views(a: Detections, b: Detections, iou: float = 0.55) -> Detections:
+    """One set of detections from two views of the same image (test-time augmentation).
+
+    Each box of ``a``, most confident first, is paired with the unpaired box of ``b`` of its
+    class that overlaps it most, if that IoU is >= ``iou``. A pair becomes one box: the
+    confidence-weighted mean of the two boxes, with their mean confidence. A box without a
+    partner keeps its place with half its confidence (one view of two saw it). This is weighted
+    box fusion (Solovyev et al., 2021) for two views, one to one. Output: pairs and ``a``'s
+    unpaired boxes in ``a``'s order, then ``b``'s unpaired boxes.
+
+    >>> a = Detections([[0, 0, 10, 10], [50, 50, 60, 60]], [0.8, 0.6], [0, 0])
+    >>> d = fuse_views(a, Detections([[2, 0, 12, 10]], [0.4], [0]), 0.5)
+    >>> d.xyxy.astype(float).round(3).tolist(), d.confidence.astype(float).round(3).tolist()
+    ([[0.667, 0.0, 10.667, 10.0], [50.0, 50.0, 60.0, 60.0]], [0.6, 0.3])
+    """
+    if not len(b):
+        return Detections(a.xyxy, a.confidence / 2, a.class_id)
+    pair = box_iou(a.xyxy, b.xyxy)
+    pair[a.class_id[:, None] != b.class_id[None, :]] = 0
+    free = np.ones(len(b), bool)
+    partner = np.full(len(a), -1)
+    for i in np.argsort(-a.confidence, kind="stable"):
+        if not free.any():
+            break
+        row = np.where(free, pair[i], -1.0)
+        best = int(row.argmax())
+        if row[best] >= iou:
+            partner[i], free[best] = best, False
+    paired, other = partner >= 0, partner.clip(0)
+    wa = a.confidence[:, None]
+    wb = np.where(paired, b.confidence[other], 0)[:, None]  # 0: an unpaired box stays as it is
+    xyxy = (a.xyxy * wa + b.xyxy[other] * wb) / (wa + wb)  # confidences are > 0 (decode's floor)
+    conf = (a.confidence + wb[:, 0]) / 2
+    return Detections(
+        np.concatenate([xyxy, b.xyxy[free]]),
+        np.concatenate([conf, b.confidence[free] / 2]),
+        np.concatenate([a.class_id, b.class_id[free]]),
+    )
+
+
 def xywh2xyxy(xywh: np.ndarray) -> np.ndarray:
     xy, wh = xywh[:, :2], xywh[:, 2:4] / 2
     return np.concatenate([xy - wh, xy + wh], axis=1)

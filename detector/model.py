@@ -24,8 +24,11 @@ from detector.geometry import (
     Letterbox,
     decode_classic,
     decode_end2end,
+    fuse_views,
     letterbox,
     letterbox_params,
+    mirror_x,
+    nms,
     scale_boxes,
 )
 from detector.tiling import should_tile, tiled_detect
@@ -36,6 +39,15 @@ TileMode = Literal["auto", "on", "off"]
 
 DEFAULT_CONF = 0.25  # a class's threshold when no conf is given and the model stores none for it
 CONF_THRESHOLDS_KEY = "conf_thresholds"  # ONNX metadata: JSON {class name: confidence}
+# flip test-time augmentation (``Detector(tta=True)``): a box of one view and its partner in the
+# mirrored view are fused when their IoU is at least TTA_PAIR_IOU, then NMS at TTA_NMS_IOU (or
+# ``iou``, if lower) removes what still overlaps; each view is decoded down to TTA_VIEW_CONF (or
+# the lowest class threshold, if lower) before fusing. Chosen on v0.17.0's seed-777 tiles and
+# confirmed on 2,400 others (benchmarks/RESULTS.md, tta_fused)
+TTA_PAIR_IOU = 0.55
+TTA_NMS_IOU = 0.6
+TTA_VIEW_CONF = 0.01
+TTA_SUFFIX = "+flip"  # appended to the model version under TTA
 
 
 def session_options(threads: int | None, *, spinning: bool = False) -> ort.SessionOptions:
@@ -153,6 +165,7 @@ class Detector:
         rect: bool = True,
         max_batch: int = 1,
         tile_overlap: float = 0.2,
+        tta: bool = False,
     ) -> None:
         path = Path(model)
         if not path.exists():
@@ -172,7 +185,7 @@ class Detector:
             raise ModelError(f"model file {path} is not a loadable ONNX model ({first})") from e
         self.path = path
         self.conf, self.iou, self.max_det = conf, iou, max_det
-        self.max_batch, self.tile_overlap = max_batch, tile_overlap
+        self.max_batch, self.tile_overlap, self.tta = max_batch, tile_overlap, tta
 
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[1] != 3:
@@ -217,7 +230,9 @@ class Detector:
         )
         self.info = ModelInfo(
             name=meta.get("model_name") or path.stem,
-            version=meta.get("model_version") or _file_digest(path),
+            # flip TTA gives other detections from the same weights: another version string,
+            # so the register and `scan`'s resume do not take one for the other
+            version=(meta.get("model_version") or _file_digest(path)) + (TTA_SUFFIX if tta else ""),
             names=list(self.names),
             imgsz=self.imgsz,
             metadata=meta,
@@ -241,6 +256,19 @@ class Detector:
             return []
         for im in images:
             _check_image(im)
+        if not self.tta:
+            return self._run(images, self._decode_conf)
+        flipped = [np.ascontiguousarray(im[:, ::-1]) for im in images]
+        # each view decoded below the threshold, so a box's partner in the other view counts
+        floor = min(TTA_VIEW_CONF, float(self.class_conf.min()))
+        views = self._run([*images, *flipped], floor)
+        n = len(images)
+        return [
+            self._fuse(a, b, im.shape[1])
+            for im, a, b in zip(images, views[:n], views[n:], strict=True)
+        ]
+
+    def _run(self, images: Sequence[np.ndarray], conf: float | np.ndarray) -> list[Detections]:
         shapes = {im.shape[:2] for im in images}
         auto = self.rect and len(shapes) == 1
         params = [
@@ -254,8 +282,19 @@ class Detector:
             blob = self.blob([images[i] for i in chunk], [params[i] for i in chunk])
             (out,) = self.session.run([self.output_name], {self.input_name: blob})
             for k, i in enumerate(chunk):
-                results.append(self._decode(out[k], params[i].input_shape, images[i].shape[:2]))
+                results.append(
+                    self._decode(out[k], params[i].input_shape, images[i].shape[:2], conf)
+                )
         return results
+
+    def _fuse(self, a: Detections, flipped: Detections, width: int) -> Detections:
+        """One image's detections from its own view ``a`` and its left-right mirror's: fused
+        pairwise (:func:`~detector.geometry.fuse_views`), then NMS (the two views' unpaired
+        boxes can still overlap), then each class's threshold."""
+        b = Detections(mirror_x(flipped.xyxy, width), flipped.confidence, flipped.class_id)
+        d = fuse_views(a, b, TTA_PAIR_IOU)
+        d = d[nms(d.xyxy, d.confidence, min(self.iou, TTA_NMS_IOU), d.class_id)]
+        return d[d.confidence > self.class_conf[d.class_id]][: self.max_det]
 
     @staticmethod
     def blob(images: Sequence[np.ndarray], params: Sequence[Letterbox]) -> np.ndarray:
@@ -267,12 +306,20 @@ class Detector:
         return blob
 
     def _decode(
-        self, out: np.ndarray, input_shape: tuple[int, int], shape: tuple[int, int]
+        self,
+        out: np.ndarray,
+        input_shape: tuple[int, int],
+        shape: tuple[int, int],
+        conf: float | np.ndarray | None = None,
     ) -> Detections:
+        """One image's detections from its row of the model's output, boxes scaled from the
+        model input's ``input_shape`` to the image's ``shape``; ``conf``: the decode threshold
+        (default: the detector's own)."""
+        conf = self._decode_conf if conf is None else conf
         if self.end2end:
-            d = decode_end2end(out, conf=self._decode_conf, max_det=self.max_det)
+            d = decode_end2end(out, conf=conf, max_det=self.max_det)
         else:
-            d = decode_classic(out, conf=self._decode_conf, iou=self.iou, max_det=self.max_det)
+            d = decode_classic(out, conf=conf, iou=self.iou, max_det=self.max_det)
         return Detections(scale_boxes(d.xyxy, input_shape, shape), d.confidence, d.class_id)
 
     def detect(self, image: np.ndarray, *, tile: TileMode = "auto") -> Detections:

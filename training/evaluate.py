@@ -65,6 +65,7 @@ class EvalResult:
     data: str = ""
     split: str = "val"
     tile: str = "off"
+    tta: bool = False
     seconds_per_image: float = 0.0
     by_size: dict[str, Any] | None = None
     ci: dict[str, Any] | None = None  # bootstrap_ci over the images, when asked for
@@ -126,6 +127,7 @@ class EvalResult:
             "data": self.data,
             "split": self.split,
             "tile": self.tile,
+            "tta": self.tta,
             "conf_threshold_max_f1": round(m.conf_threshold, 3),
             "conf_thresholds": self.conf_thresholds(),
             "seconds_per_image": round(self.seconds_per_image, 4),
@@ -277,9 +279,12 @@ def evaluate_model(
     threads: int | None = None,
     limit: int | None = None,
     bootstrap: int = 0,
+    tta: bool = False,
 ) -> EvalResult:
     """Metrics of ``model`` (ONNX) on ``split`` of ``data`` (YOLO data YAML) via ``detector``;
-    with ``bootstrap`` > 0 also their 95 % intervals from that many resamples (:func:`bootstrap_ci`).
+    with ``bootstrap`` > 0 also their 95 % intervals from that many resamples (:func:`bootstrap_ci`);
+    ``tta``: each image (each slice when tiled) also read mirrored and the two fused
+    (``Detector(tta=True)``).
 
     Example: ``evaluate_model("models/m.onnx", "synth/data.yaml").to_dict()["map50"]``.
     """
@@ -292,7 +297,7 @@ def evaluate_model(
     images = spec.images(split)[:limit] if limit else spec.images(split)
     if not images:
         raise ModelError(f"no images in the {split!r} split of {data}")
-    det = Detector(str(model), threads=threads, conf=EVAL_CONF, iou=EVAL_IOU)
+    det = Detector(str(model), threads=threads, conf=EVAL_CONF, iou=EVAL_IOU, tta=tta)
     names = list(det.names)
     if len(names) < len(spec.names) or names[: len(spec.names)] != spec.names:
         raise ModelError(f"the model's classes {names} do not match the dataset's {spec.names}")
@@ -330,6 +335,7 @@ def evaluate_model(
         data=str(data),
         split=split,
         tile=tile,
+        tta=tta,
         seconds_per_image=seconds,
         by_size=by_size,
         ci=bootstrap_ci(records, names, resamples=bootstrap, groups=groups) if bootstrap else None,

@@ -144,6 +144,14 @@ def evaluate(
         str, typer.Option(help="train, val, test or all (a held-out set made for testing).")
     ] = "val",
     tile: Annotated[str, typer.Option(help="Tiled inference: on, off or auto.")] = "off",
+    tta: Annotated[
+        bool,
+        typer.Option(
+            "--tta",
+            help="Also read each image mirrored and fuse the two (as `detect --tta`); "
+            "--against is read without, so `--model M --tta --against M` shows what it adds.",
+        ),
+    ] = False,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the metrics JSON here.")
     ] = None,
@@ -173,7 +181,7 @@ def evaluate(
     from training.evaluate import evaluate_model
 
     result = evaluate_model(
-        model, data, split=split, tile=tile, threads=threads, bootstrap=bootstrap
+        model, data, split=split, tile=tile, threads=threads, bootstrap=bootstrap, tta=tta
     )
     comparison = None
     if against is not None:

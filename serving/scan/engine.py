@@ -67,6 +67,7 @@ class ScanOptions:
     workers: int = 1
     tile: str = "auto"
     conf: float | None = None  # None: the model's per-class thresholds
+    tta: bool = False
     engine: str = "local"
     address: str | None = None
     json_out: Path | None = None
@@ -117,7 +118,9 @@ def run_scan(options: ScanOptions, *, spec: Spec | None = None) -> ScanSummary:
     plan = make_plan(options)
     if spec is None:
         tile = cast(Literal["auto", "on", "off"], options.tile)
-        spec = DetectorSpec(model=model_path(options.model), conf=options.conf, tile=tile)
+        spec = DetectorSpec(
+            model=model_path(options.model), conf=options.conf, tile=tile, tta=options.tta
+        )
     inline = None  # one local worker: the detector runs here, built once (it also names the model)
     if options.engine == "local" and options.workers == 1:
         inline = spec.build(threads_per_worker(1))

@@ -39,11 +39,14 @@ class DetectorSpec:
     iou: float = 0.7
     tile: Literal["auto", "on", "off"] = "auto"
     max_pixels: int | None = None
+    tta: bool = False  # each photo also read mirrored (``Detector(tta=True)``)
 
     def build(self, threads: int) -> PhotoDetector:
         import detector
 
-        det = detector.Detector(self.model, threads=threads, conf=self.conf, iou=self.iou)
+        det = detector.Detector(
+            self.model, threads=threads, conf=self.conf, iou=self.iou, tta=self.tta
+        )
         names = list(det.names)
         model = det.info
         tile = self.tile
@@ -66,7 +69,7 @@ class DetectorSpec:
         """(model name, model version) as the register records them."""
         import detector
 
-        info = detector.Detector(self.model, threads=1).info
+        info = detector.Detector(self.model, threads=1, tta=self.tta).info
         return (info.name, info.version)
 
     def conf_floor(self) -> float:

@@ -190,3 +190,21 @@ def test_cli_detect_runs_without_network(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)[0]["width"] == 400
     assert (tmp_path / "ann" / "a.jpg").exists()
+
+
+def test_cli_detect_tta_reads_each_photo_and_its_mirror(
+    tmp_path: Path, default_model: Path
+) -> None:
+    from detector import Detector
+
+    rng = np.random.default_rng(1)
+    a = write_rgb(tmp_path / "a.png", texture(rng, 300, 400))
+    out = cli(str(a), "--tta", "--conf", "0.01", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    (rec,) = json.loads(out.stdout)
+    want = Detector(default_model, conf=0.01, tta=True).detect(load_image(a))
+    assert rec["model"]["version"].endswith("+flip")
+    assert rec["defects"], "nothing found: the comparison would prove little"
+    assert [d["confidence"] for d in rec["defects"]] == sorted(
+        (round(float(c), 4) for c in want.confidence), reverse=True
+    )

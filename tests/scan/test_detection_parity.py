@@ -14,8 +14,8 @@ from serving.scan import ScanOptions, read_jsonl, run_scan
 from .conftest import LOW_CONF, PLACEHOLDER
 
 
-@pytest.mark.parametrize("tile", ["off", "on"])
-def test_scan_records_equal_detector_records(tmp_path: Path, tile: str) -> None:
+@pytest.mark.parametrize(("tile", "tta"), [("off", False), ("on", False), ("on", True)])
+def test_scan_records_equal_detector_records(tmp_path: Path, tile: str, tta: bool) -> None:
     rng = np.random.default_rng(7)
     root = tmp_path / "a"
     (root / "P/U").mkdir(parents=True)
@@ -31,11 +31,12 @@ def test_scan_records_equal_detector_records(tmp_path: Path, tile: str) -> None:
             model=str(PLACEHOLDER),
             conf=LOW_CONF,
             tile=tile,
+            tta=tta,
             json_out=out,
             progress=False,
         )
     )
-    det = Detector(PLACEHOLDER, conf=LOW_CONF)
+    det = Detector(PLACEHOLDER, conf=LOW_CONF, tta=tta)
     for rec in read_jsonl(out):
         image = load_image(root / rec["image"])
         want = to_record(
@@ -49,3 +50,4 @@ def test_scan_records_equal_detector_records(tmp_path: Path, tile: str) -> None:
         got = {k: rec[k] for k in want}
         assert got == want
         assert (rec["project"], rec["unit"]) == ("P", "U")
+        assert rec["model"]["version"].endswith("+flip") is tta

@@ -104,3 +104,27 @@ def test_evaluate_table_of_a_trained_model_matches_its_json(tiny_run, tmp_path):
         lo = by["buckets_px"][name][0]
         assert re.match(rf"(>=)?{lo:g}", px)
     assert sum(int(row[1]) for row in rows.values()) > 0
+
+
+def test_evaluate_tta_reads_the_model_mirrored_and_the_against_model_as_is(tmp_path, default_model):
+    from datasets.synthetic import write_dataset
+    from training.evaluate import evaluate_model
+
+    write_dataset(tmp_path / "synth", 6, seed=4, imgsz=320, workers=1)
+    data = tmp_path / "synth" / "data.yaml"
+    out = tmp_path / "e.json"
+    args = ["--data", str(data), "--split", "all", "--json", str(out)]
+    r = CliRunner().invoke(
+        app,
+        ["evaluate", "--model", str(default_model), "--tta", "--against", str(default_model)]
+        + args,
+    )
+    assert r.exit_code == 0, r.output + str(r.exception)
+    doc = json.loads(out.read_text())
+    flipped = evaluate_model(default_model, data, split="all", tta=True).to_dict()
+    as_is = evaluate_model(default_model, data, split="all").to_dict()
+    assert doc["tta"] is True and doc["model"]["version"].endswith("+flip")
+    assert doc["map50_95"] == flipped["map50_95"] and doc["recall"] == flipped["recall"]
+    assert doc["against"]["model"]["version"] == as_is["model"]["version"]
+    assert doc["against"]["map50"] == as_is["map50"]
+    assert flipped["map50_95"] != as_is["map50_95"]  # the flips changed what was found
