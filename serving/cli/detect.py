@@ -42,7 +42,7 @@ def detect(
         typer.Option(
             "--tta",
             help="Also read each photo (each slice when tiled) mirrored left-right and fuse the "
-            "two: about 1.5x the time, more defects found (model version <version>+flip).",
+            "two: about twice the time, more defects found (model version <version>+flip).",
         ),
     ] = False,
     json_out: Annotated[

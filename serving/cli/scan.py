@@ -44,7 +44,7 @@ def scan(
         bool,
         typer.Option(
             "--tta",
-            help="also read each photo mirrored and fuse the two (as `detect --tta`; about 1.5x "
+            help="also read each photo mirrored and fuse the two (as `detect --tta`; about twice "
             "the time; recorded as model version <version>+flip)",
         ),
     ] = False,
