@@ -43,7 +43,7 @@ CONF_THRESHOLDS_KEY = "conf_thresholds"  # ONNX metadata: JSON {class name: conf
 # mirrored view are fused when their IoU is at least TTA_PAIR_IOU, then NMS at TTA_NMS_IOU (or
 # ``iou``, if lower) removes what still overlaps; each view is decoded down to TTA_VIEW_CONF (or
 # the lowest class threshold, if lower) before fusing. Chosen on v0.17.0's seed-777 tiles and
-# confirmed on 2,400 others (benchmarks/RESULTS.md, tta_fused)
+# confirmed on 2,400 others (benchmarks/RESULTS.md, tta_fused_v0.17.0)
 TTA_PAIR_IOU = 0.55
 TTA_NMS_IOU = 0.6
 TTA_VIEW_CONF = 0.01
