@@ -57,7 +57,13 @@ def load_detector(settings: Settings) -> DetectorLike:
     """The ONNX detector named by ``settings.model`` (raises ``ModelError``)."""
     from detector import Detector
 
-    return Detector(settings.model, threads=settings.threads, conf=settings.conf, iou=settings.iou)
+    return Detector(
+        settings.model,
+        threads=settings.threads,
+        conf=settings.conf,
+        iou=settings.iou,
+        tta=settings.tta,
+    )
 
 
 def open_register_from(settings: Settings) -> Any:

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     )
     iou: float = Field(0.7, ge=0.0, le=1.0)
     default_tile: TileMode = "auto"
+    tta: bool = Field(
+        False,
+        description="read every photo also mirrored and fuse the two views (`detect --tta`): "
+        "about twice the inference time; the model version gets '+flip'",
+    )
 
     max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1, description="413 above this")
     max_pixels: int = Field(50_000_000, ge=1, description="413 above width*height")

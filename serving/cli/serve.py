@@ -45,6 +45,14 @@ def serve(
     max_upload_mb: Annotated[
         float | None, typer.Option(min=0.001, help="largest upload accepted (MB)")
     ] = None,
+    tta: Annotated[
+        bool | None,
+        typer.Option(
+            "--tta/--no-tta",
+            help="read every photo also mirrored and fuse the two (as `detect --tta`; about "
+            "twice the inference time; default $FINISHSCAN_TTA, else off)",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
     """Run the HTTP service: detection and the defect register for inspection apps."""
@@ -62,6 +70,7 @@ def serve(
         "batch_wait_ms": batch_wait_ms,
         "threads": threads,
         "max_upload_bytes": int(max_upload_mb * 1024 * 1024) if max_upload_mb else None,
+        "tta": tta,
     }
     settings = Settings.model_validate({k: v for k, v in overrides.items() if v is not None})
     if not settings.model.is_file():
