@@ -9,6 +9,8 @@ of different sizes are letterboxed to the full ``imgsz`` square.
 from __future__ import annotations
 
 import ast
+import copy
+import dataclasses
 import hashlib
 import json
 import math
@@ -240,6 +242,20 @@ class Detector:
 
     def __repr__(self) -> str:
         return f"Detector({str(self.path)!r}, imgsz={self.imgsz}, classes={len(self.names)})"
+
+    def with_tta(self, tta: bool) -> Detector:
+        """This detector reading photos with (``True``) or without flip TTA, its model version
+        marked accordingly: ``self`` when it already does, else a copy sharing the same ONNX
+        Runtime session (so a service can offer both per request with one model loaded)."""
+        if tta == self.tta:
+            return self
+        other = copy.copy(self)
+        other.tta = tta
+        plain = self.info.version.removesuffix(TTA_SUFFIX) if self.tta else self.info.version
+        other.info = dataclasses.replace(
+            self.info, version=plain + (TTA_SUFFIX if tta else ""), names=list(self.names)
+        )
+        return other
 
     def __call__(self, image: np.ndarray) -> Detections:
         """Detections on the whole RGB uint8 (H, W, 3) ``image``, boxes in its pixels."""

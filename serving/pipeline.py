@@ -24,6 +24,7 @@ class Analysed:
     data: bytes
     image: np.ndarray
     detections: Any
+    model: Any  # detector.ModelInfo of the detector (view) that read it
 
     @property
     def width(self) -> int:
@@ -34,28 +35,33 @@ class Analysed:
         return int(self.image.shape[0])
 
 
-async def analyse_upload(file: UploadFile, tile: str, services: Services) -> Analysed:
+async def analyse_upload(
+    file: UploadFile, tile: str, services: Services, tta: bool | None = None
+) -> Analysed:
     """Read, decode and detect one uploaded photo; HTTP/Image errors propagate as 4xx."""
     data = await read_limited(file, services.settings.max_upload_bytes)
-    return await analyse_bytes(data, tile, services)
+    return await analyse_bytes(data, tile, services, tta)
 
 
-async def analyse_bytes(data: bytes, tile: str, services: Services) -> Analysed:
-    """Decode (pixel limit) and detect already-read photo bytes."""
+async def analyse_bytes(
+    data: bytes, tile: str, services: Services, tta: bool | None = None
+) -> Analysed:
+    """Decode (pixel limit) and detect already-read photo bytes; ``tta``: flip TTA for this
+    photo (``None``: the service's setting)."""
     from detector import decode_image
 
     image = await anyio.to_thread.run_sync(
         lambda: decode_image(data, max_pixels=services.settings.max_pixels)
     )
-    dets = await services.runner.detect(image, tile)
-    return Analysed(data=data, image=image, detections=dets)
+    dets = await services.runner.detect(image, tile, tta)
+    return Analysed(data=data, image=image, detections=dets, model=services.runner.view(tta).info)
 
 
 def detection_record(a: Analysed, services: Services, image_name: str) -> dict[str, Any]:
     """The detection JSON object of INTERFACE.md for an analysed upload."""
     from detector import to_record
 
-    info = services.detector.info
+    info = a.model
     record = to_record(
         a.detections,
         services.detector.names,

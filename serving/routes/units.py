@@ -22,7 +22,15 @@ from serving.deps import (
     sign_photo,
 )
 from serving.pipeline import analyse_bytes, detection_record
-from serving.routes.detect import ERRORS, TileForm, TileQuery, pick_tile
+from serving.routes.detect import (
+    ERRORS,
+    TileForm,
+    TileQuery,
+    TtaForm,
+    TtaQuery,
+    pick_tile,
+    pick_tta,
+)
 from serving.schemas import (
     DefectPublic,
     ModelPublic,
@@ -88,6 +96,8 @@ async def upload_photo(
     stage: Annotated[Stage | None, Form()] = None,
     tile_query: TileQuery = None,
     tile_form: TileForm = None,
+    tta_query: TtaQuery = None,
+    tta_form: TtaForm = None,
 ) -> Any:
     """Detect defects in the photo and record photo, defects and warnings in one transaction.
 
@@ -100,9 +110,12 @@ async def upload_photo(
 
     settings, register = services.settings, services.register
     tile = pick_tile(tile_query, tile_form, settings.default_tile)
+    tta = pick_tta(tta_query, tta_form)
     data = await read_limited(file, settings.max_upload_bytes)
     sha = hashlib.sha256(data).hexdigest()
     model = {"name": services.model_name, "version": services.model_version}
+    if tta is not None:  # this request's view: its version may carry "+flip"
+        model["version"] = str(services.runner.view(tta).info.version)
 
     def known() -> bool:
         with register.session() as session:
@@ -126,7 +139,7 @@ async def upload_photo(
         width, height = header.size
         defects: list[Any] = []
     else:
-        analysed = await analyse_bytes(data, tile, services)
+        analysed = await analyse_bytes(data, tile, services, tta)
         record = detection_record(analysed, services, file.filename or "upload")
         model = record["model"]
         width, height = analysed.width, analysed.height

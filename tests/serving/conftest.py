@@ -7,6 +7,8 @@ are deterministic and each test picks what the "model" sees.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import shutil
 import threading
 import warnings
@@ -60,7 +62,18 @@ class FakeDetector:
     def __init__(self) -> None:
         self.calls: list[tuple[str, int]] = []  # ("detect"|"batch", n images)
         self.tiles: list[str] = []
+        self.views: list[bool] = []  # per call: whether the TTA view made it
+        self.tta = False
         self._lock = threading.Lock()
+
+    def with_tta(self, tta: bool) -> FakeDetector:
+        """A view sharing this fake's call log; its version ends in "+flip" under TTA."""
+        if tta == self.tta:
+            return self
+        other = copy.copy(self)
+        other.tta = tta
+        other.info = dataclasses.replace(self.info, version="1+flip" if tta else "1")
+        return other
 
     def _plan(self, image: np.ndarray) -> Detections:
         n = int(image[0, 0, 0])
@@ -72,12 +85,14 @@ class FakeDetector:
     def detect(self, image: np.ndarray, *, tile: str = "auto") -> Detections:
         with self._lock:
             self.calls.append(("detect", 1))
+            self.views.append(self.tta)
             self.tiles.append(tile)
         return self._plan(image)
 
     def batch(self, images: list[np.ndarray]) -> list[Detections]:
         with self._lock:
             self.calls.append(("batch", len(images)))
+            self.views.append(self.tta)
         return [self._plan(im) for im in images]
 
 

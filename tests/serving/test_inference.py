@@ -86,3 +86,35 @@ def test_batch_failure_reaches_every_waiter(fake_detector, make_photo) -> None:
 )
 def test_will_tile_follows_the_detector_rule(fake_detector, shape, tile, expected) -> None:
     assert _will_tile(fake_detector, np.zeros((*shape, 3), np.uint8), tile) is expected
+
+
+def test_tta_views_are_made_once_and_never_batched_together(fake_detector, make_photo) -> None:
+    images = [decode_image(make_photo([("stain", 0.5)] * (i % 3), seed=i)) for i in range(6)]
+    asked = [None, True, False, True, None, None]  # per request; None: the service's own
+
+    async def go():
+        async with InferenceRunner(
+            fake_detector, metrics=Metrics(), batch_max=8, batch_wait_ms=200
+        ) as r:
+            assert r.view(None) is fake_detector and r.view(False) is fake_detector
+            assert r.view(True) is r.view(True) and r.view(True).info.version == "1+flip"
+            return await asyncio.gather(
+                *(r.detect(im, "auto", tta) for im, tta in zip(images, asked, strict=True))
+            )
+
+    results = run(go())
+    assert [len(d) for d in results] == [i % 3 for i in range(6)]
+    # one batch call per view, in order of arrival: the 4 plain photos, then the 2 flipped
+    assert fake_detector.calls == [("batch", 4), ("batch", 2)]
+    assert fake_detector.views == [False, True]
+
+
+def test_tiled_tta_request_runs_on_the_tta_view(fake_detector, make_photo) -> None:
+    image = decode_image(make_photo([("crack", 0.8)]))
+
+    async def go():
+        async with InferenceRunner(fake_detector, metrics=Metrics(), batch_max=4) as r:
+            return await r.detect(image, "on", tta=True)
+
+    run(go())
+    assert fake_detector.calls == [("detect", 1)] and fake_detector.views == [True]
