@@ -2,10 +2,12 @@
 
 Input records are detection objects as ``finishscan detect --json`` / ``scan --json`` write
 them (``{"image", "width", "height", "defects": [{"label", "confidence", "box"}]}``),
-optionally with ``"tiled_defects"`` from a tiled run of the same photo. A photo scores high when
+optionally with ``"tiled_defects"`` from a tiled run of the same photo and ``"flipped_defects"``
+from a tiled run of its left-right mirror (boxes mapped back). A photo scores high when
 
 - **uncertain**: a box's confidence is close to the working threshold (the model hesitates),
 - **disagreement**: the whole-photo and tiled runs see different defects,
+- **flips**: the photo and its mirror image are read differently (the tiled runs of each),
 - **rare**: it shows a class the pool rarely shows (labels for it are scarce).
 """
 
@@ -29,6 +31,7 @@ class Weights:
     uncertainty: float = 1.0
     disagreement: float = 1.0
     rarity: float = 0.5
+    flips: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -38,14 +41,18 @@ class Scored:
     uncertainty: float
     disagreement: float
     rarity: float
+    flips: float | None = None  # None: the record has no mirrored run
 
     def why(self) -> dict[str, float]:
-        return {
+        out = {
             "score": round(self.score, 4),
             "uncertainty": round(self.uncertainty, 4),
             "disagreement": round(self.disagreement, 4),
             "rarity": round(self.rarity, 4),
         }
+        if self.flips is not None:
+            out["flips"] = round(self.flips, 4)
+        return out
 
 
 def uncertainty(
@@ -79,8 +86,18 @@ def disagreement(a: Sequence[Record], b: Sequence[Record], *, iou: float = 0.5) 
     """
     if not a and not b:
         return 0.0
+    return 1.0 - 2.0 * matches(a, b, iou=iou) / (len(a) + len(b))
+
+
+def matches(a: Sequence[Record], b: Sequence[Record], *, iou: float = 0.5) -> int:
+    """How many defects of ``a`` and ``b`` pair up: greedy by IoU (≥ ``iou``), same label only.
+
+    >>> d = {"label": "crack", "box": [0, 0, 10, 10]}
+    >>> matches([d, d], [d]), matches([d], [{**d, "label": "stain"}]), matches([d], [])
+    (1, 0, 0)
+    """
     if not a or not b:
-        return 1.0
+        return 0
     ba = np.array([d["box"] for d in a], np.float64)
     bb = np.array([d["box"] for d in b], np.float64)
     same = np.array([[da["label"] == db["label"] for db in b] for da in a])
@@ -94,7 +111,7 @@ def disagreement(a: Sequence[Record], b: Sequence[Record], *, iou: float = 0.5) 
             used_a.add(i)
             used_b.add(j)
             matched += 1
-    return 1.0 - 2.0 * matched / (len(a) + len(b))
+    return matched
 
 
 def class_frequencies(records: Iterable[Record], *, threshold: float = 0.25) -> dict[str, float]:
@@ -134,15 +151,17 @@ def score_records(
     for r in ok:
         defects = list(r.get("defects") or [])
         u = uncertainty([d["confidence"] for d in defects], threshold=threshold, band=band)
-        if "tiled_defects" in r:
-            keep = [d for d in defects if d["confidence"] >= threshold]
-            tiled = [d for d in r["tiled_defects"] if d["confidence"] >= threshold]
-            dis = disagreement(keep, tiled)
-        else:
-            dis = 0.0
+        keep = [d for d in defects if d["confidence"] >= threshold]
+        tiled = [d for d in r.get("tiled_defects") or [] if d["confidence"] >= threshold]
+        dis = disagreement(keep, tiled) if "tiled_defects" in r else 0.0
+        flips = None
+        if "flipped_defects" in r:  # against the tiled run it mirrors (the whole one without)
+            mirrored = [d for d in r["flipped_defects"] if d["confidence"] >= threshold]
+            flips = disagreement(tiled if "tiled_defects" in r else keep, mirrored)
         rar = rarity(defects, freq, threshold=threshold)
         total = weights.uncertainty * u + weights.disagreement * dis + weights.rarity * rar
-        out.append(Scored(r, total, u, dis, rar))
+        total += weights.flips * (flips or 0.0)
+        out.append(Scored(r, total, u, dis, rar, flips))
     return out
 
 
@@ -204,13 +223,16 @@ def to_label_studio(
 
 
 def detect_pool(
-    images: Sequence[Path], model: str | Path, *, conf: float = 0.05
+    images: Sequence[Path], model: str | Path, *, conf: float = 0.05, flips: bool = False
 ) -> list[dict[str, Any]]:
-    """Run the detector on each photo twice (whole and tiled) into selection records.
+    """Run the detector on each photo twice (whole and tiled) into selection records; with
+    ``flips`` a third time, tiled on the photo's left-right mirror, boxes mapped back
+    (``"flipped_defects"``).
 
     Low ``conf`` keeps the hesitant boxes the uncertainty score needs.
     """
-    from detector import Detector, load_image, to_record
+    from detector import Detections, Detector, load_image, to_record
+    from detector.geometry import mirror_x
     from finishscan.errors import ImageError
 
     det = Detector(str(model), conf=conf)
@@ -225,5 +247,10 @@ def detect_pool(
         common = {"image": str(p), "width": w, "height": h, "model": det.info}
         whole = to_record(det.detect(rgb, tile="off"), det.names, **common)
         tiled = to_record(det.detect(rgb, tile="on"), det.names, **common)
-        out.append({**whole, "tiled_defects": tiled["defects"]})
+        record = {**whole, "tiled_defects": tiled["defects"]}
+        if flips:
+            m = det.detect(np.ascontiguousarray(rgb[:, ::-1]), tile="on")
+            back = Detections(mirror_x(m.xyxy, w), m.confidence, m.class_id)
+            record["flipped_defects"] = to_record(back, det.names, **common)["defects"]
+        out.append(record)
     return out

@@ -390,6 +390,13 @@ def select(
     url_prefix: Annotated[
         str, typer.Option(help="Prefix of image URLs in the tasks.")
     ] = "/data/local-files/?d=",
+    flips: Annotated[
+        bool,
+        typer.Option(
+            help="With --images: also read each photo mirrored (tiled) and count where the "
+            "two readings disagree (one more tiled run per photo)."
+        ),
+    ] = False,
 ) -> None:
     """Pick the photos most worth labelling and write them as pre-annotated Label Studio tasks."""
     from finishscan.paths import default_model_path
@@ -397,6 +404,8 @@ def select(
 
     if (scan is None) == (images is None):
         raise ConfigError("give exactly one of --scan FILE or --images DIR")
+    if flips and scan is not None:
+        raise ConfigError("--flips needs --images DIR (a scan's records have no mirrored run)")
     root = None
     if scan is not None:
         records = read_scan(scan)
@@ -406,7 +415,7 @@ def select(
 
         root = images
         m = model or default_model_path()
-        records = detect_pool([Path(p) for p in expand_paths([str(images)])], m)
+        records = detect_pool([Path(p) for p in expand_paths([str(images)])], m, flips=flips)
         from detector import Detector
 
         names = list(Detector(str(m)).names)

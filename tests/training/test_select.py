@@ -139,3 +139,72 @@ def test_select_cli_needs_one_source(tmp_path):
         timeout=120,
     )
     assert p.returncode == 1 and "exactly one of" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_flips_score_the_tiled_run_against_its_mirror():
+    tiled = [d(conf=0.9), d(conf=0.9, box=(50, 50, 60, 60))]
+    pool = [
+        {"image": "same.jpg", "defects": [], "tiled_defects": tiled, "flipped_defects": tiled},
+        # one of two tiled boxes found again, plus a box below the threshold (not counted)
+        {
+            "image": "half.jpg",
+            "defects": [],
+            "tiled_defects": tiled,
+            "flipped_defects": [d(conf=0.8), d(conf=0.1, box=(50, 50, 60, 60))],
+        },
+        {"image": "plain.jpg", "defects": [d(conf=0.9)]},  # no mirrored run: no flips score
+    ]
+    w = Weights(uncertainty=0, disagreement=0, rarity=0, flips=2.0)
+    by = {s.record["image"]: s for s in select_records(pool, 3, weights=w)}
+    assert by["same.jpg"].flips == 0.0 and by["half.jpg"].flips == pytest.approx(1 - 2 * 1 / 3)
+    assert by["half.jpg"].score == pytest.approx(2.0 * (1 - 2 / 3))
+    assert by["plain.jpg"].flips is None and "flips" not in by["plain.jpg"].why()
+    assert by["half.jpg"].why()["flips"] == pytest.approx(0.3333)
+    assert [s.record["image"] for s in select_records(pool, 1, weights=w)] == ["half.jpg"]
+
+
+def test_flipped_run_is_the_mirror_photos_tiled_run_mapped_back(default_model, tmp_path):
+    """detect_pool(flips=True) on a photo gives as "flipped_defects" what the tiled run of its
+    mirror image finds, boxes mirrored back into the photo's pixels."""
+    import cv2
+    import numpy as np
+
+    from training.select import detect_pool
+
+    from ..textures import texture
+
+    photo = texture(np.random.default_rng(11), 700, 900)
+    cv2.imwrite(str(tmp_path / "a.png"), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp_path / "b.png"), cv2.cvtColor(photo[:, ::-1], cv2.COLOR_RGB2BGR))
+    a, b = detect_pool([tmp_path / "a.png", tmp_path / "b.png"], default_model, flips=True)
+    assert a["tiled_defects"], "nothing found: the comparison would prove little"
+
+    def rows(defects, flip=False):
+        out = []
+        for x in defects:
+            x0, y0, x1, y1 = x["box"]
+            box = [900 - x1, y0, 900 - x0, y1] if flip else [x0, y0, x1, y1]
+            out.append((x["label"], x["confidence"], box))
+        out.sort(key=lambda r: (r[0], r[1], round(r[2][0])))
+        return [r[:2] for r in out], np.array([r[2] for r in out])
+
+    for ours, theirs in ((a, b), (b, a)):
+        (keys, boxes), (want_keys, want_boxes) = (
+            rows(ours["flipped_defects"]),
+            rows(theirs["tiled_defects"], flip=True),
+        )
+        assert keys == want_keys
+        np.testing.assert_allclose(boxes, want_boxes, atol=0.02)  # records round to 0.01 px
+    assert all(0 <= x["box"][0] < x["box"][2] <= 900 for x in a["flipped_defects"])
+
+
+def test_select_cli_flips_need_images(tmp_path):
+    (tmp_path / "scan.jsonl").write_text("\n".join(json.dumps(r) for r in _pool()))
+    p = subprocess.run(
+        [str(BIN / "finishscan"), "select", "--scan", str(tmp_path / "scan.jsonl"), "--flips"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 1 and "--flips needs --images" in p.stderr
+    assert "Traceback" not in p.stderr
