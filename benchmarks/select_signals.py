@@ -9,7 +9,8 @@ renders, so that tiling matters as on real photos) this runs ``select --images``
 image), counts each photo's errors -- false positives plus missed defects of the tiled run at the
 model's own per-class thresholds (what ``detect`` and ``scan`` report), same label and IoU >= 0.5
 -- and ranks the photos by each signal of :func:`training.select.score_records` alone and by
-the combined scores with and without flips. For the top 10/20/30 % of the photos it reports the
+the combined scores with and without flips, at the model's per-class thresholds (``select``'s
+default) and at 0.25 for every class (its default before). For the top 10/20/30 % of the photos it reports the
 share of all errors they hold (a random pick holds about 10/20/30 %, the errors themselves give
 the ceiling), with a paired bootstrap interval over photos for the combined score with flips
 minus without. Writes the table to ``--section`` of ``benchmarks/RESULTS.md`` unless
@@ -33,13 +34,16 @@ from detector import Detector  # noqa: E402
 from training.select import Weights, detect_pool, matches, score_records  # noqa: E402
 
 SHARES = (0.1, 0.2, 0.3)
-SIGNALS: dict[str, Weights] = {
-    "uncertainty alone": Weights(1, 0, 0, 0),
-    "whole vs tiled alone": Weights(0, 1, 0, 0),
-    "rarity alone": Weights(0, 0, 1, 0),
-    "flips alone": Weights(0, 0, 0, 1),
-    "select without flips (1, 1, 0.5)": Weights(1, 1, 0.5, 0),
-    "select with flips (1, 1, 0.5, 1)": Weights(1, 1, 0.5, 1),
+# name: (weights, working threshold: "flat" 0.25 for every class or the model's "class" ones)
+SIGNALS: dict[str, tuple[Weights, str]] = {
+    "uncertainty alone, 0.25": (Weights(1, 0, 0, 0), "flat"),
+    "uncertainty alone, class thresholds": (Weights(1, 0, 0, 0), "class"),
+    "whole vs tiled alone": (Weights(0, 1, 0, 0), "class"),
+    "rarity alone": (Weights(0, 0, 1, 0), "class"),
+    "flips alone": (Weights(0, 0, 0, 1), "class"),
+    "select without flips (1, 1, 0.5), 0.25": (Weights(1, 1, 0.5, 0), "flat"),
+    "select without flips (1, 1, 0.5)": (Weights(1, 1, 0.5, 0), "class"),
+    "select with flips (1, 1, 0.5, 1)": (Weights(1, 1, 0.5, 1), "class"),
 }
 BASE, NEW = "select without flips (1, 1, 0.5)", "select with flips (1, 1, 0.5, 1)"
 
@@ -90,9 +94,13 @@ def main() -> None:
     images = [r["image"] for r in records]
     errors = photo_errors(records, truth, det)
 
+    classes = dict(zip(det.names, det.class_conf.tolist(), strict=True))
+    thresholds = {"flat": 0.25, "class": classes}
     scores = {
-        name: np.array([s.score for s in score_records(records, weights=w)])
-        for name, w in SIGNALS.items()
+        name: np.array(
+            [s.score for s in score_records(records, weights=w, threshold=thresholds[kind])]
+        )
+        for name, (w, kind) in SIGNALS.items()
     }
     scores["the errors themselves (ceiling)"] = errors
     ranks = {name: order(s, images) for name, s in scores.items()}

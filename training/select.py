@@ -24,6 +24,26 @@ from typing import Any
 import numpy as np
 
 Record = Mapping[str, Any]
+# the working confidence threshold: one for every class, or one per label (a model's own
+# per-class thresholds, what ``detect`` reports by); a label without one gets DEFAULT_THRESHOLD
+Threshold = float | Mapping[str, float]
+DEFAULT_THRESHOLD = 0.25
+
+
+def threshold_of(threshold: Threshold, label: str) -> float:
+    """The working threshold for boxes of ``label``.
+
+    >>> threshold_of(0.3, "crack"), threshold_of({"crack": 0.4}, "crack"), threshold_of({}, "stain")
+    (0.3, 0.4, 0.25)
+    """
+    if isinstance(threshold, Mapping):
+        return float(threshold.get(label, DEFAULT_THRESHOLD))
+    return float(threshold)
+
+
+def kept(defects: Iterable[Record], threshold: Threshold) -> list[Record]:
+    """The defects at or above their label's working threshold."""
+    return [d for d in defects if d["confidence"] >= threshold_of(threshold, d["label"])]
 
 
 @dataclass(frozen=True)
@@ -56,17 +76,24 @@ class Scored:
 
 
 def uncertainty(
-    confidences: Sequence[float], *, threshold: float = 0.25, band: float = 0.2
+    confidences: Sequence[float],
+    *,
+    threshold: float | Sequence[float] = DEFAULT_THRESHOLD,
+    band: float = 0.2,
 ) -> float:
-    """1 for a box exactly at ``threshold``, falling linearly to 0 at ``threshold ± band``; max over boxes.
+    """1 for a box exactly at ``threshold`` (one for all, or one per box), falling linearly to 0
+    at ``threshold ± band``; max over boxes.
 
     >>> uncertainty([0.25]), uncertainty([0.15], band=0.2), uncertainty([0.9]), uncertainty([])
     (1.0, 0.5, 0.0, 0.0)
+    >>> uncertainty([0.4, 0.25], threshold=[0.4, 0.45])
+    1.0
     """
     if not len(confidences):
         return 0.0
     c = np.asarray(confidences, np.float64)
-    return float(np.clip(1.0 - np.abs(c - threshold) / band, 0.0, 1.0).max())
+    t = np.asarray(threshold, np.float64)
+    return float(np.clip(1.0 - np.abs(c - t) / band, 0.0, 1.0).max())
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -114,33 +141,37 @@ def matches(a: Sequence[Record], b: Sequence[Record], *, iou: float = 0.5) -> in
     return matched
 
 
-def class_frequencies(records: Iterable[Record], *, threshold: float = 0.25) -> dict[str, float]:
+def class_frequencies(
+    records: Iterable[Record], *, threshold: Threshold = DEFAULT_THRESHOLD
+) -> dict[str, float]:
     """Share of each label among all boxes at or above ``threshold`` in the pool."""
     counts: Counter[str] = Counter()
     for r in records:
-        for d in r.get("defects") or []:
-            if d["confidence"] >= threshold:
-                counts[d["label"]] += 1
+        for d in kept(r.get("defects") or [], threshold):
+            counts[d["label"]] += 1
     total = sum(counts.values())
     return {k: v / total for k, v in counts.items()} if total else {}
 
 
 def rarity(
-    defects: Sequence[Record], freq: Mapping[str, float], *, threshold: float = 0.25
+    defects: Sequence[Record],
+    freq: Mapping[str, float],
+    *,
+    threshold: Threshold = DEFAULT_THRESHOLD,
 ) -> float:
     """``1 − share`` of the rarest label the photo shows (0 without boxes).
 
     >>> rarity([{"label": "stain", "confidence": 0.5}], {"crack": 0.9, "stain": 0.1})
     0.9
     """
-    shares = [freq.get(d["label"], 0.0) for d in defects if d["confidence"] >= threshold]
+    shares = [freq.get(d["label"], 0.0) for d in kept(defects, threshold)]
     return float(1.0 - min(shares)) if shares else 0.0
 
 
 def score_records(
     records: Sequence[Record],
     *,
-    threshold: float = 0.25,
+    threshold: Threshold = DEFAULT_THRESHOLD,
     band: float = 0.2,
     weights: Weights = Weights(),
 ) -> list[Scored]:
@@ -150,13 +181,17 @@ def score_records(
     out = []
     for r in ok:
         defects = list(r.get("defects") or [])
-        u = uncertainty([d["confidence"] for d in defects], threshold=threshold, band=band)
-        keep = [d for d in defects if d["confidence"] >= threshold]
-        tiled = [d for d in r.get("tiled_defects") or [] if d["confidence"] >= threshold]
+        u = uncertainty(
+            [d["confidence"] for d in defects],
+            threshold=[threshold_of(threshold, d["label"]) for d in defects],
+            band=band,
+        )
+        keep = kept(defects, threshold)
+        tiled = kept(r.get("tiled_defects") or [], threshold)
         dis = disagreement(keep, tiled) if "tiled_defects" in r else 0.0
         flips = None
         if "flipped_defects" in r:  # against the tiled run it mirrors (the whole one without)
-            mirrored = [d for d in r["flipped_defects"] if d["confidence"] >= threshold]
+            mirrored = kept(r["flipped_defects"], threshold)
             flips = disagreement(tiled if "tiled_defects" in r else keep, mirrored)
         rar = rarity(defects, freq, threshold=threshold)
         total = weights.uncertainty * u + weights.disagreement * dis + weights.rarity * rar
@@ -169,7 +204,7 @@ def select_records(
     records: Sequence[Record],
     n: int,
     *,
-    threshold: float = 0.25,
+    threshold: Threshold = DEFAULT_THRESHOLD,
     band: float = 0.2,
     weights: Weights = Weights(),
 ) -> list[Scored]:
@@ -192,7 +227,7 @@ def to_label_studio(
     selected: Sequence[Scored],
     *,
     names: list[str],
-    threshold: float = 0.25,
+    threshold: Threshold = DEFAULT_THRESHOLD,
     url_prefix: str = "/data/local-files/?d=",
     root: Path | None = None,
 ) -> list[dict[str, Any]]:
@@ -212,7 +247,7 @@ def to_label_studio(
     preds = [
         {
             **s.record,
-            "defects": [d for d in s.record.get("defects") or [] if d["confidence"] >= threshold],
+            "defects": kept(s.record.get("defects") or [], threshold),
         }
         for s in selected
     ]

@@ -385,8 +385,14 @@ def select(
         "tasks.json"
     ),
     threshold: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Working confidence threshold.")
-    ] = 0.25,
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Working confidence threshold for every class (default: the model's per-class "
+            "thresholds, as detect reports; 0.25 for --scan without --model).",
+        ),
+    ] = None,
     url_prefix: Annotated[
         str, typer.Option(help="Prefix of image URLs in the tasks.")
     ] = "/data/local-files/?d=",
@@ -400,16 +406,26 @@ def select(
 ) -> None:
     """Pick the photos most worth labelling and write them as pre-annotated Label Studio tasks."""
     from finishscan.paths import default_model_path
-    from training.select import detect_pool, read_scan, select_records, to_label_studio
+    from training.select import (
+        DEFAULT_THRESHOLD,
+        Threshold,
+        detect_pool,
+        read_scan,
+        select_records,
+        to_label_studio,
+    )
 
     if (scan is None) == (images is None):
         raise ConfigError("give exactly one of --scan FILE or --images DIR")
     if flips and scan is not None:
         raise ConfigError("--flips needs --images DIR (a scan's records have no mirrored run)")
     root = None
+    working: Threshold = DEFAULT_THRESHOLD if threshold is None else threshold
     if scan is not None:
         records = read_scan(scan)
         names = _names_of(records, model)
+        if threshold is None and model is not None:
+            working = _class_thresholds(model)
     else:
         from detector.run import expand_paths
 
@@ -419,14 +435,25 @@ def select(
         from detector import Detector
 
         names = list(Detector(str(m)).names)
-    chosen = select_records(records, n, threshold=threshold)
+        if threshold is None:
+            working = _class_thresholds(m)
+    chosen = select_records(records, n, threshold=working)
     tasks = to_label_studio(
-        chosen, names=names, threshold=threshold, url_prefix=url_prefix, root=root
+        chosen, names=names, threshold=working, url_prefix=url_prefix, root=root
     )
     from datasets.formats.labelstudio import save_tasks
 
     save_tasks(tasks, out)
     typer.echo(f"wrote {len(tasks)} tasks (of {len(records)} photos) to {out}")
+
+
+def _class_thresholds(model: Path) -> dict[str, float]:
+    """What ``detect`` filters each class at with ``model``: its stored per-class thresholds,
+    0.25 for a class (or a model) without one."""
+    from detector import Detector
+
+    det = Detector(str(model))
+    return dict(zip(det.names, (float(c) for c in det.class_conf), strict=True))
 
 
 def _names_of(records: list[dict], model: Path | None) -> list[str]:

@@ -208,3 +208,80 @@ def test_select_cli_flips_need_images(tmp_path):
     )
     assert p.returncode == 1 and "--flips needs --images" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_per_class_thresholds_drive_every_signal():
+    t = {"crack": 0.5, "stain": 0.2}  # paint_bubble has none: 0.25
+    crack, stain = d(conf=0.5), d(label="stain", conf=0.3, box=(50, 50, 60, 60))
+    bubble = d(label="paint_bubble", conf=0.24, box=(70, 70, 80, 80))
+    (s,) = select_records(
+        [{"image": "a.jpg", "width": 100, "height": 100, "defects": [crack, stain, bubble]}],
+        1,
+        threshold=t,
+        weights=Weights(disagreement=0, rarity=0, flips=0),
+    )
+    assert s.uncertainty == pytest.approx(1.0)  # the crack sits on its own threshold
+    assert uncertainty([0.3], threshold=[0.2]) == pytest.approx(0.5)
+    assert class_frequencies([s.record], threshold=t) == pytest.approx({"crack": 0.5, "stain": 0.5})
+    (task,) = to_label_studio([s], names=["crack", "stain", "paint_bubble"], threshold=t)
+    labels = sorted(r["value"]["rectanglelabels"][0] for r in task["predictions"][0]["result"])
+    assert labels == ["crack", "stain"]  # the bubble is under 0.25
+    # one threshold for all: the crack at 0.5 is far from 0.25, the bubble at 0.24 hesitates
+    (flat,) = select_records([s.record], 1, threshold=0.25, weights=Weights(1, 0, 0, 0))
+    assert flat.uncertainty == pytest.approx(1 - 0.01 / 0.2)
+
+
+def test_select_images_uses_the_models_class_thresholds(default_model, tmp_path):
+    import cv2
+    import numpy as np
+
+    from detector import Detector
+    from training.select import detect_pool
+
+    from ..textures import texture
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for k in range(3):
+        photo = texture(np.random.default_rng(20 + k), 400, 560)
+        cv2.imwrite(str(folder / f"p{k}.png"), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    out = tmp_path / "tasks.json"
+    p = subprocess.run(
+        [
+            str(BIN / "finishscan"),
+            "select",
+            "--images",
+            str(folder),
+            "--model",
+            str(default_model),
+            "--n",
+            "3",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr
+    det = Detector(default_model)
+    t = dict(zip(det.names, det.class_conf.tolist(), strict=True))
+    assert len(set(t.values())) > 1, "the model stores one threshold: this test proves little"
+    pool = {Path(r["image"]).name: r for r in detect_pool(sorted(folder.iterdir()), default_model)}
+    tasks = json.loads(out.read_text())
+    assert len(tasks) == 3
+    shown = differs = 0
+    for task in tasks:
+        record = pool[task["data"]["image"].split("?d=", 1)[1]]
+        want = sorted(
+            round(x["confidence"], 4) for x in record["defects"] if x["confidence"] >= t[x["label"]]
+        )
+        flat = sorted(
+            round(x["confidence"], 4) for x in record["defects"] if x["confidence"] >= 0.25
+        )
+        got = sorted(round(r["score"], 4) for r in task["predictions"][0]["result"])
+        assert got == want
+        shown += len(got)
+        differs += want != flat
+    assert shown, "no box above the thresholds: the comparison would prove little"
+    assert differs, "0.25 for all would give the same tasks: the test proves little"
