@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 work="${1:?usage: models/build-default.sh WORK_DIR [HOURS]}"
 hours="${2:-2.2}"
 # Training seeds change every session (777 is held out and never trained on).
-seed640="${SEED640:-19001}"; n640="${N640:-3600}"
-seed320="${SEED320:-19003}"; n320="${N320:-1000}"
+seed640="${SEED640:-20001}"; n640="${N640:-3600}"
+seed320="${SEED320:-20003}"; n320="${N320:-1000}"
 name="$(sed 's/\.onnx$//' models/DEFAULT)"
 mkdir -p "$work"
 # A step whose output folder already holds a data.yaml is skipped, so the script can be re-run
