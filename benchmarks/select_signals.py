@@ -12,8 +12,8 @@ model's own per-class thresholds (what ``detect`` and ``scan`` report), same lab
 the combined scores with and without flips, at the model's per-class thresholds (``select``'s
 default) and at 0.25 for every class (its default before). For the top 10/20/30 % of the photos it reports the
 share of all errors they hold (a random pick holds about 10/20/30 %, the errors themselves give
-the ceiling), with a paired bootstrap interval over photos for the combined score with flips
-minus without. Writes the table to ``--section`` of ``benchmarks/RESULTS.md`` unless
+the ceiling), with paired bootstrap intervals over photos for the combined score with flips
+minus without and for the model's thresholds minus 0.25. Writes the table to ``--section`` of ``benchmarks/RESULTS.md`` unless
 ``--no-write``. Needs no torch.
 """
 
@@ -45,7 +45,24 @@ SIGNALS: dict[str, tuple[Weights, str]] = {
     "select without flips (1, 1, 0.5)": (Weights(1, 1, 0.5, 0), "class"),
     "select with flips (1, 1, 0.5, 1)": (Weights(1, 1, 0.5, 1), "class"),
 }
-BASE, NEW = "select without flips (1, 1, 0.5)", "select with flips (1, 1, 0.5, 1)"
+# (label, ranking, the ranking it is compared with): paired bootstrap of the difference
+PAIRS = [
+    (
+        "with flips minus without",
+        "select with flips (1, 1, 0.5, 1)",
+        "select without flips (1, 1, 0.5)",
+    ),
+    (
+        "class thresholds minus 0.25",
+        "select without flips (1, 1, 0.5)",
+        "select without flips (1, 1, 0.5), 0.25",
+    ),
+    (
+        "uncertainty: class thresholds minus 0.25",
+        "uncertainty alone, class thresholds",
+        "uncertainty alone, 0.25",
+    ),
+]
 
 
 def photo_errors(records: list[dict], truth: dict[str, list[dict]], det: Detector) -> np.ndarray:
@@ -106,15 +123,17 @@ def main() -> None:
     ranks = {name: order(s, images) for name, s in scores.items()}
 
     rng = np.random.default_rng(0)
-    diffs = {share: [] for share in SHARES}
+    diffs: dict[tuple[str, float], list[float]] = {(p[0], s): [] for p in PAIRS for s in SHARES}
     for _ in range(a.resamples):
         idx = rng.integers(0, len(records), len(records))
         sub_images = [f"{images[i]}#{j}" for j, i in enumerate(idx)]
         e = errors[idx]
-        for share in SHARES:
-            base = top_share(order(scores[BASE][idx], sub_images), e, share)
-            new = top_share(order(scores[NEW][idx], sub_images), e, share)
-            diffs[share].append(new - base)
+        sub = {name: order(scores[name][idx], sub_images) for p in PAIRS for name in p[1:]}
+        for label, new, base in PAIRS:
+            for share in SHARES:
+                diffs[label, share].append(
+                    top_share(sub[new], e, share) - top_share(sub[base], e, share)
+                )
 
     head = "| ranked by | " + " | ".join(f"top {round(100 * s)} %" for s in SHARES) + " |"
     lines = [head, "|---|" + "---|" * len(SHARES)]
@@ -122,13 +141,13 @@ def main() -> None:
     for name, rank in ranks.items():
         cells = " | ".join(f"{top_share(rank, errors, s):.3f}" for s in SHARES)
         lines.append(f"| {name} | {cells} |")
-    ci = []
-    for share in SHARES:
-        d = np.array(diffs[share])
-        point = top_share(ranks[NEW], errors, share) - top_share(ranks[BASE], errors, share)
-        lo, hi = np.percentile(d, [2.5, 97.5])
-        ci.append(f"{point:+.3f} ({lo:+.3f}, {hi:+.3f})")
-    lines.append("| with flips minus without (paired bootstrap 95 %) | " + " | ".join(ci) + " |")
+    for label, new, base in PAIRS:
+        ci = []
+        for share in SHARES:
+            point = top_share(ranks[new], errors, share) - top_share(ranks[base], errors, share)
+            lo, hi = np.percentile(diffs[label, share], [2.5, 97.5])
+            ci.append(f"{point:+.3f} ({lo:+.3f}, {hi:+.3f})")
+        lines.append(f"| {label} (paired bootstrap 95 %) | " + " | ".join(ci) + " |")
     with_err = int((errors > 0).sum())
     cmd = " ".join(["python benchmarks/select_signals.py", f"--model {a.model}"])
     cmd += "".join(f" --data {d}" for d in a.data)

@@ -177,14 +177,15 @@ def run_scan(options: ScanOptions, *, spec: Spec | None = None) -> ScanSummary:
     return summary
 
 
-def _select_threshold(options: ScanOptions, spec: Spec) -> float:
-    """The working threshold of ``--select``: ``--conf``; without it the lowest per-class
-    threshold the detector applied (so the tasks show every box the scan recorded), 0.25 for a
-    spec that cannot say."""
+def _select_threshold(options: ScanOptions, spec: Spec) -> float | dict[str, float]:
+    """The working threshold of ``--select``: ``--conf``; without it each class's threshold
+    the detector applied (so the tasks show every box the scan recorded and uncertainty is
+    measured where each class is cut, as ``finishscan select`` does), 0.25 for a spec that
+    cannot say."""
     if options.conf is not None:
         return options.conf
-    floor = getattr(spec, "conf_floor", None)
-    return float(floor()) if callable(floor) else 0.25
+    per_class = getattr(spec, "class_thresholds", None)
+    return per_class() if callable(per_class) else 0.25
 
 
 def _warning_dict(w: tuple[str, str, str, str]) -> dict[str, str]:

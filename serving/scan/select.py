@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,11 +90,12 @@ def write_tasks(
     out: Path | str,
     *,
     n: int,
-    threshold: float = 0.25,
+    threshold: float | Mapping[str, float] = 0.25,
     image_prefix: str = LOCAL_FILES,
 ) -> int:
     """Write the ``n`` records most worth labelling as a Label Studio task list (a JSON array,
-    written atomically); returns how many were written. ``threshold``: the scan's ``--conf``."""
+    written atomically); returns how many were written. ``threshold``: the scan's ``--conf``, else each class's
+    (a mapping label -> threshold)."""
     try:
         from training.select import select_records, to_label_studio
     except ImportError:  # training not installed with this copy: the fallback ranking

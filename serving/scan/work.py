@@ -72,13 +72,13 @@ class DetectorSpec:
         info = detector.Detector(self.model, threads=1, tta=self.tta).info
         return (info.name, info.version)
 
-    def conf_floor(self) -> float:
-        """The lowest confidence a box of any class is kept at (``conf``, else the model's
-        lowest per-class threshold)."""
+    def class_thresholds(self) -> dict[str, float]:
+        """The confidence each class's boxes are kept at (``conf`` for all, else the model's
+        per-class thresholds, 0.25 for a class without one)."""
         import detector
 
         det = detector.Detector(self.model, threads=1, conf=self.conf)
-        return float(det.class_conf.min())
+        return dict(zip(det.names, (float(c) for c in det.class_conf), strict=True))
 
 
 def safe_detect(run: PhotoDetector, data: bytes) -> PhotoOutcome:

@@ -110,10 +110,14 @@ def test_scan_spec_default_and_explicit_conf(model: Path, photo: Path) -> None:
             det.detect(image), det.names, image="", width=640, height=480, model=det.info
         )["defects"]
         assert got == expected and (conf is not None or got)
-        assert spec.conf_floor() == pytest.approx(float(det.class_conf.min()))
-    assert DetectorSpec(model=str(model)).conf_floor() == pytest.approx(floor) and floor < 0.25
-    # --select's working threshold: --conf, else the lowest per-class one, else 0.25
+        assert spec.class_thresholds() == pytest.approx(
+            dict(zip(det.names, det.class_conf.tolist(), strict=True))
+        )
+    per_class = DetectorSpec(model=str(model)).class_thresholds()
+    assert min(per_class.values()) == pytest.approx(floor) and floor < 0.25
+    assert len(set(per_class.values())) > 1  # the model stores its own per class
+    # --select's working threshold: --conf, else each class's own, else 0.25
     options = ScanOptions(root=Path("."))
-    assert _select_threshold(options, DetectorSpec(model=str(model))) == pytest.approx(floor)
+    assert _select_threshold(options, DetectorSpec(model=str(model))) == pytest.approx(per_class)
     assert _select_threshold(ScanOptions(root=Path("."), conf=0.4), object()) == 0.4  # type: ignore[arg-type]
     assert _select_threshold(options, object()) == 0.25  # type: ignore[arg-type]
