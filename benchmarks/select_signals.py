@@ -67,7 +67,7 @@ PAIRS = [
 
 def photo_errors(records: list[dict], truth: dict[str, list[dict]], det: Detector) -> np.ndarray:
     """False positives + missed defects of each record's tiled run at the model's thresholds."""
-    conf = dict(zip(det.names, det.class_conf.tolist(), strict=True))
+    conf = det.class_thresholds
     out = []
     for r in records:
         pred = [d for d in r["tiled_defects"] if d["confidence"] >= conf[d["label"]]]
@@ -111,8 +111,7 @@ def main() -> None:
     images = [r["image"] for r in records]
     errors = photo_errors(records, truth, det)
 
-    classes = dict(zip(det.names, det.class_conf.tolist(), strict=True))
-    thresholds = {"flat": 0.25, "class": classes}
+    thresholds = {"flat": 0.25, "class": det.class_thresholds}
     scores = {
         name: np.array(
             [s.score for s in score_records(records, weights=w, threshold=thresholds[kind])]

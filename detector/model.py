@@ -243,6 +243,11 @@ class Detector:
     def __repr__(self) -> str:
         return f"Detector({str(self.path)!r}, imgsz={self.imgsz}, classes={len(self.names)})"
 
+    @property
+    def class_thresholds(self) -> dict[str, float]:
+        """The confidence each class is filtered at (``class_conf`` by class name)."""
+        return dict(zip(self.names, (float(c) for c in self.class_conf), strict=True))
+
     def with_tta(self, tta: bool) -> Detector:
         """This detector reading photos with (``True``) or without flip TTA, its model version
         marked accordingly: ``self`` when it already does, else a copy sharing the same ONNX

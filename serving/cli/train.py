@@ -420,23 +420,22 @@ def select(
     if flips and scan is not None:
         raise ConfigError("--flips needs --images DIR (a scan's records have no mirrored run)")
     root = None
-    working: Threshold = DEFAULT_THRESHOLD if threshold is None else threshold
     if scan is not None:
         records = read_scan(scan)
-        names = _names_of(records, model)
-        if threshold is None and model is not None:
-            working = _class_thresholds(model)
+        det = _detector_or_none(model)
+        names = _names_of(records, det)
     else:
         from detector.run import expand_paths
 
         root = images
         m = model or default_model_path()
+        det = _detector_or_none(m)
+        assert det is not None
+        names = list(det.names)
         records = detect_pool([Path(p) for p in expand_paths([str(images)])], m, flips=flips)
-        from detector import Detector
-
-        names = list(Detector(str(m)).names)
-        if threshold is None:
-            working = _class_thresholds(m)
+    working: Threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+    if threshold is None and det is not None:
+        working = det.class_thresholds  # what detect reports
     chosen = select_records(records, n, threshold=working)
     tasks = to_label_studio(
         chosen, names=names, threshold=working, url_prefix=url_prefix, root=root
@@ -447,20 +446,18 @@ def select(
     typer.echo(f"wrote {len(tasks)} tasks (of {len(records)} photos) to {out}")
 
 
-def _class_thresholds(model: Path) -> dict[str, float]:
-    """What ``detect`` filters each class at with ``model``: its stored per-class thresholds,
-    0.25 for a class (or a model) without one."""
+def _detector_or_none(model: Path | None) -> Any:
+    """The ONNX detector of ``model`` (raises ``ModelError``), None without one."""
+    if model is None:
+        return None
     from detector import Detector
 
-    det = Detector(str(model))
-    return dict(zip(det.names, (float(c) for c in det.class_conf), strict=True))
+    return Detector(str(model))
 
 
-def _names_of(records: list[dict], model: Path | None) -> list[str]:
-    if model is not None:
-        from detector import Detector
-
-        return list(Detector(str(model)).names)
+def _names_of(records: list[dict], det: Any) -> list[str]:
+    if det is not None:
+        return list(det.names)
     from finishscan.classes import class_names
 
     names = class_names()

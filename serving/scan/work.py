@@ -77,8 +77,7 @@ class DetectorSpec:
         per-class thresholds, 0.25 for a class without one)."""
         import detector
 
-        det = detector.Detector(self.model, threads=1, conf=self.conf)
-        return dict(zip(det.names, (float(c) for c in det.class_conf), strict=True))
+        return detector.Detector(self.model, threads=1, conf=self.conf).class_thresholds
 
 
 def safe_detect(run: PhotoDetector, data: bytes) -> PhotoOutcome:

@@ -249,7 +249,7 @@ def test_select_images_uses_the_models_class_thresholds(default_model, tmp_path)
     )
     assert p.returncode == 0, p.stderr
     det = Detector(model)
-    t = dict(zip(det.names, det.class_conf.tolist(), strict=True))
+    t = det.class_thresholds
     assert t["crack"] == pytest.approx(0.4) and t["stain"] == pytest.approx(0.12)
     pool = {Path(r["image"]).name: r for r in detect_pool(sorted(folder.iterdir()), model)}
     tasks = json.loads(out.read_text())
