@@ -15,10 +15,12 @@ from detector.image import (
     read_header,
 )
 from detector.model import (
+    CARD_KEY,
     CONF_THRESHOLDS_KEY,
     DEFAULT_CONF,
     Detector,
     TileMode,
+    parse_card,
     parse_conf_thresholds,
     session_options,
 )
@@ -27,6 +29,7 @@ from detector.tiling import merge_slices, should_tile, slice_grid, tiled_detect
 from detector.types import Detections, ModelInfo
 
 __all__ = [
+    "CARD_KEY",
     "CONF_THRESHOLDS_KEY",
     "DEFAULT_CONF",
     "DEFAULT_MAX_PIXELS",
@@ -41,6 +44,7 @@ __all__ = [
     "image_header",
     "load_image",
     "merge_slices",
+    "parse_card",
     "parse_conf_thresholds",
     "read_header",
     "session_options",

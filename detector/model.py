@@ -17,7 +17,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import onnxruntime as ort
@@ -41,6 +41,7 @@ TileMode = Literal["auto", "on", "off"]
 
 DEFAULT_CONF = 0.25  # a class's threshold when no conf is given and the model stores none for it
 CONF_THRESHOLDS_KEY = "conf_thresholds"  # ONNX metadata: JSON {class name: confidence}
+CARD_KEY = "finishscan_card"  # ONNX metadata: the model card as JSON (training.card.ModelCard)
 # flip test-time augmentation (``Detector(tta=True)``): a box of one view and its partner in the
 # mirrored view are fused when their IoU is at least TTA_PAIR_IOU, then NMS at TTA_NMS_IOU (or
 # ``iou``, if lower) removes what still overlaps; each view is decoded down to TTA_VIEW_CONF (or
@@ -125,6 +126,17 @@ def parse_conf_thresholds(raw: str | None, names: Sequence[str]) -> dict[str, fl
             raise ModelError(f"the model's 'conf_thresholds' for {name!r} is not in [0, 1]: {conf}")
         out[str(name)] = float(conf)
     return out
+
+
+def parse_card(raw: str | None) -> dict[str, Any] | None:
+    """The ``finishscan_card`` metadata as a dict, or ``None`` when absent or not a JSON object."""
+    if not raw:
+        return None
+    try:
+        card = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    return card if isinstance(card, dict) else None
 
 
 def _parse_imgsz(raw: str | None, input_shape: list) -> tuple[int, int]:
@@ -247,6 +259,13 @@ class Detector:
     def class_thresholds(self) -> dict[str, float]:
         """The confidence each class is filtered at (``class_conf`` by class name)."""
         return dict(zip(self.names, (float(c) for c in self.class_conf), strict=True))
+
+    @property
+    def card(self) -> dict[str, Any] | None:
+        """The model card stored in the ONNX metadata (``finishscan export``): what the model
+        was trained on, its held-out metrics and limits; ``None`` for a model without one or
+        with one that is not a JSON object (a card is description, never needed to detect)."""
+        return parse_card(self.info.metadata.get(CARD_KEY))
 
     def with_tta(self, tta: bool) -> Detector:
         """This detector reading photos with (``True``) or without flip TTA, its model version

@@ -40,7 +40,7 @@ from finishscan.errors import (
 from serving.deps import Services
 from serving.inference import DetectorLike, InferenceRunner
 from serving.metrics import Metrics, MetricsMiddleware
-from serving.routes import defects, detect, health, photos, projects, units, warnings
+from serving.routes import defects, detect, health, model, photos, projects, units, warnings
 from serving.settings import Settings
 from serving.uploads import BodySizeLimitMiddleware
 
@@ -270,7 +270,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.services = None
     _install_error_handlers(app)
-    for module in (health, detect, projects, units, defects, warnings, photos):
+    for module in (health, detect, model, projects, units, defects, warnings, photos):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes + 65536)
     if settings.cors_origins:

@@ -34,7 +34,14 @@ class DetectorLike(Protocol):
     """What the service needs of ``detector.Detector`` (tests pass a fake with these)."""
 
     names: list[str]
-    info: Any  # detector.ModelInfo: name, version
+    info: Any  # detector.ModelInfo: name, version, imgsz
+    tta: bool
+
+    @property
+    def class_thresholds(self) -> dict[str, float]: ...  # each class's reporting confidence
+
+    @property
+    def card(self) -> dict[str, Any] | None: ...  # the model card (ONNX metadata), if any
 
     def detect(self, image: np.ndarray, *, tile: Any = "auto") -> Any: ...
 

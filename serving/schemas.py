@@ -9,7 +9,7 @@ Shapes follow INTERFACE.md; responses may carry more fields than it lists, never
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +23,23 @@ _CODE = r"^[A-Za-z0-9._-]+$"
 class ModelPublic(BaseModel):
     name: str
     version: str
+
+
+class ModelDescription(BaseModel):
+    """``GET /v1/model``: what the service detects with."""
+
+    name: str
+    version: str = Field(description="the version detections are recorded under by default")
+    classes: list[str]
+    imgsz: list[int] = Field(description="the model's input [height, width]")
+    conf_thresholds: dict[str, float] = Field(
+        description="per class, the lowest confidence a reported defect has (the model's own "
+        "operating thresholds, or the service's one --conf for all)"
+    )
+    tta: bool = Field(description="whether photos are also read mirrored unless a request says")
+    card: dict[str, Any] | None = Field(
+        description="the model card: training data, held-out metrics, limits; null if none"
+    )
 
 
 class BoxDefect(BaseModel):

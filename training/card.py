@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-CARD_KEY = "finishscan_card"
-CONF_KEY = "conf_thresholds"  # the key detector.Detector reads (detector.CONF_THRESHOLDS_KEY)
+from detector.model import CARD_KEY
+from detector.model import CONF_THRESHOLDS_KEY as CONF_KEY  # what detector.Detector applies
+
 CONF_FLOOR = 0.05  # no stored operating threshold is lower (see export.operating_thresholds)
 
 

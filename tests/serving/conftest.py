@@ -58,6 +58,8 @@ class FakeDetector:
     names = list(NAMES)
     imgsz = (640, 640)
     info = ModelInfo("fake", "1", list(NAMES), (640, 640))
+    class_thresholds = dict.fromkeys(NAMES, 0.25)
+    card = None
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, int]] = []  # ("detect"|"batch", n images)
