@@ -24,6 +24,7 @@ from detector.model import (
     parse_conf_thresholds,
     session_options,
 )
+from detector.quality import PhotoQuality, photo_quality
 from detector.record import error_record, to_record
 from detector.tiling import merge_slices, should_tile, slice_grid, tiled_detect
 from detector.types import Detections, ModelInfo
@@ -37,6 +38,7 @@ __all__ = [
     "Detector",
     "ImageHeader",
     "ModelInfo",
+    "PhotoQuality",
     "TileMode",
     "decode_image",
     "draw_detections",
@@ -46,6 +48,7 @@ __all__ = [
     "merge_slices",
     "parse_card",
     "parse_conf_thresholds",
+    "photo_quality",
     "read_header",
     "session_options",
     "should_tile",

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from detector.quality import PhotoQuality
 from detector.types import Detections, ModelInfo
 
 
@@ -18,8 +19,10 @@ def to_record(
     width: int,
     height: int,
     model: ModelInfo,
+    quality: PhotoQuality | None = None,
 ) -> dict[str, Any]:
-    """``{"image", "width", "height", "defects": [{"label", "confidence", "box"}], "model"}``,
+    """``{"image", "width", "height", "defects": [{"label", "confidence", "box"}], "model"}``
+    (and ``"quality"``, :func:`detector.quality.photo_quality`'s figures, when given),
     defects best first, ``box`` = [x0, y0, x1, y1] in photo pixels (2 decimals, x0 < x1 and
     y0 < y1: boxes clipped to zero area are left out), confidence rounded to 4 decimals.
 
@@ -41,13 +44,16 @@ def to_record(
                 "box": [round(float(v), 2) for v in detections.xyxy[k]],
             }
         )
-    return {
+    record: dict[str, Any] = {
         "image": image,
         "width": int(width),
         "height": int(height),
         "defects": defects,
         "model": {"name": model.name, "version": model.version},
     }
+    if quality is not None:
+        record["quality"] = quality.to_dict()
+    return record
 
 
 def error_record(image: str, reason: str, *, model: ModelInfo | None = None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import numpy as np
 from detector.draw import draw_detections
 from detector.image import DEFAULT_MAX_PIXELS, load_image
 from detector.model import TileMode
+from detector.quality import photo_quality
 from detector.record import error_record, to_record
 from detector.types import Detections, ModelInfo
 from finishscan.errors import ImageError
@@ -104,7 +105,13 @@ def detect_paths(
             dets = detector.detect(image, tile=tile)
             h, w = image.shape[:2]
             rec = to_record(
-                dets, detector.names, image=path, width=w, height=h, model=detector.info
+                dets,
+                detector.names,
+                image=path,
+                width=w,
+                height=h,
+                model=detector.info,
+                quality=photo_quality(image),
             )
             if annotate_dir is not None:
                 out = draw_detections(image, dets, detector.names)

@@ -25,6 +25,7 @@ class Analysed:
     image: np.ndarray
     detections: Any
     model: Any  # detector.ModelInfo of the detector (view) that read it
+    quality: Any = None  # detector.PhotoQuality of the photo
 
     @property
     def width(self) -> int:
@@ -48,13 +49,21 @@ async def analyse_bytes(
 ) -> Analysed:
     """Decode (pixel limit) and detect already-read photo bytes; ``tta``: flip TTA for this
     photo (``None``: the service's setting)."""
-    from detector import decode_image
+    from detector import decode_image, photo_quality
 
-    image = await anyio.to_thread.run_sync(
-        lambda: decode_image(data, max_pixels=services.settings.max_pixels)
-    )
+    def decode() -> tuple[np.ndarray, Any]:
+        image = decode_image(data, max_pixels=services.settings.max_pixels)
+        return image, photo_quality(image)
+
+    image, quality = await anyio.to_thread.run_sync(decode)
     dets = await services.runner.detect(image, tile, tta)
-    return Analysed(data=data, image=image, detections=dets, model=services.runner.view(tta).info)
+    return Analysed(
+        data=data,
+        image=image,
+        detections=dets,
+        model=services.runner.view(tta).info,
+        quality=quality,
+    )
 
 
 def detection_record(a: Analysed, services: Services, image_name: str) -> dict[str, Any]:
@@ -69,6 +78,7 @@ def detection_record(a: Analysed, services: Services, image_name: str) -> dict[s
         width=a.width,
         height=a.height,
         model=info,
+        quality=a.quality,
     )
     for d in record["defects"]:
         services.metrics.detections.labels(d["label"]).inc()

@@ -48,6 +48,17 @@ class BoxDefect(BaseModel):
     box: list[float] = Field(min_length=4, max_length=4, description="[x0, y0, x1, y1] pixels")
 
 
+class QualityPublic(BaseModel):
+    """The photo's exposure (``detector.photo_quality``): figures and warnings."""
+
+    median_luma: float = Field(description="median luma, 0-255")
+    dark_share: float = Field(description="share of pixels under luma 16")
+    clipped_share: float = Field(description="share of pixels at luma 250 or more (blown out)")
+    warnings: list[Literal["dark", "overexposed"]] = Field(
+        description="dark / overexposed: defects in this photo may be missed; [] when it looks fine"
+    )
+
+
 class DetectionPublic(BaseModel):
     """The detection object (same as one element of ``finishscan detect --json``)."""
 
@@ -56,6 +67,7 @@ class DetectionPublic(BaseModel):
     height: int
     defects: list[BoxDefect]
     model: ModelPublic
+    quality: QualityPublic | None = None
 
 
 class ProjectCreate(BaseModel):
@@ -88,6 +100,9 @@ class PhotoUploadPublic(BaseModel):
     defects: list[PhotoDefectPublic]
     unit: UnitStatusPublic
     model: ModelPublic
+    quality: QualityPublic | None = Field(
+        None, description="the photo's exposure; null when these bytes were already stored"
+    )
 
 
 class UnitSummaryPublic(UnitStatusPublic):

@@ -11,6 +11,13 @@ import typer
 
 from finishscan.paths import default_model_path
 
+# what `detect` tells the user on stderr when photos carry a quality warning
+EXPOSURE_ADVICE = {
+    "dark": "look dark: defects in them may be missed; retake them with more light",
+    "overexposed": "look blown out: defects in their bright parts may be missed; avoid flash "
+    "straight at the wall and windows in frame",
+}
+
 
 def detect(
     images: Annotated[list[str], typer.Argument(help="Photos (or folders of photos) to scan.")],
@@ -102,6 +109,10 @@ def detect(
         typer.echo(text)
     else:
         json_out.write_text(text + "\n")
+    for warning, advice in EXPOSURE_ADVICE.items():
+        n = sum(warning in r.get("quality", {}).get("warnings", ()) for r in records)
+        if n:
+            typer.echo(f"note: {n} of {len(records)} photos {advice} ({warning!r})", err=True)
     failed = sum("error" in r for r in records)
     if failed:
         typer.echo(f"warning: {failed} of {len(records)} photos could not be read", err=True)

@@ -138,10 +138,12 @@ async def upload_photo(
         # as decoded (orientation applied, in every format), like the first upload's reply
         width, height = header.size
         defects: list[Any] = []
+        quality = None
     else:
         analysed = await analyse_bytes(data, tile, services, tta)
         record = detection_record(analysed, services, file.filename or "upload")
         model = record["model"]
+        quality = record.get("quality")
         width, height = analysed.width, analysed.height
         defects = [
             DetectedDefect(d["label"], d["confidence"], tuple(d["box"])) for d in record["defects"]
@@ -198,6 +200,7 @@ async def upload_photo(
             warning=recorded.unit.warning,
         ),
         model=ModelPublic(**model),
+        quality=quality,
     )
 
 

@@ -58,6 +58,13 @@ def test_detect_returns_the_detection_object(as_user, make_photo) -> None:
             {"label": "stain", "confidence": 0.4, "box": box(1)},
         ],
         "model": {"name": "fake", "version": "1"},
+        # grey 200 but for the fake's marker pixel (2, 0, 0): 1 dark pixel of 10,800
+        "quality": {
+            "median_luma": 200.0,
+            "dark_share": 0.0001,
+            "clipped_share": 0.0,
+            "warnings": [],
+        },
     }
 
 
