@@ -87,11 +87,11 @@ def main() -> None:
     head = " | ".join(names)
     lines = [
         f"`python benchmarks/exposure.py --model {args.model} --data {args.data} --split "
-        f"{args.split} --tile {args.tile}`: {len(images)} photos, model "
-        f"{det.info.name} {det.info.version}; each photo re-exposed in linear light "
+        f"{args.split} --tile {args.tile}`: {len(images)} images, model "
+        f"{det.info.name} {det.info.version}; each image re-exposed in linear light "
         "(gamma 2.2) by the factor; AP50 through the shipped detector as `evaluate` runs it; "
         "change against factor 1 with a paired 95 % interval over photos (200 resamples); "
-        "luma as `photo_quality` measures it (median over photos, and the share of photos "
+        "luma as `photo_quality` measures it (median over images, and the share of images "
         "it warns `dark` / `overexposed` at the current thresholds).",
         "",
         f"| factor (stops) | median luma | blown-out share | warned dark / overexposed | "
