@@ -318,6 +318,8 @@ class Recorder:
             self.summary.scanned += 1
             self.summary.new_photos += int(bool(getattr(res, "created", True)))
             self.summary.defects_by_label.update(d["label"] for d in f.outcome["defects"])
+            for warning in f.outcome.get("quality", {}).get("warnings", ()):
+                self.summary.exposure.setdefault(warning, []).append(f.item.rel)
             self.results.append(rec)
 
     def _record(
@@ -328,6 +330,8 @@ class Recorder:
             rec["error"] = outcome["error"]
         else:
             rec.update(width=outcome["width"], height=outcome["height"], defects=outcome["defects"])
+            if "quality" in outcome:  # photos detected in this run (not taken from the register)
+                rec["quality"] = outcome["quality"]
         rec["model"] = self.summary.model
         rec.update(project=item.project, unit=item.unit, **item.meta())
         if sha256 is not None:

@@ -28,6 +28,8 @@ class ScanSummary:
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     unlisted: list[str] = field(default_factory=list)
     warnings_raised: list[dict[str, str]] = field(default_factory=list)
+    # photos of this run that detector.photo_quality warns about, by warning (dark, overexposed)
+    exposure: dict[str, list[str]] = field(default_factory=dict)
     warnings_cleared: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     register_seconds: float = 0.0  # in the register: skip checks and recording
@@ -58,6 +60,7 @@ class ScanSummary:
             "defects": self.defects,
             "defects_by_label": dict(sorted(self.defects_by_label.items())),
             "unreadable": [{"image": p, "error": e} for p, e in sorted(self.unreadable)],
+            "exposure": {k: sorted(v) for k, v in sorted(self.exposure.items())},
             "not_in_manifest": len(self.unlisted),
             "warnings_raised": self.warnings_raised,
             "warnings_cleared": self.warnings_cleared,
@@ -88,6 +91,13 @@ class ScanSummary:
             lines.append(f"  {path}: {err}")
         if len(self.unreadable) > max_listed:
             lines.append(f"  ... and {len(self.unreadable) - max_listed} more")
+        for warning, paths in sorted(self.exposure.items()):
+            lines.append(
+                f"{warning} photos: {len(paths)} (defects in them may be missed; retake them)"
+            )
+            lines.extend(f"  {p}" for p in sorted(paths)[:max_listed])
+            if len(paths) > max_listed:
+                lines.append(f"  ... and {len(paths) - max_listed} more")
         if self.unlisted:
             lines.append(
                 f"not scanned: {len(self.unlisted)} image(s) under the folder that the "

@@ -60,7 +60,12 @@ class DetectorSpec:
             record = detector.to_record(
                 dets, names, image="", width=width, height=height, model=model
             )
-            return {"width": width, "height": height, "defects": record["defects"]}
+            return {
+                "width": width,
+                "height": height,
+                "defects": record["defects"],
+                "quality": detector.photo_quality(image).to_dict(),
+            }
 
         run.info = (det.info.name, det.info.version)  # type: ignore[attr-defined]
         return run
