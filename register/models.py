@@ -141,6 +141,10 @@ class Photo(Base):
     height: Mapped[int] = mapped_column(Integer)
     taken_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the exposure warnings of detector.photo_quality, comma-separated ("dark", "overexposed");
+    # "": checked, none; NULL: not checked (recorded before revision 0002, or by a caller
+    # that did not say)
+    quality_warnings: Mapped[str | None] = mapped_column(String(40))
     unit: Mapped[Unit] = relationship()
     room: Mapped[Room | None] = relationship()
     inspection: Mapped[Inspection | None] = relationship()

@@ -43,7 +43,8 @@ class PhotoInput:
 
     ``PhotoInput("P1", "3-2-1701", jpeg, 4000, 3000, [DetectedDefect("crack", 0.9, box)])``
 
-    ``taken_at`` (capture time, aware): the caller's (a manifest's, else the photo's EXIF
+    ``quality_warnings``: the photo's exposure warnings, kept with it (a known photo without
+    them gets them). ``taken_at`` (capture time, aware): the caller's (a manifest's, else the photo's EXIF
     ``DateTimeOriginal``, which ``detector.read_header(data).taken_at`` reads); None → the
     photo is dated by when it was recorded (``created_at``), and so is its inspection.
     """
@@ -59,6 +60,8 @@ class PhotoInput:
     stage: str | None = None
     inspector: str | None = None
     taken_at: datetime | None = None
+    # ``detector.photo_quality(image).warnings`` ("dark", "overexposed"); None: not checked
+    quality_warnings: Sequence[str] | None = None
 
 
 class _Out(BaseModel):
@@ -136,6 +139,8 @@ class PhotoOut(_Out):
     taken_at: datetime | None
     created_at: datetime
     defects: list[DefectOut]
+    # exposure warnings ("dark", "overexposed"); None: not checked
+    quality_warnings: list[str] | None = None
 
 
 class WarningOut(_Out):

@@ -73,6 +73,7 @@ def record_photo(
     stage: str | None = None,
     inspector: str | None = None,
     taken_at: datetime | None = None,
+    quality_warnings: Sequence[str] | None = None,
     source: str = "model",
     now: datetime | None = None,
 ) -> PhotoRecorded:
@@ -97,6 +98,7 @@ def record_photo(
         stage=stage,
         inspector=inspector,
         taken_at=taken_at,
+        quality_warnings=quality_warnings,
     )
     return record_photos(
         session=session,
@@ -108,6 +110,20 @@ def record_photo(
         source=source,
         now=now,
     )[0]
+
+
+def _quality_text(warnings: Sequence[str] | None) -> str | None:
+    """The ``photo.quality_warnings`` value: sorted, comma-separated, checked."""
+    if warnings is None:
+        return None
+    if isinstance(warnings, str):
+        raise RegisterError(f"quality warnings must be a list of names, got {warnings!r}")
+    names = sorted(set(warnings))
+    bad = [w for w in names if not (w.isascii() and w.replace("_", "").isalpha() and w.islower())]
+    text = ",".join(names)
+    if bad or len(text) > 40:
+        raise RegisterError(f"quality warnings must be short lowercase names, got {list(warnings)}")
+    return text
 
 
 def record_photos(
@@ -137,9 +153,10 @@ def record_photos(
     model_name = _code(model_name, "model name")
     model_version = _code(model_version, "model version")
     dets_of = [_checked_detections(item) for item in items]
+    quality_of = [_quality_text(item.quality_warnings) for item in items]
     batch = _Batch(session, rules, now)
     out = []
-    for item, dets in zip(items, dets_of, strict=True):
+    for item, dets, quality in zip(items, dets_of, quality_of, strict=True):
         proj = batch.project(item.project)  # first: SQLite's write lock is held from here
         sha = _store_photo(session, store, item.data)
         u = batch.unit(proj, item.unit, item.building)
@@ -163,9 +180,12 @@ def record_photos(
                 height=int(item.height),
                 taken_at=item.taken_at,
                 created_at=now,
+                quality_warnings=quality,
             )
             session.add(photo)
             session.flush()
+        elif photo.quality_warnings is None and quality is not None:
+            photo.quality_warnings = quality  # recorded before it was checked
         new = partial(
             _new_defect,
             session,
@@ -422,6 +442,9 @@ def get_photo(*, session: Session, photo_id: int) -> PhotoOut:
         taken_at=ph.taken_at,
         created_at=ph.created_at,
         defects=[_defect_out(d, now) for d in _photo_defects(session, ph.id)],
+        quality_warnings=None
+        if ph.quality_warnings is None
+        else [w for w in ph.quality_warnings.split(",") if w],
     )
 
 

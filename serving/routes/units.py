@@ -169,6 +169,7 @@ async def upload_photo(
                 stage=stage,
                 inspector=actor,
                 taken_at=header.taken_at,
+                quality_warnings=None if quality is None else quality["warnings"],
             )
             after = active_warning_levels(session, project)
         return recorded, before, after

@@ -133,6 +133,7 @@ def _photo_input(reg: SimpleNamespace, f: Finished) -> Any:
         stage=item.stage,
         # the manifest's capture time, else the photo's EXIF one (None: dated by receipt)
         taken_at=parse_taken_at(item.taken_at) or exif_taken_at(f.data),
+        quality_warnings=outcome["quality"]["warnings"] if "quality" in outcome else None,
     )
 
 

@@ -167,7 +167,7 @@ def test_two_processes_migrate_an_empty_database_at_once(db_url, tmp_path) -> No
         go.touch()
         assert all(_finish(p)["ok"] for p in procs)
         r = R.open_register(url, photo_root=tmp_path)
-        assert current_revision(r.engine) == "0001"
+        assert current_revision(r.engine) == "0002"
         r.dispose()
     finally:
         if drop is not None:

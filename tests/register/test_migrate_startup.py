@@ -97,12 +97,12 @@ def test_only_a_database_behind_is_migrated(fresh_url: str) -> None:
     try:
         assert current_revision(engine) is None
         assert migrate_if_behind(engine) is True  # a new database is created and migrated
-        assert current_revision(engine) == head_revision() == "0001"
+        assert current_revision(engine) == head_revision() == "0002"
         assert migrate_if_behind(engine) is False  # at head: only read
         R.migrate(engine, "base", downgrade=True)
         assert current_revision(engine) is None
         assert migrate_if_behind(engine) is True  # behind again: upgraded
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == "0002"
     finally:
         engine.dispose()
 
@@ -176,7 +176,7 @@ def test_two_cli_processes_on_a_new_database_both_migrate_it_once(fresh_url: str
     ] * 2, [d.stderr[-2000:] for d in done]
     engine = R.make_engine(fresh_url)
     try:
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == "0002"
     finally:
         engine.dispose()
 

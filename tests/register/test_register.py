@@ -77,13 +77,13 @@ def test_migrations_from_empty_create_every_table(reg: R.Register) -> None:
         "api_key",
         "alembic_version",
     } <= names
-    assert current_revision(reg.engine) == "0001"
+    assert current_revision(reg.engine) == "0002"
 
 
 def test_reopening_is_idempotent(db_url: str, tmp_path: Path) -> None:
     for _ in range(2):
         r = open_register(db_url, photo_root=tmp_path)
-        assert current_revision(r.engine) == "0001"
+        assert current_revision(r.engine) == "0002"
         r.dispose()
 
 
@@ -109,7 +109,7 @@ def test_downgrade_to_empty_and_up_again(tmp_path: Path, db_url: str) -> None:
         R.migrate(eng, "base", downgrade=True)
         assert set(inspect(eng).get_table_names()) <= {"alembic_version"}
         R.migrate(eng)
-        assert current_revision(eng) == "0001"
+        assert current_revision(eng) == "0002"
     finally:
         if url.startswith("postgresql"):
             with eng.begin() as c:

@@ -24,13 +24,17 @@ def test_detect_reply_carries_the_photos_quality(as_user, make_photo) -> None:
     assert r.json()["defects"] == []
 
 
-def test_upload_reply_carries_quality_once(as_user) -> None:
+def test_upload_reply_carries_quality_once(as_user, register_db) -> None:
+    from register import get_photo
+
     data = dark_png()
     url = "/v1/projects/P1/units/3-1-101/photos"
     first = as_user("p1_inspector").post(url, files={"file": ("d.png", data)})
     assert first.status_code == 201, first.text
     assert first.json()["quality"]["warnings"] == ["dark"]
     assert first.json()["quality"]["median_luma"] == 12.0
+    with register_db.session() as s:  # kept with the photo: the unit's report says so
+        assert get_photo(session=s, photo_id=first.json()["photo_id"]).quality_warnings == ["dark"]
     again = as_user("p1_inspector").post(url, files={"file": ("d.png", data)})
     assert again.status_code == 200, again.text
     assert again.json()["quality"] is None  # the register's copy: not read again
