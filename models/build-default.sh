@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 work="${1:?usage: models/build-default.sh WORK_DIR [HOURS]}"
 hours="${2:-2.2}"
 # Training seeds change every session (777 is held out and never trained on).
-seed640="${SEED640:-20001}"; n640="${N640:-3600}"
-seed320="${SEED320:-20003}"; n320="${N320:-1000}"
+seed640="${SEED640:-21001}"; n640="${N640:-3600}"
+seed320="${SEED320:-21003}"; n320="${N320:-1000}"
 name="$(sed 's/\.onnx$//' models/DEFAULT)"
 mkdir -p "$work"
 # A step whose output folder already holds a data.yaml is skipped, so the script can be re-run
@@ -43,13 +43,20 @@ if [ -n "${DEEPEN:-}" ]; then
 fi
 finishscan train --data "$work/train-mix/data.yaml" --model "$start" --recipe continue \
     --hours "$hours" --out "$work/run"
+# SOUP=1 (version 0.20.0): ship the half-and-half average of the starting and the new weights
+# (training.train.average_weights), which kept what the run gained without what it lost.
+best="$work/run/weights/best.pt"
+if [ -n "${SOUP:-}" ]; then
+    python -c "from training.train import average_weights; average_weights('$start', '$best', '$work/soup.pt')"
+    best="$work/soup.pt"
+fi
 
 # 3. Export with the card, measure on the held-out tiles, INT8 copy calibrated on training tiles.
 mkdir -p "$work/calib"
 ls "$work/train-mix/images/val" | sort | awk 'NR % 3 == 0 && NR <= 450' | xargs -I{} cp "$work/train-mix/images/val/{}" "$work/calib/"
-finishscan export "$work/run/weights/best.pt" --out "models/$name.onnx" --version "${VERSION:-dev}" \
+finishscan export "$best" --out "models/$name.onnx" --version "${VERSION:-dev}" \
     --data "$work/heldout-t320-s777/data.yaml" --split all --card "${CARD:-configs/cards/$name.yaml}" \
     --int8 --calib "$work/calib"
 finishscan evaluate --model "models/$name.onnx" --data "$work/heldout-t320-s777/data.yaml" \
     --split all --json "models/$name-eval/heldout-t320-s777.json" --plots "models/$name-eval"
-python -c "from training.train import strip_weights; strip_weights('$work/run/weights/best.pt', 'models/$name.pt')"
+python -c "from training.train import strip_weights; strip_weights('$best', 'models/$name.pt')"
