@@ -6,7 +6,7 @@ The detector finds less in both, and an empty defect list then means "could not 
 "nothing there". ``photo_quality`` measures the photo's luma (ITU-R BT.601, 0-255) on a copy at
 most ``max_side`` pixels long and warns ``dark`` or ``overexposed`` past thresholds measured on
 held-out synthetic photos darkened and brightened in linear light (benchmarks/exposure.py,
-RESULTS ``exposure``).
+RESULTS ``exposure_v0.19.0``).
 
     >>> import numpy as np
     >>> photo_quality(np.full((60, 80, 3), 10, np.uint8)).warnings
@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 # Thresholds where v0.19.0 loses about 0.05 mAP50 on held-out tiles re-exposed in linear light
-# (benchmarks/RESULTS.md, exposure): median luma 62 (3.3 stops under) cost 0.041 and 45 cost
+# (benchmarks/RESULTS.md, exposure_v0.19.0): median luma 62 (3.3 stops under) cost 0.041 and 45 cost
 # 0.086; 4 % of pixels blown out cost 0.019 and 33 % cost 0.078. Real dark photos are also noisy,
 # so they lose more at the same luma.
 DARK_MEDIAN_LUMA = 55.0  # median luma below this: "dark"
